@@ -1,0 +1,294 @@
+package replica
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/hdevalence/ed25519consensus"
+)
+
+// IDLen is the length of every public id: namespace, author and node ids
+// are Ed25519 public keys.
+const IDLen = 32
+
+// SeedLen is the length of an exported secret: the Ed25519 seed.
+const SeedLen = ed25519.SeedSize
+
+// NamespaceID is a document's id: the public half of its namespace key. It is
+// also the document's read capability.
+type NamespaceID [IDLen]byte
+
+// AuthorID identifies a writer: the public half of its author key.
+type AuthorID [IDLen]byte
+
+// String returns the id as lowercase hex.
+func (id NamespaceID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 10 hex characters of the id.
+func (id NamespaceID) Short() string { return id.String()[:10] }
+
+// String returns the id as lowercase hex.
+func (id AuthorID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 10 hex characters of the id.
+func (id AuthorID) Short() string { return id.String()[:10] }
+
+// MarshalText implements encoding.TextMarshaler (lowercase hex).
+func (id NamespaceID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *NamespaceID) UnmarshalText(b []byte) error {
+	v, err := ParseNamespaceID(string(b))
+	*id = v
+	return err
+}
+
+// MarshalText implements encoding.TextMarshaler (lowercase hex).
+func (id AuthorID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *AuthorID) UnmarshalText(b []byte) error {
+	v, err := ParseAuthorID(string(b))
+	*id = v
+	return err
+}
+
+// ParseNamespaceID parses 64 hex characters.
+func ParseNamespaceID(s string) (NamespaceID, error) {
+	var id NamespaceID
+	err := parseHex32(s, (*[32]byte)(&id), "namespace id")
+	return id, err
+}
+
+// ParseAuthorID parses 64 hex characters.
+func ParseAuthorID(s string) (AuthorID, error) {
+	var id AuthorID
+	err := parseHex32(s, (*[32]byte)(&id), "author id")
+	return id, err
+}
+
+func parseHex32(s string, out *[32]byte, what string) error {
+	if len(s) != 2*32 {
+		return fmt.Errorf("%w: %s must be 64 hex characters, got %d", ErrInvalidKey, what, len(s))
+	}
+	if _, err := hex.Decode(out[:], []byte(s)); err != nil {
+		return fmt.Errorf("%w: %s is not hex: %v", ErrInvalidKey, what, err)
+	}
+	return nil
+}
+
+// keyPair is the shared part of NamespaceSecret and Author.
+type keyPair struct {
+	priv ed25519.PrivateKey
+	pub  [IDLen]byte
+}
+
+func keyPairFromSeed(seed []byte) keyPair {
+	priv := ed25519.NewKeyFromSeed(seed)
+	var kp keyPair
+	kp.priv = priv
+	copy(kp.pub[:], priv[SeedLen:])
+	return kp
+}
+
+func newKeyPair(r io.Reader) (keyPair, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var seed [SeedLen]byte
+	if _, err := io.ReadFull(r, seed[:]); err != nil {
+		return keyPair{}, fmt.Errorf("generate key: %w", err)
+	}
+	return keyPairFromSeed(seed[:]), nil
+}
+
+func (kp keyPair) seed() [SeedLen]byte {
+	var s [SeedLen]byte
+	copy(s[:], kp.priv[:SeedLen])
+	return s
+}
+
+// NamespaceSecret is a document's private key: the write capability.
+type NamespaceSecret struct{ kp keyPair }
+
+// NewNamespace generates a namespace key from r (crypto/rand when nil).
+func NewNamespace(r io.Reader) (NamespaceSecret, error) {
+	kp, err := newKeyPair(r)
+	return NamespaceSecret{kp}, err
+}
+
+// NamespaceFromSeed derives the namespace key from its 32-byte seed.
+func NamespaceFromSeed(seed [SeedLen]byte) NamespaceSecret {
+	return NamespaceSecret{keyPairFromSeed(seed[:])}
+}
+
+// ID returns the public half, the document id.
+func (s NamespaceSecret) ID() NamespaceID { return s.kp.pub }
+
+// Seed exports the secret's 32-byte seed.
+func (s NamespaceSecret) Seed() [SeedLen]byte { return s.kp.seed() }
+
+// IsZero reports whether s holds no key.
+func (s NamespaceSecret) IsZero() bool { return s.kp.priv == nil }
+
+// Sign signs msg with the namespace key.
+func (s NamespaceSecret) Sign(msg []byte) [64]byte { return sign(s.kp.priv, msg) }
+
+// String exports the secret as 64 lowercase hex characters of its seed.
+func (s NamespaceSecret) String() string { seed := s.Seed(); return hex.EncodeToString(seed[:]) }
+
+// ParseNamespaceSecret imports a secret exported by NamespaceSecret.String.
+func ParseNamespaceSecret(s string) (NamespaceSecret, error) {
+	var seed [SeedLen]byte
+	if err := parseHex32(s, &seed, "namespace secret"); err != nil {
+		return NamespaceSecret{}, err
+	}
+	return NamespaceFromSeed(seed), nil
+}
+
+// Author is a writer's private key.
+type Author struct{ kp keyPair }
+
+// NewAuthor generates an author key from r (crypto/rand when nil).
+func NewAuthor(r io.Reader) (Author, error) {
+	kp, err := newKeyPair(r)
+	return Author{kp}, err
+}
+
+// AuthorFromSeed derives the author key from its 32-byte seed.
+func AuthorFromSeed(seed [SeedLen]byte) Author { return Author{keyPairFromSeed(seed[:])} }
+
+// ID returns the public half.
+func (a Author) ID() AuthorID { return a.kp.pub }
+
+// Seed exports the author's 32-byte seed.
+func (a Author) Seed() [SeedLen]byte { return a.kp.seed() }
+
+// IsZero reports whether a holds no key.
+func (a Author) IsZero() bool { return a.kp.priv == nil }
+
+// Sign signs msg with the author key.
+func (a Author) Sign(msg []byte) [64]byte { return sign(a.kp.priv, msg) }
+
+// String exports the author as 64 lowercase hex characters of its seed.
+func (a Author) String() string { seed := a.Seed(); return hex.EncodeToString(seed[:]) }
+
+// ParseAuthor imports an author exported by Author.String.
+func ParseAuthor(s string) (Author, error) {
+	var seed [SeedLen]byte
+	if err := parseHex32(s, &seed, "author secret"); err != nil {
+		return Author{}, err
+	}
+	return AuthorFromSeed(seed), nil
+}
+
+func sign(priv ed25519.PrivateKey, msg []byte) [64]byte {
+	var sig [64]byte
+	copy(sig[:], ed25519.Sign(priv, msg))
+	return sig
+}
+
+// verify checks sig over msg under the ZIP-215 rules. Batch verification
+// (VerifyBatch) uses the same rules, so every node accepts exactly the same
+// signatures whichever path checked them.
+func verify(pub [IDLen]byte, msg []byte, sig [64]byte) bool {
+	return ed25519consensus.Verify(ed25519.PublicKey(pub[:]), msg, sig[:])
+}
+
+// CapabilityKind says whether a capability allows writing.
+type CapabilityKind uint8
+
+const (
+	// Read capability: the namespace id. Entries can be received and served.
+	Read CapabilityKind = 1
+	// Write capability: the namespace secret. Entries can also be signed.
+	Write CapabilityKind = 2
+)
+
+func (k CapabilityKind) String() string {
+	switch k {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	}
+	return fmt.Sprintf("capability(%d)", uint8(k))
+}
+
+// Capability is what a node holds of a document: its id (Read) or its
+// secret (Write). The zero value is invalid.
+type Capability struct {
+	kind   CapabilityKind
+	id     NamespaceID
+	secret NamespaceSecret
+}
+
+// ReadCapability returns the read capability for id.
+func ReadCapability(id NamespaceID) Capability { return Capability{kind: Read, id: id} }
+
+// WriteCapability returns the write capability held by secret.
+func WriteCapability(secret NamespaceSecret) Capability {
+	return Capability{kind: Write, id: secret.ID(), secret: secret}
+}
+
+// Kind returns Read or Write.
+func (c Capability) Kind() CapabilityKind { return c.kind }
+
+// ID returns the document id.
+func (c Capability) ID() NamespaceID { return c.id }
+
+// Secret returns the namespace secret of a write capability.
+func (c Capability) Secret() (NamespaceSecret, bool) { return c.secret, c.kind == Write }
+
+// ReadOnly returns the read capability for the same document.
+func (c Capability) ReadOnly() Capability { return ReadCapability(c.id) }
+
+// Merge combines two capabilities for the same document. The result is the
+// stronger of the two: merging can upgrade Read to Write but never downgrade.
+func (c Capability) Merge(other Capability) (Capability, error) {
+	if c.id != other.id {
+		return c, fmt.Errorf("%w: %s and %s", ErrNamespaceMismatch, c.id.Short(), other.id.Short())
+	}
+	if other.kind > c.kind {
+		return other, nil
+	}
+	return c, nil
+}
+
+// capabilityLen is the encoded length: kind byte and 32 bytes of id or seed.
+const capabilityLen = 1 + 32
+
+// MarshalBinary encodes the capability as its kind byte followed by the
+// namespace id (Read) or the secret's seed (Write).
+func (c Capability) MarshalBinary() ([]byte, error) {
+	out := make([]byte, 0, capabilityLen)
+	switch c.kind {
+	case Read:
+		out = append(append(out, byte(Read)), c.id[:]...)
+	case Write:
+		seed := c.secret.Seed()
+		out = append(append(out, byte(Write)), seed[:]...)
+	default:
+		return nil, fmt.Errorf("%w: capability kind %d", ErrMalformed, c.kind)
+	}
+	return out, nil
+}
+
+// UnmarshalCapability decodes a capability written by MarshalBinary.
+func UnmarshalCapability(b []byte) (Capability, error) {
+	if len(b) != capabilityLen {
+		return Capability{}, fmt.Errorf("%w: capability is %d bytes, want %d", ErrMalformed, len(b), capabilityLen)
+	}
+	var k [32]byte
+	copy(k[:], b[1:])
+	switch CapabilityKind(b[0]) {
+	case Read:
+		return ReadCapability(k), nil
+	case Write:
+		return WriteCapability(NamespaceFromSeed(k)), nil
+	}
+	return Capability{}, fmt.Errorf("%w: unknown capability kind %d", ErrMalformed, b[0])
+}
