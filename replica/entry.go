@@ -105,6 +105,25 @@ func Sign(ns NamespaceSecret, author Author, e Entry) SignedEntry {
 	return SignedEntry{Entry: e, NamespaceSig: ns.Sign(msg), AuthorSig: author.Sign(msg)}
 }
 
+// SignConcurrently is Sign with the namespace signature computed on another
+// goroutine: about half of Sign's latency when a core is free, as for a
+// single writer waiting on each write. Writers that keep every core busy
+// gain nothing from it.
+func SignConcurrently(ns NamespaceSecret, author Author, e Entry) SignedEntry {
+	e.Namespace = ns.ID()
+	e.Author = author.ID()
+	msg := e.SigningBytes()
+	se := SignedEntry{Entry: e}
+	done := make(chan struct{})
+	go func() {
+		se.NamespaceSig = ns.Sign(msg)
+		close(done)
+	}()
+	se.AuthorSig = author.Sign(msg)
+	<-done
+	return se
+}
+
 // Verify checks both signatures.
 func (se *SignedEntry) Verify() error {
 	msg := se.SigningBytes()

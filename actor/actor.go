@@ -1,0 +1,342 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// Errors returned by the actor. Store errors (replica.ErrNotFound,
+// replica.ErrReadOnly, …) pass through wrapped.
+var (
+	// ErrClosed is returned by every call made after Close, and by calls
+	// still waiting when Close runs.
+	ErrClosed = errors.New("actor: closed")
+	// ErrNotInserted is returned by a local write that the store refused even
+	// after retrying with a later timestamp (another writer of the same
+	// author keeps winning).
+	ErrNotInserted = errors.New("actor: local write was superseded")
+)
+
+// Config tunes the actor. The zero value uses the defaults.
+type Config struct {
+	// FlushInterval bounds how long a write to a Batched document stays
+	// in the write-ahead log before it is fsynced. Default 500 ms.
+	FlushInterval time.Duration
+	// MaxBatch is the most requests applied in one store commit. Default 4096.
+	MaxBatch int
+	// InboxSize is the capacity of the request queue. Default 1024.
+	InboxSize int
+	// SubscriberBuffer is the number of events a subscriber may fall behind
+	// before it misses events and receives Lagged. Default 4096.
+	SubscriberBuffer int
+	// QueryPageSize is how many entries one trip through the actor fetches
+	// for a Query iterator. Default 512.
+	QueryPageSize int
+	// Now is the clock for local timestamps. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 500 * time.Millisecond
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 4096
+	}
+	if c.InboxSize <= 0 {
+		c.InboxSize = 1024
+	}
+	if c.SubscriberBuffer <= 0 {
+		c.SubscriberBuffer = 4096
+	}
+	if c.QueryPageSize <= 0 {
+		c.QueryPageSize = 512
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Actor owns a replica.Store. One goroutine applies every request; callers
+// talk to it through typed calls that honour their context and never hang
+// after Close.
+type Actor struct {
+	cfg   Config
+	store *replica.Store
+
+	inbox chan *request
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	err   error // from closing the store; read after done
+
+	mu   sync.RWMutex // guards docs; written only by the loop
+	docs map[replica.NamespaceID]*docHandle
+
+	// Owned by the loop goroutine.
+	subs      map[*Subscription]struct{}
+	txn       *replica.Txn
+	pending   []*request // writes applied to txn, waiting for commit
+	events    []Event    // emitted once txn commits
+	durable   bool       // a pending write asked for fsync
+	unsynced  bool       // committed without fsync since the last WAL sync
+	flushTick *time.Timer
+}
+
+// docHandle is what callers may read about an open document without a trip
+// through the loop: its capability, durability and the local write clock.
+type docHandle struct {
+	info replica.DocInfo // guarded by Actor.mu
+
+	mu    sync.Mutex
+	clock map[replica.AuthorID]uint64 // last timestamp used or seen per author
+}
+
+// observe moves the author's clock forward to ts.
+func (h *docHandle) observe(author replica.AuthorID, ts uint64) {
+	h.mu.Lock()
+	if ts > h.clock[author] {
+		h.clock[author] = ts
+	}
+	h.mu.Unlock()
+}
+
+// Open starts an actor that owns store. The actor closes the store on Close.
+func Open(store *replica.Store, cfg Config) (*Actor, error) {
+	cfg = cfg.withDefaults()
+	infos, err := store.Docs()
+	if err != nil {
+		return nil, fmt.Errorf("actor: load documents: %w", err)
+	}
+	a := &Actor{
+		cfg:   cfg,
+		store: store,
+		inbox: make(chan *request, cfg.InboxSize),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		docs:  make(map[replica.NamespaceID]*docHandle, len(infos)),
+		subs:  make(map[*Subscription]struct{}),
+	}
+	for _, info := range infos {
+		a.docs[info.ID()] = newDocHandle(info)
+	}
+	go a.run()
+	return a, nil
+}
+
+func newDocHandle(info replica.DocInfo) *docHandle {
+	return &docHandle{info: info, clock: make(map[replica.AuthorID]uint64)}
+}
+
+// Close stops the loop after the request it is applying, syncs the log,
+// closes every subscription and then the store. Calls waiting in the queue
+// return ErrClosed. Close is idempotent.
+func (a *Actor) Close() error {
+	a.once.Do(func() { close(a.quit) })
+	<-a.done
+	return a.err
+}
+
+// Done is closed once the actor has stopped and the store is closed.
+func (a *Actor) Done() <-chan struct{} { return a.done }
+
+// Limits returns the store's limits.
+func (a *Actor) Limits() replica.Limits { return a.store.Limits() }
+
+// doc returns the handle of an open document and a copy of its info.
+func (a *Actor) doc(ns replica.NamespaceID) (*docHandle, replica.DocInfo, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	h := a.docs[ns]
+	if h == nil {
+		return nil, replica.DocInfo{}, fmt.Errorf("actor: document %s: %w", ns.Short(), replica.ErrNotFound)
+	}
+	return h, h.info, nil
+}
+
+// request is one unit of work for the loop. exec runs on the loop goroutine;
+// for writes it applies to the open transaction. finish delivers the reply:
+// for a read at once, for a write after the commit that made it durable or
+// visible, as its document's durability asks.
+type request struct {
+	write   bool
+	durable bool
+	exec    func(a *Actor) error
+	finish  func(err error)
+}
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+// call sends f to the loop and waits for its result, its context, or Close.
+func call[T any](ctx context.Context, a *Actor, write, durable bool, f func(a *Actor) (T, error)) (T, error) {
+	var zero T
+	reply := make(chan result[T], 1)
+	var out T
+	req := &request{write: write, durable: durable}
+	req.exec = func(a *Actor) error {
+		var err error
+		out, err = f(a)
+		return err
+	}
+	req.finish = func(err error) { reply <- result[T]{out, err} }
+	select {
+	case a.inbox <- req:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-a.done:
+		return zero, ErrClosed
+	case <-a.quit:
+		return zero, ErrClosed
+	}
+	select {
+	case r := <-reply:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-a.done:
+		// The loop may have answered just before it stopped.
+		select {
+		case r := <-reply:
+			return r.v, r.err
+		default:
+			return zero, ErrClosed
+		}
+	}
+}
+
+func (a *Actor) run() {
+	defer close(a.done)
+	a.flushTick = time.NewTimer(time.Hour)
+	a.flushTick.Stop()
+	var flushC <-chan time.Time
+	for {
+		select {
+		case req := <-a.inbox:
+			a.apply(req)
+		drain:
+			for range a.cfg.MaxBatch - 1 {
+				select {
+				case req := <-a.inbox:
+					a.apply(req)
+				default:
+					break drain
+				}
+			}
+			a.commit()
+			if a.unsynced && flushC == nil {
+				a.flushTick.Reset(a.cfg.FlushInterval)
+				flushC = a.flushTick.C
+			}
+		case <-flushC:
+			flushC = nil
+			a.syncWAL()
+		case <-a.quit:
+			a.shutdown()
+			return
+		}
+	}
+}
+
+// apply runs one request. Writes join the open transaction; anything else
+// first commits the pending writes so that it observes them.
+func (a *Actor) apply(req *request) {
+	if !req.write {
+		a.commit()
+		req.finish(req.exec(a))
+		return
+	}
+	if a.txn == nil {
+		a.txn = a.store.NewTxn()
+	}
+	if err := req.exec(a); err != nil {
+		req.finish(err)
+		return
+	}
+	a.pending = append(a.pending, req)
+	a.durable = a.durable || req.durable
+}
+
+// commit makes the pending writes visible (and durable if one of them asked
+// for it), answers their callers and fans their events out.
+func (a *Actor) commit() {
+	if a.txn == nil {
+		return
+	}
+	txn, pending, events, sync := a.txn, a.pending, a.events, a.durable
+	a.txn, a.pending, a.events, a.durable = nil, a.pending[:0], a.events[:0], false
+	var err error
+	if txn.Len() > 0 {
+		err = txn.Commit(sync)
+		if err == nil && !sync {
+			a.unsynced = true
+		}
+	}
+	txn.Close()
+	if err != nil {
+		err = fmt.Errorf("actor: commit: %w", err)
+		// Nothing of this group is stored: forget the clock and doc
+		// changes it would have made by reloading from the store.
+		a.reloadDocs()
+	}
+	// Events first: when a write returns, its event is already queued for
+	// every subscriber.
+	if err == nil {
+		for i := range events {
+			a.fanOut(&events[i])
+		}
+	}
+	clear(events)
+	for _, req := range pending {
+		req.finish(err)
+	}
+}
+
+func (a *Actor) syncWAL() {
+	if !a.unsynced {
+		return
+	}
+	// A failed sync leaves unsynced set; the next flush tries again.
+	if a.store.SyncWAL() == nil {
+		a.unsynced = false
+	}
+}
+
+func (a *Actor) reloadDocs() {
+	infos, err := a.store.Docs()
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next := make(map[replica.NamespaceID]*docHandle, len(infos))
+	for _, info := range infos {
+		if h, ok := a.docs[info.ID()]; ok {
+			h.info = info
+			next[info.ID()] = h
+		} else {
+			next[info.ID()] = newDocHandle(info)
+		}
+	}
+	a.docs = next
+}
+
+func (a *Actor) shutdown() {
+	a.commit()
+	a.unsynced = true // a clean close always syncs
+	a.syncWAL()
+	a.flushTick.Stop()
+	for s := range a.subs {
+		close(s.ch)
+		delete(a.subs, s)
+	}
+	a.err = a.store.Close()
+}

@@ -1,0 +1,350 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// CreateDoc creates a document with a fresh namespace key.
+func (a *Actor) CreateDoc(ctx context.Context, d replica.Durability) (replica.Capability, error) {
+	secret, err := replica.NewNamespace(nil)
+	if err != nil {
+		return replica.Capability{}, err
+	}
+	info, err := a.PutDoc(ctx, replica.DocInfo{Capability: replica.WriteCapability(secret), Durability: d})
+	return info.Capability, err
+}
+
+// ImportDoc adds a document, or upgrades the capability of one already held
+// (read to write; never the other way). An existing document keeps its
+// durability.
+func (a *Actor) ImportDoc(ctx context.Context, c replica.Capability) (replica.DocInfo, error) {
+	return call(ctx, a, true, true, func(a *Actor) (replica.DocInfo, error) {
+		info := replica.DocInfo{Capability: c}
+		a.mu.RLock()
+		if h, ok := a.docs[c.ID()]; ok {
+			info.Durability = h.info.Durability
+		}
+		a.mu.RUnlock()
+		return a.putDoc(info)
+	})
+}
+
+// PutDoc adds a document or merges its capability, and sets its durability.
+func (a *Actor) PutDoc(ctx context.Context, info replica.DocInfo) (replica.DocInfo, error) {
+	return call(ctx, a, true, true, func(a *Actor) (replica.DocInfo, error) { return a.putDoc(info) })
+}
+
+func (a *Actor) putDoc(info replica.DocInfo) (replica.DocInfo, error) {
+	merged, err := a.txn.PutDoc(info)
+	if err != nil {
+		return merged, err
+	}
+	a.mu.Lock()
+	if h, ok := a.docs[merged.ID()]; ok {
+		h.info = merged
+	} else {
+		a.docs[merged.ID()] = newDocHandle(merged)
+	}
+	a.mu.Unlock()
+	return merged, nil
+}
+
+// SetDurability changes when writes to a document are acknowledged.
+func (a *Actor) SetDurability(ctx context.Context, ns replica.NamespaceID, d replica.Durability) error {
+	_, info, err := a.doc(ns)
+	if err != nil {
+		return err
+	}
+	info.Durability = d
+	_, err = a.PutDoc(ctx, info)
+	return err
+}
+
+// Doc returns what the store holds about one document.
+func (a *Actor) Doc(ctx context.Context, ns replica.NamespaceID) (replica.DocInfo, error) {
+	_, info, err := a.doc(ns)
+	return info, err
+}
+
+// Docs lists every document.
+func (a *Actor) Docs(ctx context.Context) ([]replica.DocInfo, error) {
+	return call(ctx, a, false, false, func(a *Actor) ([]replica.DocInfo, error) { return a.store.Docs() })
+}
+
+// DropDoc removes a document and all its entries.
+func (a *Actor) DropDoc(ctx context.Context, ns replica.NamespaceID) error {
+	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) {
+		if err := a.txn.RemoveDoc(ns); err != nil {
+			return struct{}{}, err
+		}
+		a.mu.Lock()
+		delete(a.docs, ns)
+		a.mu.Unlock()
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// CreateAuthor generates and stores a new author.
+func (a *Actor) CreateAuthor(ctx context.Context) (replica.Author, error) {
+	author, err := replica.NewAuthor(nil)
+	if err != nil {
+		return author, err
+	}
+	return author, a.ImportAuthor(ctx, author)
+}
+
+// ImportAuthor stores an author key.
+func (a *Actor) ImportAuthor(ctx context.Context, author replica.Author) error {
+	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) {
+		return struct{}{}, a.txn.PutAuthor(author)
+	})
+	return err
+}
+
+// Author returns a stored author key.
+func (a *Actor) Author(ctx context.Context, id replica.AuthorID) (replica.Author, error) {
+	return call(ctx, a, false, false, func(a *Actor) (replica.Author, error) { return a.store.Author(id) })
+}
+
+// Authors lists the stored authors.
+func (a *Actor) Authors(ctx context.Context) ([]replica.AuthorID, error) {
+	return call(ctx, a, false, false, func(a *Actor) ([]replica.AuthorID, error) { return a.store.Authors() })
+}
+
+// DeleteAuthor removes an author key. Entries it signed stay.
+func (a *Actor) DeleteAuthor(ctx context.Context, id replica.AuthorID) error {
+	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) { return struct{}{}, a.txn.DeleteAuthor(id) })
+	return err
+}
+
+// Meta reads a node-level setting.
+func (a *Actor) Meta(ctx context.Context, key string) ([]byte, error) {
+	return call(ctx, a, false, false, func(a *Actor) ([]byte, error) { return a.store.Meta(key) })
+}
+
+// SetMeta writes a node-level setting durably.
+func (a *Actor) SetMeta(ctx context.Context, key string, val []byte) error {
+	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) { return struct{}{}, a.txn.SetMeta(key, val) })
+	return err
+}
+
+// Get returns the entry of one author at one key, tombstones included.
+func (a *Actor) Get(ctx context.Context, ns replica.NamespaceID, author replica.AuthorID, key []byte) (replica.SignedEntry, error) {
+	return call(ctx, a, false, false, func(a *Actor) (replica.SignedEntry, error) { return a.store.Get(ns, author, key) })
+}
+
+// Heads returns the latest timestamp per author in a document.
+func (a *Actor) Heads(ctx context.Context, ns replica.NamespaceID) (replica.Heads, error) {
+	return call(ctx, a, false, false, func(a *Actor) (replica.Heads, error) { return a.store.Heads(ns) })
+}
+
+// Count returns the number of stored entries of a document, tombstones included.
+func (a *Actor) Count(ctx context.Context, ns replica.NamespaceID) (int, error) {
+	return call(ctx, a, false, false, func(a *Actor) (int, error) { return a.store.Count(ns) })
+}
+
+// Query runs q in pages of Config.QueryPageSize, one trip through the actor
+// per page, so a long iteration never holds the store. Each page resumes
+// from the cursor of the last entry of the one before: results are not a
+// snapshot, and writes between pages may or may not show.
+func (a *Actor) Query(ctx context.Context, ns replica.NamespaceID, q replica.Query) iter.Seq2[replica.SignedEntry, error] {
+	return func(yield func(replica.SignedEntry, error) bool) {
+		page := q
+		remaining := q.Limit
+		for {
+			page.Limit = a.cfg.QueryPageSize
+			if remaining > 0 {
+				page.Limit = min(page.Limit, remaining)
+			}
+			entries, err := call(ctx, a, false, false, func(a *Actor) ([]replica.SignedEntry, error) {
+				var out []replica.SignedEntry
+				for e, err := range a.store.Query(ns, page) {
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, e)
+				}
+				return out, nil
+			})
+			if err != nil {
+				yield(replica.SignedEntry{}, err)
+				return
+			}
+			for _, e := range entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if remaining > 0 {
+				remaining -= len(entries)
+				if remaining == 0 {
+					return
+				}
+			}
+			if len(entries) < page.Limit {
+				return
+			}
+			page.After = q.CursorOf(&entries[len(entries)-1].Entry)
+		}
+	}
+}
+
+// AddSyncPeer remembers that a document synced with peer.
+func (a *Actor) AddSyncPeer(ctx context.Context, ns replica.NamespaceID, peer replica.PeerID) error {
+	_, err := call(ctx, a, true, false, func(a *Actor) (struct{}, error) { return struct{}{}, a.txn.AddSyncPeer(ns, peer) })
+	return err
+}
+
+// SyncPeers returns the peers a document synced with, most recent first.
+func (a *Actor) SyncPeers(ctx context.Context, ns replica.NamespaceID) ([]replica.PeerID, error) {
+	return call(ctx, a, false, false, func(a *Actor) ([]replica.PeerID, error) { return a.store.SyncPeers(ns) })
+}
+
+// SetDownloadPolicy stores which entries' content a document fetches.
+func (a *Actor) SetDownloadPolicy(ctx context.Context, ns replica.NamespaceID, p replica.DownloadPolicy) error {
+	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) { return struct{}{}, a.txn.SetDownloadPolicy(ns, p) })
+	return err
+}
+
+// DownloadPolicy returns a document's download policy.
+func (a *Actor) DownloadPolicy(ctx context.Context, ns replica.NamespaceID) (replica.DownloadPolicy, error) {
+	return call(ctx, a, false, false, func(a *Actor) (replica.DownloadPolicy, error) { return a.store.DownloadPolicy(ns) })
+}
+
+// InsertLocal signs and stores an entry written on this node. The
+// timestamp is the wall clock, but never at or before the author's last
+// timestamp in the document, so the write wins over the author's earlier
+// ones even if the clock went backwards. Signing happens on the caller's
+// goroutine; only the store insert goes through the loop.
+func (a *Actor) InsertLocal(ctx context.Context, ns replica.NamespaceID, author replica.Author, key []byte, hash replica.Hash, length uint64) (replica.SignedEntry, replica.InsertOutcome, error) {
+	h, info, err := a.doc(ns)
+	if err != nil {
+		return replica.SignedEntry{}, replica.InsertOutcome{}, err
+	}
+	secret, ok := info.Capability.Secret()
+	if !ok {
+		return replica.SignedEntry{}, replica.InsertOutcome{}, fmt.Errorf("actor: write to %s: %w", ns.Short(), replica.ErrReadOnly)
+	}
+	e := replica.Entry{Key: key, Record: replica.Record{Hash: hash, Len: length}}
+	if err := a.store.Limits().ValidateShape(&e); err != nil {
+		return replica.SignedEntry{}, replica.InsertOutcome{}, err
+	}
+	// A write can lose only to a newer entry of the same author from
+	// elsewhere; the store's heads then move past it and the retry wins.
+	for range 3 {
+		if e.Timestamp, err = a.nextTimestamp(ctx, h, ns, author.ID()); err != nil {
+			return replica.SignedEntry{}, replica.InsertOutcome{}, err
+		}
+		se := replica.SignConcurrently(secret, author, e)
+		outs, err := a.insert(ctx, ns, info.Durability, []replica.SignedEntry{se}, nil)
+		if err != nil {
+			return se, replica.InsertOutcome{}, err
+		}
+		if outs[0].Inserted {
+			return se, outs[0], nil
+		}
+		head, err := a.head(ctx, ns, author.ID())
+		if err != nil {
+			return se, outs[0], err
+		}
+		h.observe(author.ID(), head)
+	}
+	return replica.SignedEntry{}, replica.InsertOutcome{}, fmt.Errorf("%w: key %q", ErrNotInserted, key)
+}
+
+// DeletePrefix writes a tombstone: it removes the author's entries at keys
+// starting with prefix that are older than now. An empty prefix removes all
+// of the author's entries.
+func (a *Actor) DeletePrefix(ctx context.Context, ns replica.NamespaceID, author replica.Author, prefix []byte) (replica.SignedEntry, replica.InsertOutcome, error) {
+	if prefix == nil {
+		prefix = []byte{}
+	}
+	return a.InsertLocal(ctx, ns, author, prefix, replica.EmptyHash, 0)
+}
+
+// InsertRemote stores entries received from peer. The caller has validated
+// them (replica.Limits.ValidateRemote or ValidateUnsigned plus
+// replica.VerifyBatch); the store still applies last-writer-wins and
+// tombstones, and refuses entries of another namespace.
+func (a *Actor) InsertRemote(ctx context.Context, ns replica.NamespaceID, entries []replica.SignedEntry, from replica.PeerID) ([]replica.InsertOutcome, error) {
+	_, info, err := a.doc(ns)
+	if err != nil {
+		return nil, err
+	}
+	return a.insert(ctx, ns, info.Durability, entries, &from)
+}
+
+func (a *Actor) insert(ctx context.Context, ns replica.NamespaceID, d replica.Durability, entries []replica.SignedEntry, from *replica.PeerID) ([]replica.InsertOutcome, error) {
+	return call(ctx, a, true, d == replica.Durable, func(a *Actor) ([]replica.InsertOutcome, error) {
+		h, _, err := a.doc(ns)
+		if err != nil {
+			return nil, err
+		}
+		// Check the whole batch first, so a refusal writes nothing.
+		lim := a.store.Limits()
+		for i := range entries {
+			if entries[i].Namespace != ns {
+				return nil, fmt.Errorf("actor: insert into %s: %w", ns.Short(), replica.ErrWrongNamespace)
+			}
+			if err := lim.ValidateShape(&entries[i].Entry); err != nil {
+				return nil, fmt.Errorf("actor: insert %q: %w", entries[i].Key, err)
+			}
+		}
+		outs := make([]replica.InsertOutcome, len(entries))
+		for i := range entries {
+			se := &entries[i]
+			out, err := a.txn.Insert(se, nil)
+			if err != nil {
+				return nil, fmt.Errorf("actor: insert %q: %w", se.Key, err)
+			}
+			outs[i] = out
+			if !out.Inserted {
+				continue
+			}
+			ev := Event{Kind: InsertLocal, Namespace: ns, Entry: *se}
+			if from != nil {
+				ev.Kind, ev.From = InsertRemote, *from
+				h.observe(se.Author, se.Timestamp)
+			}
+			a.events = append(a.events, ev)
+		}
+		return outs, nil
+	})
+}
+
+// nextTimestamp returns the author's next local timestamp in the document.
+func (a *Actor) nextTimestamp(ctx context.Context, h *docHandle, ns replica.NamespaceID, author replica.AuthorID) (uint64, error) {
+	h.mu.Lock()
+	_, seeded := h.clock[author]
+	h.mu.Unlock()
+	if !seeded {
+		// The loop never waits on h.mu, so the lock is not held across this call.
+		head, err := a.head(ctx, ns, author)
+		if err != nil {
+			return 0, err
+		}
+		h.mu.Lock()
+		if cur, ok := h.clock[author]; !ok || head > cur {
+			h.clock[author] = head
+		}
+		h.mu.Unlock()
+	}
+	now := uint64(a.cfg.Now().UnixMicro())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ts := max(now, h.clock[author]+1)
+	h.clock[author] = ts
+	return ts, nil
+}
+
+func (a *Actor) head(ctx context.Context, ns replica.NamespaceID, author replica.AuthorID) (uint64, error) {
+	return call(ctx, a, false, false, func(a *Actor) (uint64, error) {
+		heads, err := a.store.Heads(ns)
+		return heads[author], err
+	})
+}

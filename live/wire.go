@@ -1,0 +1,279 @@
+package live
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// The sync protocol runs on one bidirectional QUIC stream per (document,
+// peer). Every message is one frame:
+//
+//	uvarint(n) || type(1) || body(n-1)
+//
+// where n is at most the receiver's frame limit. See docs/protocol.md.
+
+// ProtocolVersion is carried in Init; a peer refuses versions it does not know.
+const ProtocolVersion = 1
+
+// MsgType identifies a frame.
+type MsgType uint8
+
+const (
+	MsgInit    MsgType = 1 // dialler → acceptor: version, document, first reconciliation message
+	MsgAbort   MsgType = 2 // either way: the session ends, with a reason
+	MsgRecon   MsgType = 3 // a reconciliation round (Negentropy v1 bytes)
+	MsgEntries MsgType = 4 // a batch of signed entries
+	MsgWant    MsgType = 5 // dialler → acceptor: ids of entries to send
+	MsgDone    MsgType = 6 // this side has nothing more to send
+)
+
+func (t MsgType) String() string {
+	switch t {
+	case MsgInit:
+		return "Init"
+	case MsgAbort:
+		return "Abort"
+	case MsgRecon:
+		return "Recon"
+	case MsgEntries:
+		return "Entries"
+	case MsgWant:
+		return "Want"
+	case MsgDone:
+		return "Done"
+	}
+	return fmt.Sprintf("MsgType(%d)", uint8(t))
+}
+
+// AbortReason says why a peer ended a session.
+type AbortReason uint8
+
+const (
+	// AbortNotFound: the acceptor does not hold the document or it is not open for sync.
+	AbortNotFound AbortReason = 1
+	// AbortAlreadySyncing: a session for this document with this peer is running.
+	AbortAlreadySyncing AbortReason = 2
+	// AbortBusy: the acceptor is at its session limit; try later.
+	AbortBusy AbortReason = 3
+	// AbortInternal: the peer failed; the text says how.
+	AbortInternal AbortReason = 4
+	// AbortProtocol: the other side broke the protocol or a limit.
+	AbortProtocol AbortReason = 5
+)
+
+func (r AbortReason) String() string {
+	switch r {
+	case AbortNotFound:
+		return "not found"
+	case AbortAlreadySyncing:
+		return "already syncing"
+	case AbortBusy:
+		return "busy"
+	case AbortInternal:
+		return "internal error"
+	case AbortProtocol:
+		return "protocol violation"
+	}
+	return fmt.Sprintf("abort(%d)", uint8(r))
+}
+
+// maxAbortText bounds the human-readable part of an Abort.
+const maxAbortText = 256
+
+// Sentinel errors of the wire codec and sessions.
+var (
+	// ErrFrameTooLarge: a frame announced a size over the limit.
+	ErrFrameTooLarge = errors.New("live: frame too large")
+	// ErrBadFrame: a frame is truncated, garbled or of an unknown type.
+	ErrBadFrame = errors.New("live: malformed frame")
+)
+
+// Message is one decoded frame; only the fields of its Type are set.
+type Message struct {
+	Type      MsgType
+	Version   uint8               // Init
+	Namespace replica.NamespaceID // Init
+	Recon     []byte              // Init, Recon
+	Reason    AbortReason         // Abort
+	Text      string              // Abort
+	Entries   []replica.SignedEntry
+	IDs       []replica.EntryID // Want
+}
+
+// AppendFrame appends m as one frame to dst.
+func AppendFrame(dst []byte, m *Message) []byte {
+	body := appendBody(nil, m)
+	dst = binary.AppendUvarint(dst, uint64(1+len(body)))
+	dst = append(dst, byte(m.Type))
+	return append(dst, body...)
+}
+
+// FrameLen returns the encoded size of m.
+func FrameLen(m *Message) int {
+	n := 1 + bodyLen(m)
+	return uvarintLen(uint64(n)) + n
+}
+
+func bodyLen(m *Message) int {
+	switch m.Type {
+	case MsgInit:
+		return 1 + 32 + len(m.Recon)
+	case MsgAbort:
+		return 1 + len(clipText(m.Text))
+	case MsgRecon:
+		return len(m.Recon)
+	case MsgEntries:
+		n := uvarintLen(uint64(len(m.Entries)))
+		for i := range m.Entries {
+			n += m.Entries[i].EncodedLen()
+		}
+		return n
+	case MsgWant:
+		return uvarintLen(uint64(len(m.IDs))) + 32*len(m.IDs)
+	}
+	return 0
+}
+
+func appendBody(dst []byte, m *Message) []byte {
+	switch m.Type {
+	case MsgInit:
+		dst = append(dst, m.Version)
+		dst = append(dst, m.Namespace[:]...)
+		dst = append(dst, m.Recon...)
+	case MsgAbort:
+		dst = append(dst, byte(m.Reason))
+		dst = append(dst, clipText(m.Text)...)
+	case MsgRecon:
+		dst = append(dst, m.Recon...)
+	case MsgEntries:
+		dst = binary.AppendUvarint(dst, uint64(len(m.Entries)))
+		for i := range m.Entries {
+			dst = m.Entries[i].AppendBinary(dst)
+		}
+	case MsgWant:
+		dst = binary.AppendUvarint(dst, uint64(len(m.IDs)))
+		for _, id := range m.IDs {
+			dst = append(dst, id[:]...)
+		}
+	}
+	return dst
+}
+
+func clipText(s string) string {
+	if len(s) <= maxAbortText {
+		return s
+	}
+	s = s[:maxAbortText]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// ReadFrame reads one frame of at most maxFrame bytes (type and body) into
+// buf's storage and decodes it. Keys in decoded entries are limited to
+// maxKeyLen. The returned message does not alias buf.
+func ReadFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*Message, []byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, buf, io.EOF
+		}
+		return nil, buf, fmt.Errorf("%w: length: %v", ErrBadFrame, err)
+	}
+	if n == 0 {
+		return nil, buf, fmt.Errorf("%w: empty frame", ErrBadFrame)
+	}
+	if n > uint64(maxFrame) {
+		return nil, buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, maxFrame)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, buf, fmt.Errorf("%w: truncated: %v", ErrBadFrame, err)
+	}
+	m, err := DecodeFrame(buf, maxKeyLen)
+	return m, buf, err
+}
+
+// DecodeFrame decodes the type and body of one frame (without its length).
+func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrBadFrame)
+	}
+	m := &Message{Type: MsgType(b[0])}
+	body := b[1:]
+	switch m.Type {
+	case MsgInit:
+		if len(body) < 1+32 {
+			return nil, fmt.Errorf("%w: Init of %d bytes", ErrBadFrame, len(body))
+		}
+		m.Version = body[0]
+		copy(m.Namespace[:], body[1:33])
+		m.Recon = append([]byte(nil), body[33:]...)
+	case MsgAbort:
+		if len(body) < 1 || len(body) > 1+maxAbortText {
+			return nil, fmt.Errorf("%w: Abort of %d bytes", ErrBadFrame, len(body))
+		}
+		m.Reason = AbortReason(body[0])
+		m.Text = string(body[1:])
+	case MsgRecon:
+		m.Recon = append([]byte(nil), body...)
+	case MsgEntries:
+		count, k := binary.Uvarint(body)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: Entries count", ErrBadFrame)
+		}
+		body = body[k:]
+		// Each entry takes well over 100 bytes; refuse counts the frame cannot hold before allocating.
+		if count > uint64(len(body)/128) {
+			return nil, fmt.Errorf("%w: Entries claims %d entries in %d bytes", ErrBadFrame, count, len(body))
+		}
+		m.Entries = make([]replica.SignedEntry, 0, count)
+		for range count {
+			se, rest, err := replica.DecodeSignedEntry(body, maxKeyLen)
+			if err != nil {
+				return nil, fmt.Errorf("%w: entry %d: %w", ErrBadFrame, len(m.Entries), err)
+			}
+			m.Entries = append(m.Entries, se)
+			body = rest
+		}
+		if len(body) != 0 {
+			return nil, fmt.Errorf("%w: %d bytes after the last entry", ErrBadFrame, len(body))
+		}
+	case MsgWant:
+		count, k := binary.Uvarint(body)
+		if k <= 0 || count != uint64(len(body)-k)/32 || (len(body)-k)%32 != 0 {
+			return nil, fmt.Errorf("%w: Want of %d bytes", ErrBadFrame, len(body))
+		}
+		body = body[k:]
+		m.IDs = make([]replica.EntryID, count)
+		for i := range m.IDs {
+			copy(m.IDs[i][:], body[32*i:])
+		}
+	case MsgDone:
+		if len(body) != 0 {
+			return nil, fmt.Errorf("%w: Done with a body", ErrBadFrame)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown type %d", ErrBadFrame, b[0])
+	}
+	return m, nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}

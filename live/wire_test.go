@@ -1,0 +1,126 @@
+package live
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+func sampleEntries(t testing.TB, n int) []replica.SignedEntry {
+	t.Helper()
+	ns, _ := replica.NewNamespace(nil)
+	author, _ := replica.NewAuthor(nil)
+	out := make([]replica.SignedEntry, n)
+	for i := range out {
+		v := []byte{byte(i)}
+		out[i] = replica.Sign(ns, author, replica.Entry{Key: []byte{'k', byte(i)}, Record: replica.Record{Hash: replica.HashContent(v), Len: 1, Timestamp: uint64(1000 + i)}})
+	}
+	return out
+}
+
+func sampleMessages(t testing.TB) []*Message {
+	ns, _ := replica.NewNamespace(nil)
+	return []*Message{
+		{Type: MsgInit, Version: ProtocolVersion, Namespace: ns.ID(), Recon: []byte{0x61, 0, 1}},
+		{Type: MsgAbort, Reason: AbortBusy, Text: "at the session limit"},
+		{Type: MsgRecon, Recon: []byte{0x61, 2, 3, 4}},
+		{Type: MsgEntries, Entries: sampleEntries(t, 3)},
+		{Type: MsgWant, IDs: []replica.EntryID{{1}, {2}}},
+		{Type: MsgDone},
+	}
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	var stream []byte
+	msgs := sampleMessages(t)
+	for _, m := range msgs {
+		before := len(stream)
+		stream = AppendFrame(stream, m)
+		if got := len(stream) - before; got != FrameLen(m) {
+			t.Fatalf("%v: FrameLen %d, encoded %d", m.Type, FrameLen(m), got)
+		}
+	}
+	r := bufio.NewReader(bytes.NewReader(stream))
+	var buf []byte
+	for _, want := range msgs {
+		got, b, err := ReadFrame(r, 1<<20, 4096, buf)
+		buf = b
+		if err != nil {
+			t.Fatalf("%v: %v", want.Type, err)
+		}
+		if want.Type == MsgEntries {
+			for i := range want.Entries {
+				if err := got.Entries[i].Verify(); err != nil {
+					t.Fatalf("decoded entry %d: %v", i, err)
+				}
+			}
+			got.Entries, want = nil, &Message{Type: MsgEntries}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	if _, _, err := ReadFrame(r, 1<<20, 4096, buf); err != io.EOF {
+		t.Fatalf("at end: %v, want io.EOF", err)
+	}
+}
+
+func TestFrameLimitsAndGarbage(t *testing.T) {
+	m := &Message{Type: MsgRecon, Recon: make([]byte, 1000)}
+	frame := AppendFrame(nil, m)
+	if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 999, 4096, nil); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("over limit: %v", err)
+	}
+	for cut := 1; cut < len(frame); cut += 97 {
+		if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(frame[:cut])), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
+			t.Fatalf("truncated at %d: %v", cut, err)
+		}
+	}
+	bad := [][]byte{
+		{1, 99},                           // unknown type
+		{2, byte(MsgInit), 1},             // short Init
+		{1, byte(MsgAbort)},               // Abort without reason
+		{2, byte(MsgDone), 0},             // Done with body
+		{3, byte(MsgWant), 1, 0},          // Want count without ids
+		{3, byte(MsgEntries), 0xff, 0x7f}, // Entries count beyond the frame
+		{0},
+	}
+	for _, b := range bad {
+		if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
+			t.Fatalf("%x: err = %v, want ErrBadFrame", b, err)
+		}
+	}
+	long := &Message{Type: MsgAbort, Reason: AbortInternal, Text: strings.Repeat("é", 300)}
+	got, err := DecodeFrame(AppendFrame(nil, long)[2:], 4096)
+	if err != nil || len(got.Text) > maxAbortText || !strings.HasPrefix(long.Text, got.Text) {
+		t.Fatalf("long abort text: %v, %d bytes", err, len(got.Text))
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	for _, m := range sampleMessages(f) {
+		f.Add(AppendFrame(nil, m)[1:])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeFrame(b, 4096)
+		if err != nil {
+			if !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("error outside ErrBadFrame: %v", err)
+			}
+			return
+		}
+		again, err := DecodeFrame(AppendFrame(nil, m)[uvarintLen(uint64(1+bodyLen(m))):], 4096)
+		if err != nil {
+			t.Fatalf("re-decoding an accepted frame: %v", err)
+		}
+		if again.Type != m.Type || len(again.Entries) != len(m.Entries) || len(again.IDs) != len(m.IDs) || !bytes.Equal(again.Recon, m.Recon) {
+			t.Fatal("re-encoding changed the message")
+		}
+	})
+}
