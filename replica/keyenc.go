@@ -13,10 +13,16 @@ package replica
 //	0x07 || ns || author                 heads            -> timestamp (u64 BE)
 //	0x08 || ns                           sync peers       -> peer ids (32 each), most recent first
 //	0x09 || ns                           download policy  -> DownloadPolicy.MarshalBinary
+//	0x0A || ns || author || key          tombstones       -> timestamp (u64 BE) || hash(32)
 //
 // Record value: uvarint(len) || hash(32) || uvarint(timestamp) ||
 // namespace_sig(64) || author_sig(64). The namespace, author and key live in
 // the pebble key and are not repeated.
+//
+// The tombstones table repeats the key and record of every stored tombstone.
+// Only tombstones delete by prefix, and they are rare, so Insert looks for a
+// tombstone at a prefix of a new key there: with no tombstones of the author
+// the walk is a single seek into an empty range.
 //
 // The records table is ordered by (author, key) within a document; the key
 // index orders the same entries by (key, author) and carries each record's
@@ -44,6 +50,7 @@ const (
 	tableHeads    byte = 0x07
 	tableSyncPeer byte = 0x08
 	tablePolicy   byte = 0x09
+	tableTombs    byte = 0x0A
 )
 
 // formatVersion is the layout this file describes.
@@ -114,6 +121,13 @@ func splitIndexKey(rest []byte) ([]byte, AuthorID, error) {
 	}
 	copy(a[:], tail)
 	return key, a, nil
+}
+
+// tombKey returns the tombstones table key of (ns, author, key).
+func tombKey(ns NamespaceID, author AuthorID, key []byte) []byte {
+	k := recordKey(ns, author, key)
+	k[0] = tableTombs
+	return k
 }
 
 func headsKey(ns NamespaceID, author AuthorID) []byte {

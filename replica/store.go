@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"lukechampine.com/blake3"
 )
@@ -35,6 +36,9 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// defaultCacheSize is pebble's block cache when StoreOptions.CacheSize is 0.
+const defaultCacheSize = 64 << 20
 
 // OpenStore opens or creates the store in dir (ignored when opts.InMemory;
 // opts.FS, when set, overrides both).
@@ -64,6 +68,15 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		FS:                 fs,
 		Logger:             quietLogger{},
 		FormatMajorVersion: pebble.FormatNewest,
+		CacheSize:          opts.CacheSize,
+	}
+	if popts.CacheSize <= 0 {
+		popts.CacheSize = defaultCacheSize
+	}
+	// Bloom filters make the point lookups of Insert (mostly for keys that
+	// are not stored yet) skip tables.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
@@ -491,8 +504,10 @@ type Txn struct {
 	s    *Store
 	b    *pebble.Batch
 	done bool
-	// docs caches documents known to exist in this transaction.
-	docs map[NamespaceID]struct{}
+	// docs caches documents known to exist in this transaction, heads the
+	// heads it has read or written. RemoveDoc invalidates both.
+	docs  map[NamespaceID]struct{}
+	heads map[headSlot]uint64
 }
 
 // NewTxn starts a transaction.
@@ -612,7 +627,12 @@ func (t *Txn) RemoveDoc(ns NamespaceID) error {
 		return fmt.Errorf("remove document: %w", err)
 	}
 	delete(t.docs, ns)
-	for _, table := range []byte{tableRecords, tableIndex, tableHeads} {
+	for slot := range t.heads {
+		if slot.ns == ns {
+			delete(t.heads, slot)
+		}
+	}
+	for _, table := range []byte{tableRecords, tableIndex, tableTombs, tableHeads} {
 		start := nsKey(table, ns)
 		if err := t.b.DeleteRange(start, prefixEnd(start), nil); err != nil {
 			return err
@@ -674,14 +694,11 @@ func (t *Txn) Heads(ns NamespaceID, author AuthorID) (uint64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	v, err := getCopy(t.b, headsKey(ns, author))
-	if errors.Is(err, ErrNotFound) {
-		return 0, nil
-	}
+	h, _, err := t.head(ns, author)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("heads of %s: %w", ns.Short(), err)
 	}
-	return decodeHead(v)
+	return h, nil
 }
 
 // AddSyncPeer records that the document synced with peer: the peer moves to
@@ -783,13 +800,7 @@ func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
 	}
 
-	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
-	}
-	defer it.Close()
-
-	deleted, err := coveredByTombstone(it, prefix, se)
+	deleted, err := t.coveredByTombstone(se)
 	if err != nil {
 		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
 	}
@@ -803,12 +814,20 @@ func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 		if removed != nil {
 			removed(old.Entry.Clone())
 		}
+		if old.IsTombstone() && !se.IsTombstone() {
+			if err := t.b.Delete(tombKey(ns, author, se.Key), nil); err != nil {
+				return InsertOutcome{}, err
+			}
+		}
 	}
 	if se.IsTombstone() {
-		n, err := t.deleteCovered(it, recKey, se, removed)
+		n, err := t.deleteCovered(prefix, recKey, se, removed)
 		out.Removed += n
 		if err != nil {
 			return InsertOutcome{}, fmt.Errorf("insert: %w", err)
+		}
+		if err := t.set(tombKey(ns, author, se.Key), appendIndexValue(make([]byte, 0, indexValueLen), &se.Record)); err != nil {
+			return InsertOutcome{}, err
 		}
 	}
 
@@ -819,55 +838,86 @@ func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 	if err := t.set(indexKey(ns, se.Key, author), appendIndexValue(make([]byte, 0, indexValueLen), &se.Record)); err != nil {
 		return InsertOutcome{}, err
 	}
-	hk := headsKey(ns, author)
-	hv, err := getCopy(t.b, hk)
-	var head uint64
-	found := err == nil
-	switch {
-	case found:
-		if head, err = decodeHead(hv); err != nil {
-			return InsertOutcome{}, fmt.Errorf("insert: %w", err)
-		}
-	case !errors.Is(err, ErrNotFound):
+	head, found, err := t.head(ns, author)
+	if err != nil {
 		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
 	}
 	if !found || se.Timestamp > head {
-		if err := t.set(hk, binary.BigEndian.AppendUint64(nil, se.Timestamp)); err != nil {
+		if err := t.set(headsKey(ns, author), binary.BigEndian.AppendUint64(nil, se.Timestamp)); err != nil {
 			return InsertOutcome{}, err
 		}
+		if t.heads == nil {
+			t.heads = make(map[headSlot]uint64)
+		}
+		t.heads[headSlot{ns, author}] = se.Timestamp
 	}
 	return out, nil
 }
 
+type headSlot struct {
+	ns     NamespaceID
+	author AuthorID
+}
+
+// head returns author's head in ns and whether there is one, through the
+// transaction's cache.
+func (t *Txn) head(ns NamespaceID, author AuthorID) (uint64, bool, error) {
+	if h, ok := t.heads[headSlot{ns, author}]; ok {
+		return h, true, nil
+	}
+	v, err := getCopy(t.b, headsKey(ns, author))
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	h, err := decodeHead(v)
+	if err != nil {
+		return 0, false, err
+	}
+	if t.heads == nil {
+		t.heads = make(map[headSlot]uint64)
+	}
+	t.heads[headSlot{ns, author}] = h
+	return h, true, nil
+}
+
 func hashSigningBytes(b []byte) EntryID { return blake3.Sum256(b) }
 
-// coveredByTombstone reports whether a stored tombstone at a proper prefix of
-// se.Key has a later record than se. it is bounded to the author's records
-// (prefix is table || ns || author).
+// coveredByTombstone reports whether a stored tombstone of se's author at a
+// proper prefix of se.Key has a later record than se. (se.Key itself was
+// checked by the caller.)
 //
-// It walks down from se.Key instead of probing every prefix: the greatest
-// stored key s below the target is either a prefix of se.Key (check it, then
-// look below s) or shares only its first L bytes with se.Key, in which case
-// no prefix of se.Key longer than L is stored (it would lie between s and
-// se.Key) and the walk continues at se.Key[:L]. Each step shortens the
-// target, so the walk takes one seek per stored prefix plus one per gap.
-func coveredByTombstone(it *pebble.Iterator, prefix []byte, se *SignedEntry) (bool, error) {
+// It walks the tombstones table down from se.Key instead of probing every
+// prefix: the greatest stored tombstone key s below the target is either a
+// prefix of se.Key (check it, then look below s) or shares only its first L
+// bytes with se.Key, in which case no prefix of se.Key longer than L holds a
+// tombstone (it would lie between s and se.Key) and the walk continues at
+// se.Key[:L]. Each step shortens the target, so the walk takes one seek per
+// tombstone on the way; without tombstones it is one seek into an empty range.
+func (t *Txn) coveredByTombstone(se *SignedEntry) (bool, error) {
+	prefix := tombKey(se.Namespace, se.Author, nil)
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
 	key := se.Key
 	seek := make([]byte, 0, len(prefix)+len(key)+1)
-	seek = append(append(seek, prefix...), key...) // exclusive: se.Key itself was checked by the caller
+	seek = append(append(seek, prefix...), key...)
 	for it.SeekLT(seek) {
-		k := it.Key()
-		s := k[len(prefix):]
+		s := it.Key()[len(prefix):]
 		if bytes.HasPrefix(key, s) {
 			v, err := it.ValueAndErr()
 			if err != nil {
 				return false, err
 			}
-			var f SignedEntry
-			if err := decodeRecordValue(v, &f); err != nil {
-				return false, fmt.Errorf("stored entry %q: %w", truncKey(s), err)
+			r, err := decodeIndexValue(v)
+			if err != nil {
+				return false, fmt.Errorf("stored tombstone %q: %w", truncKey(s), err)
 			}
-			if f.IsTombstone() && f.Record.Compare(se.Record) > 0 {
+			if r.Compare(se.Record) > 0 {
 				return true, nil
 			}
 			if len(s) == 0 {
@@ -894,28 +944,38 @@ func commonPrefixLen(a, b []byte) int {
 
 // deleteCovered removes the author's entries whose keys start with the
 // tombstone se's key (the key itself excluded: the caller replaces it) and
-// whose records are earlier than se's.
-func (t *Txn) deleteCovered(it *pebble.Iterator, recKey []byte, se *SignedEntry, removed func(Entry)) (int, error) {
+// whose records are earlier than se's. prefix is the author's records prefix.
+func (t *Txn) deleteCovered(prefix, recKey []byte, se *SignedEntry, removed func(Entry)) (int, error) {
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: keySuccessor(recKey), UpperBound: prefixEnd(recKey)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
 	n := 0
 	var f SignedEntry
-	for ok := it.SeekGE(keySuccessor(recKey)); ok && bytes.HasPrefix(it.Key(), recKey); ok = it.Next() {
+	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return n, err
 		}
 		if err := decodeRecordValue(v, &f); err != nil {
-			return n, fmt.Errorf("stored entry %q: %w", truncKey(k[recordKeyLen:]), err)
+			return n, fmt.Errorf("stored entry %q: %w", truncKey(k[len(prefix):]), err)
 		}
 		if f.Record.Compare(se.Record) >= 0 {
 			continue
 		}
-		key := bytes.Clone(k[recordKeyLen:])
+		key := bytes.Clone(k[len(prefix):])
 		if err := t.b.Delete(k, nil); err != nil {
 			return n, err
 		}
 		if err := t.b.Delete(indexKey(se.Namespace, key, se.Author), nil); err != nil {
 			return n, err
+		}
+		if f.IsTombstone() {
+			if err := t.b.Delete(tombKey(se.Namespace, se.Author, key), nil); err != nil {
+				return n, err
+			}
 		}
 		n++
 		if removed != nil {

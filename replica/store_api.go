@@ -163,4 +163,6 @@ type StoreOptions struct {
 	SyncPeersPerDoc int
 	// Now is the clock; default time.Now. Tests may replace it.
 	Now func() time.Time
+	// CacheSize is pebble's block cache in bytes. Default 64 MiB.
+	CacheSize int64
 }

@@ -942,3 +942,31 @@ func TestCorruptValuesAreErrors(t *testing.T) {
 		t.Fatalf("corrupt policy: %v", err)
 	}
 }
+
+// BenchmarkInsert inserts new keys of ten authors, 10k per transaction.
+func BenchmarkInsert(b *testing.B) {
+	s := openMem(b, StoreOptions{})
+	ns := NamespaceID{0xbe}
+	txn := s.NewTxn()
+	defer func() { txn.Close() }()
+	if _, err := txn.PutDoc(DocInfo{Capability: ReadCapability(ns)}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		se := rawEntry(ns, AuthorID{byte(i % 10)}, fmt.Sprintf("key/%08d", i), "content", uint64(i+1))
+		if _, err := txn.Insert(&se, nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%10_000 == 0 {
+			if err := txn.Commit(false); err != nil {
+				b.Fatal(err)
+			}
+			txn = s.NewTxn()
+		}
+	}
+	if err := txn.Commit(false); err != nil {
+		b.Fatal(err)
+	}
+}
