@@ -521,6 +521,9 @@ func TestRemoveDocInTxnHidesData(t *testing.T) {
 	insert(t, s, f.entry(0, "a", "1", 10))
 	txn := s.NewTxn()
 	defer txn.Close()
+	if h, err := txn.Heads(f.id(), f.authors[0].ID()); err != nil || h != 10 {
+		t.Fatalf("head before removal = %d, %v", h, err)
+	}
 	if err := txn.RemoveDoc(f.id()); err != nil {
 		t.Fatal(err)
 	}
@@ -530,6 +533,27 @@ func TestRemoveDocInTxnHidesData(t *testing.T) {
 	se := f.entry(0, "b", "1", 10)
 	if _, err := txn.Insert(&se, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("insert after RemoveDoc in the same txn: %v", err)
+	}
+	// Re-created in the same transaction, the document starts empty: the
+	// old entry does not supersede, and heads start again.
+	if _, err := txn.PutDoc(DocInfo{Capability: ReadCapability(f.id())}); err != nil {
+		t.Fatal(err)
+	}
+	older := f.entry(0, "a", "0", 5)
+	if out, err := txn.Insert(&older, nil); err != nil || !out.Inserted || out.Removed != 0 {
+		t.Fatalf("insert into the re-created document: %+v, %v", out, err)
+	}
+	if h, err := txn.Heads(f.id(), f.authors[0].ID()); err != nil || h != 5 {
+		t.Fatalf("head after re-creation = %d, %v; want 5", h, err)
+	}
+	if err := txn.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(t, s, f.id()); len(got) != 1 {
+		t.Fatalf("after re-creation: %v", got)
+	}
+	if h, _ := s.Heads(f.id()); h[f.authors[0].ID()] != 5 {
+		t.Fatalf("committed heads %v", h)
 	}
 }
 
