@@ -1,0 +1,31 @@
+// Package endpoint is a docsnode node's QUIC endpoint: its identity on the
+// network, the one UDP socket it listens and dials on, and the routing of
+// connections to protocols.
+//
+// A node is named by a NodeID, its Ed25519 public key. Connections use
+// TLS 1.3 with a self-signed certificate over that key on both sides, so a
+// dialler proves it reached the node it meant to (Dial fails with
+// ErrPeerIDMismatch otherwise) and an acceptor learns who dialled it
+// (Conn.RemoteID). There are no certificate authorities and no host names.
+//
+// Protocols are told apart by ALPN: ALPNSync, ALPNGossip and ALPNBlobs.
+// Endpoint.Handle registers a Handler for one; the TLS handshake refuses
+// protocols with no handler, and each accepted connection runs its handler
+// in a goroutine that the endpoint owns. Dial caches connections per (node,
+// protocol): callers share one live connection, and overlapping Dials share
+// one handshake.
+//
+// NodeAddr, a node id plus the addresses to try, has a compact bounded
+// binary encoding for tickets (NodeAddr.AppendBinary, DecodeNodeAddr).
+//
+// The usual shape, with errors handled:
+//
+//	server, _ := endpoint.Open(ctx, endpoint.DefaultConfig())
+//	server.Handle(endpoint.ALPNSync, endpoint.HandlerFunc(serveSync))
+//	conn, _ := client.Dial(ctx, server.Addr(), endpoint.ALPNSync)
+//	stream, _ := conn.OpenStream(ctx)
+//
+// Config.PacketConn replaces the UDP socket with any net.PacketConn, such
+// as quic-go's testutils/simnet, so that tests can run whole nodes over a
+// simulated network under testing/synctest.
+package endpoint
