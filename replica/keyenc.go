@@ -13,16 +13,18 @@ package replica
 //	0x07 || ns || author                 heads            -> timestamp (u64 BE)
 //	0x08 || ns                           sync peers       -> peer ids (32 each), most recent first
 //	0x09 || ns                           download policy  -> DownloadPolicy.MarshalBinary
-//	0x0A || ns || author || key          tombstones       -> timestamp (u64 BE) || hash(32)
+//	0x0A || ns || author || key          tombstones       -> record value (below)
 //
 // Record value: uvarint(len) || hash(32) || uvarint(timestamp) ||
 // namespace_sig(64) || author_sig(64). The namespace, author and key live in
 // the pebble key and are not repeated.
 //
-// The tombstones table repeats the key and record of every stored tombstone.
-// Only tombstones delete by prefix, and they are rare, so Insert looks for a
-// tombstone at a prefix of a new key there: with no tombstones of the author
-// the walk is a single seek into an empty range.
+// The tombstones table is the second layer of Txn.Insert: every tombstone
+// that no later tombstone at a prefix covers, including those a later
+// ordinary write replaced in the records table. Only tombstones delete by
+// prefix, and they are rare, so Insert looks for a covering tombstone there,
+// and only for authors that have one (the store keeps a count per author in
+// memory).
 //
 // The records table is ordered by (author, key) within a document; the key
 // index orders the same entries by (key, author) and carries each record's
@@ -92,7 +94,7 @@ const recordKeyLen = 1 + 2*IDLen
 // aliases k.
 func splitRecordKey(k []byte) (AuthorID, []byte, error) {
 	var a AuthorID
-	if len(k) < recordKeyLen || k[0] != tableRecords {
+	if len(k) < recordKeyLen || (k[0] != tableRecords && k[0] != tableTombs) {
 		return a, nil, fmt.Errorf("%w: records key of %d bytes", ErrMalformed, len(k))
 	}
 	copy(a[:], k[1+IDLen:recordKeyLen])

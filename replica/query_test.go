@@ -93,7 +93,7 @@ func queryData(t testing.TB) (*Store, NamespaceID, []AuthorID, []SignedEntry) {
 		}
 		return nil
 	})
-	return s, ns, authors, ref.sorted()
+	return s, ns, authors, modelValues(ref.received)
 }
 
 // queryOrder is the order of q's results: the plan's table order.

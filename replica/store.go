@@ -8,6 +8,8 @@ import (
 	"io"
 	"iter"
 	"log"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,15 @@ type Store struct {
 	dir    string
 	limits Limits
 	opts   StoreOptions
+
+	// In-memory views of small tables, loaded at open and changed only by
+	// committed transactions: documents, heads, and how many tombstones each
+	// author has per document (so inserts by authors without tombstones skip
+	// the prefix check).
+	mu    sync.RWMutex
+	docs  map[NamespaceID]DocInfo
+	heads map[headSlot]uint64
+	tombs map[headSlot]int
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -87,7 +98,53 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	if err := s.loadCaches(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	return s, nil
+}
+
+// loadCaches reads the documents, heads and tombstone counts into memory.
+func (s *Store) loadCaches() error {
+	s.docs = make(map[NamespaceID]DocInfo)
+	s.heads = make(map[headSlot]uint64)
+	s.tombs = make(map[headSlot]int)
+	err := scanPrefix(s.db, []byte{tableDocs}, func(k, v []byte) error {
+		info, err := decodeDocInfo(v)
+		if err == nil && (len(k) != 1+IDLen || info.ID() != NamespaceID(k[1:])) {
+			err = fmt.Errorf("%w: capability stored under another id", ErrMalformed)
+		}
+		if err != nil {
+			return fmt.Errorf("document %x: %w", k[1:], err)
+		}
+		s.docs[info.ID()] = info
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = scanPrefix(s.db, []byte{tableHeads}, func(k, v []byte) error {
+		if len(k) != 1+2*IDLen {
+			return fmt.Errorf("%w: heads key of %d bytes", ErrMalformed, len(k))
+		}
+		ts, err := decodeHead(v)
+		if err != nil {
+			return err
+		}
+		s.heads[headSlot{NamespaceID(k[1:33]), AuthorID(k[33:65])}] = ts
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return scanPrefix(s.db, []byte{tableTombs}, func(k, _ []byte) error {
+		if len(k) < 1+2*IDLen {
+			return fmt.Errorf("%w: tombstone key of %d bytes", ErrMalformed, len(k))
+		}
+		s.tombs[headSlot{NamespaceID(k[1:33]), AuthorID(k[33:65])}]++
+		return nil
+	})
 }
 
 func displayDir(dir string) string {
@@ -245,18 +302,16 @@ func (s *Store) Docs() ([]DocInfo, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	var docs []DocInfo
-	err := scanPrefix(s.db, []byte{tableDocs}, func(k, v []byte) error {
-		info, err := decodeDocInfo(v)
-		if err != nil {
-			return fmt.Errorf("document %x: %w", k[1:], err)
-		}
+	s.mu.RLock()
+	docs := make([]DocInfo, 0, len(s.docs))
+	for _, info := range s.docs {
 		docs = append(docs, info)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list documents: %w", err)
 	}
+	s.mu.RUnlock()
+	slices.SortFunc(docs, func(a, b DocInfo) int {
+		x, y := a.ID(), b.ID()
+		return bytes.Compare(x[:], y[:])
+	})
 	return docs, nil
 }
 
@@ -265,7 +320,13 @@ func (s *Store) Doc(ns NamespaceID) (DocInfo, error) {
 	if s.closed.Load() {
 		return DocInfo{}, ErrClosed
 	}
-	return readDoc(s.db, ns)
+	s.mu.RLock()
+	info, ok := s.docs[ns]
+	s.mu.RUnlock()
+	if !ok {
+		return DocInfo{}, fmt.Errorf("document %s: %w", ns.Short(), ErrNotFound)
+	}
+	return info, nil
 }
 
 func decodeAuthor(id AuthorID, v []byte) (Author, error) {
@@ -365,21 +426,13 @@ func (s *Store) Heads(ns NamespaceID) (Heads, error) {
 		return nil, ErrClosed
 	}
 	h := Heads{}
-	prefix := nsKey(tableHeads, ns)
-	err := scanPrefix(s.db, prefix, func(k, v []byte) error {
-		if len(k) != len(prefix)+IDLen {
-			return fmt.Errorf("%w: heads key of %d bytes", ErrMalformed, len(k))
+	s.mu.RLock()
+	for slot, ts := range s.heads {
+		if slot.ns == ns {
+			h[slot.author] = ts
 		}
-		ts, err := decodeHead(v)
-		if err != nil {
-			return err
-		}
-		h[AuthorID(k[len(prefix):])] = ts
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("heads of %s: %w", ns.Short(), err)
 	}
+	s.mu.RUnlock()
 	return h, nil
 }
 
@@ -433,24 +486,52 @@ func (s *Store) DownloadPolicy(ns NamespaceID) (DownloadPolicy, error) {
 	return p, nil
 }
 
-// Items streams every stored entry of the document, tombstones included, as
-// reconciliation items, in records table order (author, key).
+// Items streams every stored entry of the document as reconciliation
+// items: the values in records table order (author, key), then the
+// tombstones that later ordinary values hide (see Txn.Insert).
 func (s *Store) Items(ns NamespaceID) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		if s.closed.Load() {
 			yield(Item{}, ErrClosed)
 			return
 		}
-		prefix := nsKey(tableRecords, ns)
+		buf := make([]byte, 0, 256)
+		item := func(se *SignedEntry) Item {
+			buf = se.AppendSigningBytes(buf[:0])
+			return Item{Timestamp: se.Timestamp, ID: hashSigningBytes(buf)}
+		}
+		for se, err := range s.scanEntries(nsKey(tableRecords, ns), ns) {
+			if err != nil || !yield(item(se), nil) {
+				if err != nil {
+					yield(Item{}, err)
+				}
+				return
+			}
+		}
+		for se, err := range s.hiddenTombs(ns) {
+			if err != nil || !yield(item(se), nil) {
+				if err != nil {
+					yield(Item{}, err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// scanEntries streams the entries of a records or tombstones table range of
+// one document. The yielded entry's key aliases iterator memory and is
+// valid until the next step.
+func (s *Store) scanEntries(prefix []byte, ns NamespaceID) iter.Seq2[*SignedEntry, error] {
+	return func(yield func(*SignedEntry, error) bool) {
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 		if err != nil {
-			yield(Item{}, err)
+			yield(nil, err)
 			return
 		}
 		defer it.Close()
 		var se SignedEntry
 		se.Namespace = ns
-		buf := make([]byte, 0, 256)
 		for ok := it.First(); ok; ok = it.Next() {
 			author, key, err := splitRecordKey(it.Key())
 			if err == nil {
@@ -461,23 +542,50 @@ func (s *Store) Items(ns NamespaceID) iter.Seq2[Item, error] {
 				}
 			}
 			if err != nil {
-				yield(Item{}, fmt.Errorf("items of %s: %w", ns.Short(), err))
+				yield(nil, fmt.Errorf("entries of %s: %w", ns.Short(), err))
 				return
 			}
 			se.Author, se.Key = author, key
-			buf = se.AppendSigningBytes(buf[:0])
-			if !yield(Item{Timestamp: se.Timestamp, ID: hashSigningBytes(buf)}, nil) {
+			if !yield(&se, nil) {
 				return
 			}
 		}
 		if err := it.Error(); err != nil {
-			yield(Item{}, fmt.Errorf("items of %s: %w", ns.Short(), err))
+			yield(nil, fmt.Errorf("entries of %s: %w", ns.Short(), err))
 		}
 	}
 }
 
-// Count returns the number of stored entries of the document, tombstones
-// included. It scans the document's keys.
+// hiddenTombs streams the tombstones that are not also the value at their
+// key: a later ordinary write replaced them there, but they still delete
+// older entries under their prefix and take part in reconciliation.
+func (s *Store) hiddenTombs(ns NamespaceID) iter.Seq2[*SignedEntry, error] {
+	return func(yield func(*SignedEntry, error) bool) {
+		for se, err := range s.scanEntries(nsKey(tableTombs, ns), ns) {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			v, err := getCopy(s.db, recordKey(ns, se.Author, se.Key))
+			if err == nil {
+				var value SignedEntry
+				if err = decodeRecordValue(v, &value); err == nil && value.Record == se.Record {
+					continue
+				}
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				yield(nil, err)
+				return
+			}
+			if !yield(se, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Count returns the number of entries Items streams. It scans the
+// document's keys.
 func (s *Store) Count(ns NamespaceID) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -494,20 +602,28 @@ func (s *Store) Count(ns NamespaceID) (int, error) {
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return 0, fmt.Errorf("count %s: %w", ns.Short(), err)
 	}
+	for _, err := range s.hiddenTombs(ns) {
+		if err != nil {
+			return 0, fmt.Errorf("count %s: %w", ns.Short(), err)
+		}
+		n++
+	}
 	return n, nil
 }
 
 // Txn is a write transaction over an indexed batch: its reads see its own
 // uncommitted writes. A Txn is used by one goroutine; it is finished by
-// Commit or Close.
+// Commit or Close. Only one Txn may write at a time (the store actor's).
 type Txn struct {
 	s    *Store
 	b    *pebble.Batch
 	done bool
-	// docs caches documents known to exist in this transaction, heads the
-	// heads it has read or written. RemoveDoc invalidates both.
-	docs  map[NamespaceID]struct{}
-	heads map[headSlot]uint64
+
+	// Changes to the store's in-memory views, applied when Commit succeeds.
+	docs    map[NamespaceID]DocInfo
+	removed map[NamespaceID]bool
+	heads   map[headSlot]uint64
+	tombs   map[headSlot]int // tombstone count deltas
 }
 
 // NewTxn starts a transaction.
@@ -552,11 +668,43 @@ func (t *Txn) Commit(sync bool) error {
 		wo = pebble.Sync
 	}
 	err := t.b.Commit(wo)
+	if err == nil {
+		t.publish()
+	}
 	t.Close()
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// publish applies the transaction's changes to the store's in-memory views.
+func (t *Txn) publish() {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ns := range t.removed {
+		delete(s.docs, ns)
+		for slot := range s.heads {
+			if slot.ns == ns {
+				delete(s.heads, slot)
+			}
+		}
+		for slot := range s.tombs {
+			if slot.ns == ns {
+				delete(s.tombs, slot)
+			}
+		}
+	}
+	maps.Copy(s.docs, t.docs)
+	maps.Copy(s.heads, t.heads)
+	for slot, d := range t.tombs {
+		if n := s.tombs[slot] + d; n > 0 {
+			s.tombs[slot] = n
+		} else {
+			delete(s.tombs, slot)
+		}
+	}
 }
 
 // Close discards the transaction if it was not committed. It is safe to call
@@ -574,17 +722,24 @@ func (t *Txn) Close() {
 
 func (t *Txn) set(k, v []byte) error { return t.b.Set(k, v, nil) }
 
+// doc returns the document as this transaction sees it.
+func (t *Txn) doc(ns NamespaceID) (DocInfo, bool) {
+	if info, ok := t.docs[ns]; ok {
+		return info, true
+	}
+	if t.removed[ns] {
+		return DocInfo{}, false
+	}
+	t.s.mu.RLock()
+	info, ok := t.s.docs[ns]
+	t.s.mu.RUnlock()
+	return info, ok
+}
+
 func (t *Txn) requireDoc(ns NamespaceID) error {
-	if _, ok := t.docs[ns]; ok {
-		return nil
+	if _, ok := t.doc(ns); !ok {
+		return fmt.Errorf("document %s: %w", ns.Short(), ErrNotFound)
 	}
-	if _, err := readDoc(t.b, ns); err != nil {
-		return err
-	}
-	if t.docs == nil {
-		t.docs = make(map[NamespaceID]struct{})
-	}
-	t.docs[ns] = struct{}{}
 	return nil
 }
 
@@ -596,16 +751,12 @@ func (t *Txn) PutDoc(info DocInfo) (DocInfo, error) {
 		return DocInfo{}, err
 	}
 	ns := info.ID()
-	old, err := readDoc(t.b, ns)
-	switch {
-	case err == nil:
+	if old, ok := t.doc(ns); ok {
 		merged, err := old.Capability.Merge(info.Capability)
 		if err != nil {
 			return DocInfo{}, fmt.Errorf("put document %s: %w", ns.Short(), err)
 		}
 		info.Capability = merged
-	case !errors.Is(err, ErrNotFound):
-		return DocInfo{}, fmt.Errorf("put document %s: %w", ns.Short(), err)
 	}
 	v, err := encodeDocInfo(info)
 	if err != nil {
@@ -614,6 +765,10 @@ func (t *Txn) PutDoc(info DocInfo) (DocInfo, error) {
 	if err := t.set(nsKey(tableDocs, ns), v); err != nil {
 		return DocInfo{}, err
 	}
+	if t.docs == nil {
+		t.docs = make(map[NamespaceID]DocInfo)
+	}
+	t.docs[ns] = info
 	return info, nil
 }
 
@@ -623,7 +778,7 @@ func (t *Txn) RemoveDoc(ns NamespaceID) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if _, err := readDoc(t.b, ns); err != nil {
+	if err := t.requireDoc(ns); err != nil {
 		return fmt.Errorf("remove document: %w", err)
 	}
 	delete(t.docs, ns)
@@ -632,6 +787,15 @@ func (t *Txn) RemoveDoc(ns NamespaceID) error {
 			delete(t.heads, slot)
 		}
 	}
+	for slot := range t.tombs {
+		if slot.ns == ns {
+			delete(t.tombs, slot)
+		}
+	}
+	if t.removed == nil {
+		t.removed = make(map[NamespaceID]bool)
+	}
+	t.removed[ns] = true
 	for _, table := range []byte{tableRecords, tableIndex, tableTombs, tableHeads} {
 		start := nsKey(table, ns)
 		if err := t.b.DeleteRange(start, prefixEnd(start), nil); err != nil {
@@ -694,10 +858,7 @@ func (t *Txn) Heads(ns NamespaceID, author AuthorID) (uint64, error) {
 	if err := t.check(); err != nil {
 		return 0, err
 	}
-	h, _, err := t.head(ns, author)
-	if err != nil {
-		return 0, fmt.Errorf("heads of %s: %w", ns.Short(), err)
-	}
+	h, _ := t.head(headSlot{ns, author})
 	return h, nil
 }
 
@@ -748,25 +909,29 @@ func (t *Txn) SetDownloadPolicy(ns NamespaceID, p DownloadPolicy) error {
 	return t.set(nsKey(tablePolicy, ns), v)
 }
 
-// Insert stores se under last-writer-wins with prefix deletion. Within one
-// author of one document, an entry is dominated by a stored entry at the same
-// key with a later record, and by a stored tombstone at a prefix of its key
-// (or at the key itself) with a later record. Insert
+// Insert stores se under last-writer-wins with prefix tombstones. Within one
+// author of one document the store keeps two layers:
 //
-//   - refuses se when the store holds it already (Duplicate), when the entry
-//     at the same key is later (Superseded), or when a later tombstone at a
-//     prefix covers it (DeletedByPrefix);
-//   - otherwise stores se, replacing the entry at the same key, and when se
-//     is a tombstone removes every entry of the author whose key starts with
-//     se.Key and whose record is earlier;
-//   - calls removed, when non-nil, for every entry it removes (the replaced
-//     one included) and counts them in Removed;
-//   - moves the author's head forward to se's timestamp.
+//   - values: per key, the entry with the latest record, unless a tombstone
+//     at a proper prefix of the key has a later record;
+//   - tombstones: every tombstone that no tombstone at a prefix of its key
+//     (or at the key itself) with a later record covers.
 //
-// The stored set is therefore the entries no other entry dominates, whatever
-// the order of arrival. Insert checks the entry's shape against the store's
-// limits, but neither signatures nor the clock: callers do that. The
-// document must exist.
+// A tombstone is usually in both layers. It stays in the second when a later
+// ordinary write at its own key replaces it in the first, and so goes on
+// deleting the older entries under its prefix: without that, "delete a/,
+// then write a" would delete a/b on one replica and keep it on another,
+// depending on arrival order. Both layers are functions of the set of
+// entries received, so the store ends the same whatever the order. The
+// stored set (what Items lists and reconciliation compares) is their union.
+//
+// Insert refuses se when it is already stored (Duplicate), when the value at
+// its key is later (Superseded), or when a later tombstone at a prefix
+// covers it (DeletedByPrefix). removed, when non-nil, is called for every
+// entry that leaves the stored set, and Removed counts them. The author's
+// head moves forward to se's timestamp. Insert checks the entry's shape
+// against the store's limits, but neither signatures nor the clock: callers
+// do that. The document must exist.
 func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error) {
 	if err := t.check(); err != nil {
 		return InsertOutcome{}, err
@@ -778,80 +943,135 @@ func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 	if err := t.requireDoc(ns); err != nil {
 		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
 	}
-	recKey := recordKey(ns, author, se.Key)
-	prefix := recKey[:recordKeyLen]
-
-	// The entry at the same key.
-	var old SignedEntry
-	hasOld := false
-	if v, err := getCopy(t.b, recKey); err == nil {
-		old = SignedEntry{Entry: Entry{Namespace: ns, Author: author, Key: se.Key}}
-		if err := decodeRecordValue(v, &old); err != nil {
-			return InsertOutcome{}, fmt.Errorf("insert: stored entry %q: %w", truncKey(se.Key), err)
-		}
-		switch c := old.Record.Compare(se.Record); {
-		case c == 0:
-			return InsertOutcome{Reason: Duplicate}, nil
-		case c > 0:
-			return InsertOutcome{Reason: Superseded}, nil
-		}
-		hasOld = true
-	} else if !errors.Is(err, ErrNotFound) {
-		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
-	}
-
-	deleted, err := t.coveredByTombstone(se)
+	out, err := t.insert(se, removed)
 	if err != nil {
-		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
+		return InsertOutcome{}, fmt.Errorf("insert %q: %w", truncKey(se.Key), err)
 	}
-	if deleted {
-		return InsertOutcome{Reason: DeletedByPrefix}, nil
+	if !out.Inserted {
+		return out, nil
 	}
-
-	out := InsertOutcome{Inserted: true}
-	if hasOld {
-		out.Removed++
-		if removed != nil {
-			removed(old.Entry.Clone())
-		}
-		if old.IsTombstone() && !se.IsTombstone() {
-			if err := t.b.Delete(tombKey(ns, author, se.Key), nil); err != nil {
-				return InsertOutcome{}, err
-			}
-		}
-	}
-	if se.IsTombstone() {
-		n, err := t.deleteCovered(prefix, recKey, se, removed)
-		out.Removed += n
-		if err != nil {
-			return InsertOutcome{}, fmt.Errorf("insert: %w", err)
-		}
-		if err := t.set(tombKey(ns, author, se.Key), appendIndexValue(make([]byte, 0, indexValueLen), &se.Record)); err != nil {
-			return InsertOutcome{}, err
-		}
-	}
-
-	val := appendRecordValue(make([]byte, 0, recordValueLen(se)), se)
-	if err := t.set(recKey, val); err != nil {
-		return InsertOutcome{}, err
-	}
-	if err := t.set(indexKey(ns, se.Key, author), appendIndexValue(make([]byte, 0, indexValueLen), &se.Record)); err != nil {
-		return InsertOutcome{}, err
-	}
-	head, found, err := t.head(ns, author)
-	if err != nil {
-		return InsertOutcome{}, fmt.Errorf("insert: %w", err)
-	}
-	if !found || se.Timestamp > head {
+	slot := headSlot{ns, author}
+	if head, found := t.head(slot); !found || se.Timestamp > head {
 		if err := t.set(headsKey(ns, author), binary.BigEndian.AppendUint64(nil, se.Timestamp)); err != nil {
 			return InsertOutcome{}, err
 		}
 		if t.heads == nil {
 			t.heads = make(map[headSlot]uint64)
 		}
-		t.heads[headSlot{ns, author}] = se.Timestamp
+		t.heads[slot] = se.Timestamp
 	}
 	return out, nil
+}
+
+func (t *Txn) insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error) {
+	ns, author := se.Namespace, se.Author
+	slot := headSlot{ns, author}
+	recKey := recordKey(ns, author, se.Key)
+
+	// The value at the same key.
+	old, hasOld, err := t.lookup(recKey, se)
+	if err != nil {
+		return InsertOutcome{}, err
+	}
+	valueWins := !hasOld || se.Record.Compare(old.Record) > 0
+	if hasOld && se.Record.Compare(old.Record) == 0 {
+		return InsertOutcome{Reason: Duplicate}, nil
+	}
+
+	// A tombstone is also checked against the tombstone at its own key,
+	// which a later ordinary value may be hiding.
+	var oldTomb SignedEntry
+	hasOldTomb := false
+	if se.IsTombstone() && t.tombCount(slot) > 0 {
+		if oldTomb, hasOldTomb, err = t.lookup(tombKey(ns, author, se.Key), se); err != nil {
+			return InsertOutcome{}, err
+		}
+		if hasOldTomb {
+			switch c := se.Record.Compare(oldTomb.Record); {
+			case c == 0:
+				return InsertOutcome{Reason: Duplicate}, nil
+			case c < 0:
+				return InsertOutcome{Reason: Superseded}, nil
+			}
+		}
+	}
+	if !valueWins && !se.IsTombstone() {
+		return InsertOutcome{Reason: Superseded}, nil
+	}
+	if t.tombCount(slot) > 0 {
+		covered, err := t.coveredByTombstone(se)
+		if err != nil {
+			return InsertOutcome{}, err
+		}
+		if covered {
+			return InsertOutcome{Reason: DeletedByPrefix}, nil
+		}
+	}
+
+	out := InsertOutcome{Inserted: true}
+	leave := func(e Entry) {
+		out.Removed++
+		if removed != nil {
+			removed(e)
+		}
+	}
+	if se.IsTombstone() {
+		// se joins the tombstone layer, replacing an earlier tombstone at
+		// its key, and deletes what is earlier under its prefix.
+		if hasOldTomb {
+			// When the old tombstone is also the value at its key, se
+			// replaces it there too and the values step reports it.
+			if !hasOld || old.Record != oldTomb.Record {
+				leave(oldTomb.Entry.Clone())
+			}
+		} else {
+			t.addTombs(slot, 1)
+		}
+		if err := t.set(tombKey(ns, author, se.Key), appendRecordValue(nil, se)); err != nil {
+			return InsertOutcome{}, err
+		}
+		if err := t.deleteCovered(se, leave); err != nil {
+			return InsertOutcome{}, err
+		}
+		if !valueWins {
+			return out, nil
+		}
+	}
+	if hasOld && !(old.IsTombstone() && t.isStoredTomb(&old)) {
+		leave(old.Entry.Clone())
+	}
+	if err := t.set(recKey, appendRecordValue(make([]byte, 0, recordValueLen(se)), se)); err != nil {
+		return InsertOutcome{}, err
+	}
+	if err := t.set(indexKey(ns, se.Key, author), appendIndexValue(make([]byte, 0, indexValueLen), &se.Record)); err != nil {
+		return InsertOutcome{}, err
+	}
+	return out, nil
+}
+
+// lookup reads the entry stored under a records or tombstones table key of
+// like's author.
+func (t *Txn) lookup(k []byte, like *SignedEntry) (SignedEntry, bool, error) {
+	v, err := getCopy(t.b, k)
+	if errors.Is(err, ErrNotFound) {
+		return SignedEntry{}, false, nil
+	}
+	if err != nil {
+		return SignedEntry{}, false, err
+	}
+	e := SignedEntry{Entry: Entry{Namespace: like.Namespace, Author: like.Author, Key: like.Key}}
+	if err := decodeRecordValue(v, &e); err != nil {
+		return SignedEntry{}, false, fmt.Errorf("stored entry: %w", err)
+	}
+	return e, true, nil
+}
+
+// isStoredTomb reports whether the tombstone layer holds exactly e. Called
+// after the tombstone layer was updated, it tells whether e, leaving the
+// value layer, stays in the stored set.
+func (t *Txn) isStoredTomb(e *SignedEntry) bool {
+	got, ok, err := t.lookup(tombKey(e.Namespace, e.Author, e.Key), e)
+	return err == nil && ok && got.Record == e.Record
 }
 
 type headSlot struct {
@@ -859,35 +1079,43 @@ type headSlot struct {
 	author AuthorID
 }
 
-// head returns author's head in ns and whether there is one, through the
-// transaction's cache.
-func (t *Txn) head(ns NamespaceID, author AuthorID) (uint64, bool, error) {
-	if h, ok := t.heads[headSlot{ns, author}]; ok {
-		return h, true, nil
+// head returns the author's head in the document as this transaction sees it.
+func (t *Txn) head(slot headSlot) (uint64, bool) {
+	if h, ok := t.heads[slot]; ok {
+		return h, true
 	}
-	v, err := getCopy(t.b, headsKey(ns, author))
-	if errors.Is(err, ErrNotFound) {
-		return 0, false, nil
+	if t.removed[slot.ns] {
+		return 0, false
 	}
-	if err != nil {
-		return 0, false, err
+	t.s.mu.RLock()
+	h, ok := t.s.heads[slot]
+	t.s.mu.RUnlock()
+	return h, ok
+}
+
+// tombCount returns how many tombstones the author has in the document as
+// this transaction sees it.
+func (t *Txn) tombCount(slot headSlot) int {
+	n := t.tombs[slot]
+	if !t.removed[slot.ns] {
+		t.s.mu.RLock()
+		n += t.s.tombs[slot]
+		t.s.mu.RUnlock()
 	}
-	h, err := decodeHead(v)
-	if err != nil {
-		return 0, false, err
+	return n
+}
+
+func (t *Txn) addTombs(slot headSlot, d int) {
+	if t.tombs == nil {
+		t.tombs = make(map[headSlot]int)
 	}
-	if t.heads == nil {
-		t.heads = make(map[headSlot]uint64)
-	}
-	t.heads[headSlot{ns, author}] = h
-	return h, true, nil
+	t.tombs[slot] += d
 }
 
 func hashSigningBytes(b []byte) EntryID { return blake3.Sum256(b) }
 
 // coveredByTombstone reports whether a stored tombstone of se's author at a
-// proper prefix of se.Key has a later record than se. (se.Key itself was
-// checked by the caller.)
+// proper prefix of se.Key has a later record than se.
 //
 // It walks the tombstones table down from se.Key instead of probing every
 // prefix: the greatest stored tombstone key s below the target is either a
@@ -895,7 +1123,7 @@ func hashSigningBytes(b []byte) EntryID { return blake3.Sum256(b) }
 // bytes with se.Key, in which case no prefix of se.Key longer than L holds a
 // tombstone (it would lie between s and se.Key) and the walk continues at
 // se.Key[:L]. Each step shortens the target, so the walk takes one seek per
-// tombstone on the way; without tombstones it is one seek into an empty range.
+// tombstone on the way.
 func (t *Txn) coveredByTombstone(se *SignedEntry) (bool, error) {
 	prefix := tombKey(se.Namespace, se.Author, nil)
 	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
@@ -906,6 +1134,7 @@ func (t *Txn) coveredByTombstone(se *SignedEntry) (bool, error) {
 	key := se.Key
 	seek := make([]byte, 0, len(prefix)+len(key)+1)
 	seek = append(append(seek, prefix...), key...)
+	var f SignedEntry
 	for it.SeekLT(seek) {
 		s := it.Key()[len(prefix):]
 		if bytes.HasPrefix(key, s) {
@@ -913,11 +1142,10 @@ func (t *Txn) coveredByTombstone(se *SignedEntry) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			r, err := decodeIndexValue(v)
-			if err != nil {
+			if err := decodeRecordValue(v, &f); err != nil {
 				return false, fmt.Errorf("stored tombstone %q: %w", truncKey(s), err)
 			}
-			if r.Compare(se.Record) > 0 {
+			if f.Record.Compare(se.Record) > 0 {
 				return true, nil
 			}
 			if len(s) == 0 {
@@ -942,47 +1170,78 @@ func commonPrefixLen(a, b []byte) int {
 	return n
 }
 
-// deleteCovered removes the author's entries whose keys start with the
-// tombstone se's key (the key itself excluded: the caller replaces it) and
-// whose records are earlier than se's. prefix is the author's records prefix.
-func (t *Txn) deleteCovered(prefix, recKey []byte, se *SignedEntry, removed func(Entry)) (int, error) {
-	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: keySuccessor(recKey), UpperBound: prefixEnd(recKey)})
+// deleteCovered removes, from both layers, the author's entries at keys that
+// strictly extend the tombstone se's key and whose records are earlier than
+// se's. leave is called once for every entry that leaves the stored set.
+func (t *Txn) deleteCovered(se *SignedEntry, leave func(Entry)) error {
+	ns, author := se.Namespace, se.Author
+	slot := headSlot{ns, author}
+	// Tombstones first: one that is also the value at its key is reported
+	// by the values pass below, which removes that value too (it is earlier
+	// than se as well).
+	if t.tombCount(slot) > 0 {
+		tk := tombKey(ns, author, se.Key)
+		err := t.scanCovered(tk, se, func(key []byte, f *SignedEntry) error {
+			t.addTombs(slot, -1)
+			if err := t.b.Delete(tombKey(ns, author, key), nil); err != nil {
+				return err
+			}
+			value, ok, err := t.lookup(recordKey(ns, author, key), f)
+			if err != nil {
+				return err
+			}
+			if !ok || value.Record != f.Record {
+				leave(f.Entry.Clone())
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	rk := recordKey(ns, author, se.Key)
+	return t.scanCovered(rk, se, func(key []byte, f *SignedEntry) error {
+		if err := t.b.Delete(recordKey(ns, author, key), nil); err != nil {
+			return err
+		}
+		if err := t.b.Delete(indexKey(ns, key, author), nil); err != nil {
+			return err
+		}
+		leave(f.Entry.Clone())
+		return nil
+	})
+}
+
+// scanCovered calls fn for every entry stored under a key that strictly
+// extends base (a records or tombstones table key) and whose record is
+// earlier than se's. fn may delete the entry it is given.
+func (t *Txn) scanCovered(base []byte, se *SignedEntry, fn func(key []byte, f *SignedEntry) error) error {
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: keySuccessor(base), UpperBound: prefixEnd(base)})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer it.Close()
-	n := 0
-	var f SignedEntry
+	keyStart := len(base) - len(se.Key)
+	f := SignedEntry{Entry: Entry{Namespace: se.Namespace, Author: se.Author}}
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return n, err
+			return err
 		}
 		if err := decodeRecordValue(v, &f); err != nil {
-			return n, fmt.Errorf("stored entry %q: %w", truncKey(k[len(prefix):]), err)
+			return fmt.Errorf("stored entry %q: %w", truncKey(k[keyStart:]), err)
 		}
 		if f.Record.Compare(se.Record) >= 0 {
 			continue
 		}
-		key := bytes.Clone(k[len(prefix):])
-		if err := t.b.Delete(k, nil); err != nil {
-			return n, err
-		}
-		if err := t.b.Delete(indexKey(se.Namespace, key, se.Author), nil); err != nil {
-			return n, err
-		}
-		if f.IsTombstone() {
-			if err := t.b.Delete(tombKey(se.Namespace, se.Author, key), nil); err != nil {
-				return n, err
-			}
-		}
-		n++
-		if removed != nil {
-			removed(Entry{Namespace: se.Namespace, Author: se.Author, Key: key, Record: f.Record})
+		key := bytes.Clone(k[keyStart:])
+		f.Key = key
+		if err := fn(key, &f); err != nil {
+			return err
 		}
 	}
-	return n, it.Error()
+	return it.Error()
 }
 
 // quietLogger drops pebble's informational messages and passes on errors.

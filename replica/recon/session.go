@@ -123,11 +123,12 @@ type Session struct {
 	// Initiator only. open holds the ranges of our last message that were
 	// not skips: everything else is settled, and a reply that reaches
 	// beyond them (a peer that merged ranges to fit its frame) is clipped.
-	// stash holds ranges that did not fit in our frame, to send later.
+	// stash holds answers that did not fit in our frame, to send later
+	// (their ranks are looked up again then).
 	// peerFrame is the largest reply of a peer seen to run out of room (it
 	// sent ranges back unanswered), 0 while it has not.
 	open      []span
-	stash     []span
+	stash     []task
 	peerFrame int
 }
 
@@ -221,6 +222,7 @@ type taskKind int
 const (
 	taskSplit  taskKind = iota // fingerprints differ: split, or list our ids
 	taskIDList                 // the initiator listed its ids: list ours
+	taskAsk                    // unsure: send our fingerprint for the range
 )
 
 // task is a range that needs an answer: [lower, upper) by bound, [lo, hi)
@@ -231,8 +233,10 @@ type task struct {
 	lo, hi       int
 }
 
-func (s *Session) taskFor(k taskKind, sp span) task {
-	return task{kind: k, lower: sp.lower, upper: sp.upper, lo: s.st.Rank(sp.lower.key), hi: s.st.Rank(sp.upper.key)}
+// ranked returns t with its ranks looked up.
+func (s *Session) ranked(t task) task {
+	t.lo, t.hi = s.st.Rank(t.lower.key), s.st.Rank(t.upper.key)
+	return t
 }
 
 // classifyResponder returns the ranges of the initiator's message that need
@@ -257,9 +261,10 @@ func (s *Session) classifyResponder(ranges []wireRange) []task {
 
 // classifyInitiator settles what the responder's message settles: skips,
 // matching fingerprints, and id lists, from which it learns have and need.
-// It returns the ranges that need splitting. Only the parts of each range
+// It returns the ranges that need an answer. Only the parts of each range
 // that our last message left open count; a range that reaches beyond one
-// open span cannot be compared as a whole, so each open part of it is split.
+// open span cannot be compared as a whole, so each open part of it is asked
+// again with our fingerprint.
 // saturated reports that the peer sent ranges back unanswered: one of our
 // ranges as a single fingerprint, or several merged.
 func (s *Session) classifyInitiator(ranges []wireRange) (tasks []task, have, need [][32]byte, saturated bool) {
@@ -296,7 +301,7 @@ func (s *Session) classifyInitiator(ranges []wireRange) (tasks []task, have, nee
 				}
 			default:
 				for _, p := range parts {
-					tasks = append(tasks, s.taskFor(taskSplit, p))
+					tasks = append(tasks, s.ranked(task{kind: taskAsk, lower: p.lower, upper: p.upper}))
 				}
 			}
 		}
@@ -373,8 +378,8 @@ func (s *Session) ask(tasks []task) []byte {
 		}
 	}
 	all := make([]task, 0, len(tasks)+len(s.stash))
-	for _, sp := range s.stash {
-		all = append(all, s.taskFor(taskSplit, sp))
+	for _, t := range s.stash {
+		all = append(all, s.ranked(t))
 	}
 	all = append(all, tasks...)
 	slices.SortFunc(all, func(a, b task) int { return a.lower.key.Compare(b.lower.key) })
@@ -385,9 +390,7 @@ func (s *Session) ask(tasks []task) []byte {
 		w.answer(t)
 		if limit > 0 && w.size() > limit && i > 0 {
 			w.reset(mark)
-			for _, t := range all[i:] {
-				s.stash = append(s.stash, span{t.lower, t.upper})
-			}
+			s.stash = append(s.stash, all[i:]...)
 			break
 		}
 	}
@@ -481,6 +484,13 @@ func (w *writer) skipTo(lower bound) {
 func (w *writer) answer(t task) {
 	w.skipTo(t.lower)
 	n := t.hi - t.lo
+	if t.kind == taskAsk {
+		w.bound(t.upper)
+		w.varint(modeFingerprint)
+		w.fingerprint(w.s.st.Fingerprint(t.lo, t.hi))
+		w.asked(t.upper)
+		return
+	}
 	if t.kind == taskIDList || n < w.s.cfg.IDListThreshold {
 		w.s.writeIDList(w.encoder, t.upper, t.lo, t.hi)
 		w.asked(t.upper)
