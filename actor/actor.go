@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/replica"
+	"github.com/docsnode/docsnode/replica/recon"
 )
 
 // Errors returned by the actor. Store errors (replica.ErrNotFound,
@@ -81,6 +82,7 @@ type Actor struct {
 
 	// Owned by the loop goroutine.
 	subs      map[*Subscription]struct{}
+	indexes   map[replica.NamespaceID]*recon.Index
 	txn       *replica.Txn
 	pending   []*request // writes applied to txn, waiting for commit
 	events    []Event    // emitted once txn commits
@@ -122,6 +124,8 @@ func Open(store *replica.Store, cfg Config) (*Actor, error) {
 		done:  make(chan struct{}),
 		docs:  make(map[replica.NamespaceID]*docHandle, len(infos)),
 		subs:  make(map[*Subscription]struct{}),
+
+		indexes: make(map[replica.NamespaceID]*recon.Index),
 	}
 	for _, info := range infos {
 		a.docs[info.ID()] = newDocHandle(info)
@@ -283,9 +287,10 @@ func (a *Actor) commit() {
 	txn.Close()
 	if err != nil {
 		err = fmt.Errorf("actor: commit: %w", err)
-		// Nothing of this group is stored: forget the clock and doc
-		// changes it would have made by reloading from the store.
+		// Nothing of this group is stored: forget the document and
+		// index changes it made; indexes are rebuilt on next use.
 		a.reloadDocs()
+		clear(a.indexes)
 	}
 	// Events first: when a write returns, its event is already queued for
 	// every subscriber.

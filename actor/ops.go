@@ -84,6 +84,7 @@ func (a *Actor) DropDoc(ctx context.Context, ns replica.NamespaceID) error {
 		a.mu.Lock()
 		delete(a.docs, ns)
 		a.mu.Unlock()
+		delete(a.indexes, ns)
 		return struct{}{}, nil
 	})
 	return err
@@ -296,9 +297,10 @@ func (a *Actor) insert(ctx context.Context, ns replica.NamespaceID, d replica.Du
 			}
 		}
 		outs := make([]replica.InsertOutcome, len(entries))
+		removed := func(e replica.Entry) { a.indexRemove(ns, &e) }
 		for i := range entries {
 			se := &entries[i]
-			out, err := a.txn.Insert(se, nil)
+			out, err := a.txn.Insert(se, removed)
 			if err != nil {
 				return nil, fmt.Errorf("actor: insert %q: %w", se.Key, err)
 			}
@@ -306,6 +308,7 @@ func (a *Actor) insert(ctx context.Context, ns replica.NamespaceID, d replica.Du
 			if !out.Inserted {
 				continue
 			}
+			a.indexAdd(ns, &se.Entry)
 			ev := Event{Kind: InsertLocal, Namespace: ns, Entry: *se}
 			if from != nil {
 				ev.Kind, ev.From = InsertRemote, *from

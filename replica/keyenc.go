@@ -14,6 +14,7 @@ package replica
 //	0x08 || ns                           sync peers       -> peer ids (32 each), most recent first
 //	0x09 || ns                           download policy  -> DownloadPolicy.MarshalBinary
 //	0x0A || ns || author || key          tombstones       -> record value (below)
+//	0x0B || ns || id(32)                 entry ids        -> author(32) || key
 //
 // Record value: uvarint(len) || hash(32) || uvarint(timestamp) ||
 // namespace_sig(64) || author_sig(64). The namespace, author and key live in
@@ -32,6 +33,10 @@ package replica
 // record lookups for the rows they skip. esc(key) maps 0x00 to 0x00 0xFF and
 // ends with 0x00 0x01, so the byte order of escaped keys followed by anything
 // equals the order of the raw keys: "a" < "a\x00" < "ab".
+//
+// The entry ids table finds a stored entry by its reconciliation id (BLAKE3
+// of its signing bytes), which is all a peer names when it asks for
+// entries. It lists exactly the stored set: values and hidden tombstones.
 //
 // Every table of one document is a contiguous range that starts with
 // table || ns, so removing a document is a few DeleteRange calls.
@@ -53,6 +58,7 @@ const (
 	tableSyncPeer byte = 0x08
 	tablePolicy   byte = 0x09
 	tableTombs    byte = 0x0A
+	tableIDs      byte = 0x0B
 )
 
 // formatVersion is the layout this file describes.
@@ -130,6 +136,10 @@ func tombKey(ns NamespaceID, author AuthorID, key []byte) []byte {
 	k := recordKey(ns, author, key)
 	k[0] = tableTombs
 	return k
+}
+
+func idKey(ns NamespaceID, id EntryID) []byte {
+	return append(nsKey(tableIDs, ns), id[:]...)
 }
 
 func headsKey(ns NamespaceID, author AuthorID) []byte {

@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -339,4 +340,36 @@ func TestWriteOverTombstoneKeepsItsDeletes(t *testing.T) {
 			t.Fatalf("Count = %d, %v; want 2 (the value and the hidden tombstone)", n, err)
 		}
 	}
+}
+
+// TestEntryByIDListsTheStoredSet checks that every item Items lists can be
+// fetched by its id, and that entries which left the set cannot.
+func TestEntryByIDListsTheStoredSet(t *testing.T) {
+	f := newFixture(22, 2)
+	sg := &signer{f: f, cache: map[string]SignedEntry{}}
+	ns := f.id()
+	rapid.Check(t, func(t *rapid.T) {
+		universe := drawUniverse(t, sg)
+		s, _ := replay(t, "A", f, universe)
+		defer s.Close()
+		want := modelStored(universe)
+		for i := range want {
+			got, err := s.EntryByID(ns, want[i].ID())
+			if err != nil {
+				t.Fatalf("stored entry %s: %v", describe(&want[i].Entry), err)
+			}
+			if !sameEntry(&got, &want[i]) || got.Verify() != nil {
+				t.Fatalf("EntryByID(%s) = %s", describe(&want[i].Entry), describe(&got.Entry))
+			}
+		}
+		for i := range universe {
+			e := &universe[i]
+			if slices.ContainsFunc(want, func(o SignedEntry) bool { return sameEntry(&o, e) }) {
+				continue
+			}
+			if _, err := s.EntryByID(ns, e.ID()); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("entry %s left the set but EntryByID = %v", describe(&e.Entry), err)
+			}
+		}
+	})
 }

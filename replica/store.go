@@ -404,6 +404,43 @@ func getEntry(r reader, ns NamespaceID, author AuthorID, key []byte) (SignedEntr
 	return se, nil
 }
 
+// EntryByID returns the stored entry (a value or a hidden tombstone) whose
+// reconciliation id is id.
+func (s *Store) EntryByID(ns NamespaceID, id EntryID) (SignedEntry, error) {
+	if s.closed.Load() {
+		return SignedEntry{}, ErrClosed
+	}
+	v, err := getCopy(s.db, idKey(ns, id))
+	if errors.Is(err, ErrNotFound) {
+		return SignedEntry{}, fmt.Errorf("entry %x… in %s: %w", id[:5], ns.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return SignedEntry{}, err
+	}
+	if len(v) < IDLen {
+		return SignedEntry{}, fmt.Errorf("entry %x… in %s: %w: id record of %d bytes", id[:5], ns.Short(), ErrMalformed, len(v))
+	}
+	author, key := AuthorID(v[:IDLen]), v[IDLen:]
+	se, err := getEntry(s.db, ns, author, key)
+	if err == nil && se.ID() == id {
+		return se, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return SignedEntry{}, err
+	}
+	tv, err := getCopy(s.db, tombKey(ns, author, key))
+	if err == nil {
+		se = SignedEntry{Entry: Entry{Namespace: ns, Author: author, Key: key}}
+		if err = decodeRecordValue(tv, &se); err == nil && se.ID() == id {
+			return se, nil
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return SignedEntry{}, err
+	}
+	return SignedEntry{}, fmt.Errorf("entry %x… in %s: %w: the id table names a key that holds another entry", id[:5], ns.Short(), ErrMalformed)
+}
+
 // Get returns the stored entry of author at exactly key, tombstones included.
 func (s *Store) Get(ns NamespaceID, author AuthorID, key []byte) (SignedEntry, error) {
 	if s.closed.Load() {
@@ -796,7 +833,7 @@ func (t *Txn) RemoveDoc(ns NamespaceID) error {
 		t.removed = make(map[NamespaceID]bool)
 	}
 	t.removed[ns] = true
-	for _, table := range []byte{tableRecords, tableIndex, tableTombs, tableHeads} {
+	for _, table := range []byte{tableRecords, tableIndex, tableTombs, tableIDs, tableHeads} {
 		start := nsKey(table, ns)
 		if err := t.b.DeleteRange(start, prefixEnd(start), nil); err != nil {
 			return err
@@ -963,7 +1000,7 @@ func (t *Txn) Insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 	return out, nil
 }
 
-func (t *Txn) insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error) {
+func (t *Txn) insert(se *SignedEntry, removed func(Entry)) (out InsertOutcome, err error) {
 	ns, author := se.Namespace, se.Author
 	slot := headSlot{ns, author}
 	recKey := recordKey(ns, author, se.Key)
@@ -1008,13 +1045,15 @@ func (t *Txn) insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 		}
 	}
 
-	out := InsertOutcome{Inserted: true}
-	leave := func(e Entry) {
-		out.Removed++
-		if removed != nil {
-			removed(e)
+	out = InsertOutcome{Inserted: true}
+	var left []Entry
+	leave := func(e Entry) { left = append(left, e) }
+	defer func() {
+		if err == nil {
+			err = t.updateIDs(se, left, removed)
+			out.Removed = len(left)
 		}
-	}
+	}()
 	if se.IsTombstone() {
 		// se joins the tombstone layer, replacing an earlier tombstone at
 		// its key, and deletes what is earlier under its prefix.
@@ -1047,6 +1086,25 @@ func (t *Txn) insert(se *SignedEntry, removed func(Entry)) (InsertOutcome, error
 		return InsertOutcome{}, err
 	}
 	return out, nil
+}
+
+// updateIDs keeps the entry ids table equal to the stored set after se
+// joined it and the entries in left left it.
+func (t *Txn) updateIDs(se *SignedEntry, left []Entry, removed func(Entry)) error {
+	v := make([]byte, 0, IDLen+len(se.Key))
+	v = append(append(v, se.Author[:]...), se.Key...)
+	if err := t.set(idKey(se.Namespace, se.ID()), v); err != nil {
+		return err
+	}
+	for i := range left {
+		if err := t.b.Delete(idKey(se.Namespace, left[i].ID()), nil); err != nil {
+			return err
+		}
+		if removed != nil {
+			removed(left[i])
+		}
+	}
+	return nil
 }
 
 // lookup reads the entry stored under a records or tombstones table key of
