@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func docsnode(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), append([]string{"--data", dir}, args...), &out)
+	return strings.TrimSpace(out.String()), err
+}
+
+func TestCLIWorkflow(t *testing.T) {
+	dir := t.TempDir()
+	doc, err := docsnode(t, dir, "doc", "new", "--durable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"notes/a", "first"}, {"notes/b", "second"}, {"other", "third"}} {
+		if _, err := docsnode(t, dir, "doc", "set", doc, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The data survives the process: every command reopens the store.
+	if got, err := docsnode(t, dir, "doc", "get", doc, "notes/b"); err != nil || got != "second" {
+		t.Fatalf("get notes/b = %q, %v", got, err)
+	}
+	out, err := docsnode(t, dir, "--json", "doc", "keys", doc, "notes/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []entryJSON
+	if err := json.Unmarshal([]byte(out), &keys); err != nil || len(keys) != 2 || keys[0].Key != "notes/a" || keys[1].Len != uint64(len("second")) {
+		t.Fatalf("keys notes/ = %s (%v)", out, err)
+	}
+	if got, err := docsnode(t, dir, "doc", "del", doc, "notes/"); err != nil || got != "deleted 2 entries" {
+		t.Fatalf("del = %q, %v", got, err)
+	}
+	if _, err := docsnode(t, dir, "doc", "get", doc, "notes/a"); err == nil {
+		t.Fatal("a deleted key still reads")
+	}
+	if got, _ := docsnode(t, dir, "doc", "get", doc, "other"); got != "third" {
+		t.Fatalf("the delete reached outside its prefix: other = %q", got)
+	}
+	ls, err := docsnode(t, dir, "doc", "ls")
+	if err != nil || ls != doc+" write durable" {
+		t.Fatalf("doc ls = %q, %v", ls, err)
+	}
+	// Authors: export from one data directory, import into another.
+	author, err := docsnode(t, dir, "author", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := docsnode(t, dir, "author", "export", author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	if got, err := docsnode(t, other, "author", "import", secret); err != nil || got != author {
+		t.Fatalf("import = %q, %v; want %s", got, err, author)
+	}
+	if _, err := docsnode(t, dir, "doc", "set", "not-a-doc-id", "k", "v"); err == nil {
+		t.Fatal("a bad document id was accepted")
+	}
+	if _, err := docsnode(t, dir, "frobnicate", "x"); !errors.Is(err, errUsage) {
+		t.Fatalf("unknown command: %v", err)
+	}
+}
