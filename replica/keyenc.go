@@ -77,11 +77,6 @@ func metaKey(name string) []byte { return append([]byte{tableMeta}, name...) }
 
 func authorKey(id AuthorID) []byte { return append([]byte{tableAuthors}, id[:]...) }
 
-// recordPrefix returns the start of (ns, author)'s range in the records table.
-func recordPrefix(ns NamespaceID, author AuthorID) []byte {
-	return appendRecordPrefix(make([]byte, 0, 1+2*IDLen+16), ns, author)
-}
-
 func appendRecordPrefix(dst []byte, ns NamespaceID, author AuthorID) []byte {
 	dst = append(dst, tableRecords)
 	dst = append(dst, ns[:]...)

@@ -279,23 +279,6 @@ func decodeDocInfo(b []byte) (DocInfo, error) {
 	return DocInfo{Capability: c, Durability: d}, nil
 }
 
-func readDoc(r reader, ns NamespaceID) (DocInfo, error) {
-	v, err := getCopy(r, nsKey(tableDocs, ns))
-	if errors.Is(err, ErrNotFound) {
-		return DocInfo{}, fmt.Errorf("document %s: %w", ns.Short(), ErrNotFound)
-	}
-	if err != nil {
-		return DocInfo{}, err
-	}
-	info, err := decodeDocInfo(v)
-	if err != nil {
-		return DocInfo{}, fmt.Errorf("document %s: %w", ns.Short(), err)
-	}
-	if info.ID() != ns {
-		return DocInfo{}, fmt.Errorf("document %s: %w: stored capability is for %s", ns.Short(), ErrMalformed, info.ID().Short())
-	}
-	return info, nil
-}
 
 // Docs returns every document, ordered by id.
 func (s *Store) Docs() ([]DocInfo, error) {
