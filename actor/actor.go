@@ -261,16 +261,31 @@ func (a *Actor) apply(req *request) {
 	if a.txn == nil {
 		a.txn = a.store.NewTxn()
 	}
+	first := len(a.events)
 	if err := req.exec(a); err != nil {
 		req.finish(err)
 		return
 	}
+	if !req.durable {
+		// A batched write is answered as soon as it is applied: every
+		// later request through the loop observes it (reads commit first),
+		// and the caller goes on while the loop commits. Its events go out
+		// now too, so they are queued when the call returns.
+		for i := first; i < len(a.events); i++ {
+			a.fanOut(&a.events[i])
+		}
+		clear(a.events[first:])
+		a.events = a.events[:first]
+		req.finish(nil)
+		return
+	}
 	a.pending = append(a.pending, req)
-	a.durable = a.durable || req.durable
+	a.durable = true
 }
 
-// commit makes the pending writes visible (and durable if one of them asked
-// for it), answers their callers and fans their events out.
+// commit makes the applied writes visible to the store and, if a durable
+// write is among them, fsyncs them; it then answers the durable writes and
+// fans their events out.
 func (a *Actor) commit() {
 	if a.txn == nil {
 		return

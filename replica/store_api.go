@@ -12,9 +12,11 @@ import (
 type Durability uint8
 
 const (
-	// Batched writes are acknowledged once they are visible to reads; the
-	// write-ahead log is synced within the store actor's flush window
-	// (500 ms by default). A crash can lose the last window of writes.
+	// Batched writes are acknowledged once the store actor has applied
+	// them, so every later read observes them; they are committed right
+	// after and the write-ahead log is synced within the actor's flush
+	// window (500 ms by default). A crash, or a failing disk, can lose the
+	// last window of writes. This is the default.
 	Batched Durability = 0
 	// Durable writes are acknowledged only after they are fsynced.
 	// Concurrent writers share one fsync (group commit).
