@@ -30,6 +30,11 @@ type Config struct {
 	FlushInterval time.Duration
 	// MaxBatch is the most requests applied in one store commit. Default 4096.
 	MaxBatch int
+	// CommitDelay is how long applied batched writes may wait for more
+	// before they are committed to the store, so that a steady stream of
+	// writes shares commits. Reads and durable writes commit at once.
+	// Default 2 ms; it must be shorter than FlushInterval.
+	CommitDelay time.Duration
 	// InboxSize is the capacity of the request queue. Default 1024.
 	InboxSize int
 	// SubscriberBuffer is the number of events a subscriber may fall behind
@@ -48,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 4096
+	}
+	if c.CommitDelay <= 0 || c.CommitDelay >= c.FlushInterval {
+		c.CommitDelay = min(2*time.Millisecond, c.FlushInterval/2)
 	}
 	if c.InboxSize <= 0 {
 		c.InboxSize = 1024
@@ -221,7 +229,10 @@ func (a *Actor) run() {
 	defer close(a.done)
 	a.flushTick = time.NewTimer(time.Hour)
 	a.flushTick.Stop()
-	var flushC <-chan time.Time
+	commitTick := time.NewTimer(time.Hour)
+	commitTick.Stop()
+	defer commitTick.Stop()
+	var flushC, commitC <-chan time.Time
 	for {
 		select {
 		case req := <-a.inbox:
@@ -235,17 +246,33 @@ func (a *Actor) run() {
 					break drain
 				}
 			}
-			a.commit()
-			if a.unsynced && flushC == nil {
-				a.flushTick.Reset(a.cfg.FlushInterval)
-				flushC = a.flushTick.C
+			// Durable writes are waiting for their fsync. Batched ones
+			// were answered already; committing them can wait a little so
+			// that a steady writer's entries share one commit.
+			switch {
+			case a.durable || (a.txn != nil && a.txn.Len() >= a.cfg.MaxBatch):
+				a.commit()
+			case a.txn != nil && commitC == nil:
+				commitTick.Reset(a.cfg.CommitDelay)
+				commitC = commitTick.C
 			}
+		case <-commitC:
+			commitC = nil
+			a.commit()
 		case <-flushC:
 			flushC = nil
 			a.syncWAL()
 		case <-a.quit:
 			a.shutdown()
 			return
+		}
+		if a.txn == nil && commitC != nil {
+			commitTick.Stop()
+			commitC = nil
+		}
+		if a.unsynced && flushC == nil {
+			a.flushTick.Reset(a.cfg.FlushInterval)
+			flushC = a.flushTick.C
 		}
 	}
 }

@@ -405,3 +405,37 @@ func TestDurableWritesSurviveSIGKILL(t *testing.T) {
 	}
 	t.Logf("%d acknowledged durable writes survived SIGKILL", len(acked))
 }
+
+func TestInsertLocalMany(t *testing.T) {
+	a := openMem(t, Config{})
+	ctx := context.Background()
+	ns, author := newDocAndAuthor(t, a, replica.Batched)
+	writes := make([]LocalWrite, 200)
+	for i := range writes {
+		v := fmt.Appendf(nil, "v%d", i)
+		writes[i] = LocalWrite{Key: fmt.Appendf(nil, "k%d", i%150), Hash: replica.HashContent(v), Len: uint64(len(v))}
+	}
+	ses, outs, err := a.InsertLocalMany(ctx, ns, author, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ses {
+		if !outs[i].Inserted || ses[i].Verify() != nil || (i > 0 && ses[i].Timestamp != ses[i-1].Timestamp+1) {
+			t.Fatalf("write %d: %+v, timestamp %d", i, outs[i], ses[i].Timestamp)
+		}
+	}
+	// Keys written twice keep the later write.
+	got, err := a.Get(ctx, ns, author.ID(), []byte("k10"))
+	if err != nil || got.Hash != writes[160].Hash {
+		t.Fatalf("k10 = %x, %v; want the second write", got.Hash[:4], err)
+	}
+	if n, _ := a.Count(ctx, ns); n != 150 {
+		t.Fatalf("count = %d, want 150", n)
+	}
+	if _, _, err := a.InsertLocalMany(ctx, ns, author, []LocalWrite{{Key: []byte("ok"), Hash: replica.HashContent([]byte("x")), Len: 1}, {Key: []byte("bad"), Hash: replica.EmptyHash, Len: 3}}); !errors.Is(err, replica.ErrMalformedTombstone) {
+		t.Fatalf("a malformed write in the batch: %v", err)
+	}
+	if _, err := a.Get(ctx, ns, author.ID(), []byte("ok")); !errors.Is(err, replica.ErrNotFound) {
+		t.Fatal("a refused batch stored part of itself")
+	}
+}

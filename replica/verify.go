@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hdevalence/ed25519consensus"
 )
@@ -14,31 +15,34 @@ import (
 // When a batch fails, its entries are checked one by one to find the culprits.
 func VerifyBatch(entries []SignedEntry) []error {
 	errs := make([]error, len(entries))
-	if len(entries) == 0 {
-		return errs
-	}
-	const chunk = 64
-	workers := min(runtime.GOMAXPROCS(0), (len(entries)+chunk-1)/chunk)
+	parallel(len(entries), 64, func(lo, hi int) { verifyChunk(entries[lo:hi], errs[lo:hi]) })
+	return errs
+}
+
+// parallel calls fn on consecutive chunks of [0, n) of at most chunk items,
+// on up to GOMAXPROCS goroutines, and returns when all are done.
+func parallel(n, chunk int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	if workers <= 1 {
-		verifyChunk(entries, errs)
-		return errs
+		for lo := 0; lo < n; lo += chunk {
+			fn(lo, min(lo+chunk, n))
+		}
+		return
 	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	next := make(chan int, (len(entries)+chunk-1)/chunk)
-	for lo := 0; lo < len(entries); lo += chunk {
-		next <- lo
-	}
-	close(next)
 	for range workers {
 		wg.Go(func() {
-			for lo := range next {
-				hi := min(lo+chunk, len(entries))
-				verifyChunk(entries[lo:hi], errs[lo:hi])
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= n {
+					return
+				}
+				fn(lo, min(lo+chunk, n))
 			}
 		})
 	}
 	wg.Wait()
-	return errs
 }
 
 func verifyChunk(entries []SignedEntry, errs []error) {
