@@ -279,7 +279,6 @@ func decodeDocInfo(b []byte) (DocInfo, error) {
 	return DocInfo{Capability: c, Durability: d}, nil
 }
 
-
 // Docs returns every document, ordered by id.
 func (s *Store) Docs() ([]DocInfo, error) {
 	if s.closed.Load() {
