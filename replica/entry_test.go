@@ -176,6 +176,13 @@ func TestVerifyBatch(t *testing.T) {
 			entries[i].NamespaceSig[5] ^= 1
 		}
 	}
+	// An author id that is not a curve point fails verification, not the batch.
+	var notAPoint AuthorID
+	for i := range notAPoint {
+		notAPoint[i] = 0xff
+	}
+	entries[150].Author = notAPoint
+	bad[150] = true
 	errs := VerifyBatch(entries)
 	for i, err := range errs {
 		if bad[i] != (err != nil) {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hdevalence/ed25519consensus"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // IDLen is the length of every public id: namespace, author and node ids
@@ -185,17 +185,23 @@ func ParseAuthor(s string) (Author, error) {
 	return AuthorFromSeed(seed), nil
 }
 
+// sign uses curve25519-voi, whose fixed-base multiplication is about twice as
+// fast as the standard library's here; Ed25519 signing is deterministic, so
+// the signatures are the same bytes either way.
 func sign(priv ed25519.PrivateKey, msg []byte) [64]byte {
 	var sig [64]byte
-	copy(sig[:], ed25519.Sign(priv, msg))
+	copy(sig[:], voi.Sign(voi.PrivateKey(priv), msg))
 	return sig
 }
 
-// verify checks sig over msg under the ZIP-215 rules. Batch verification
-// (VerifyBatch) uses the same rules, so every node accepts exactly the same
-// signatures whichever path checked them.
+// zip215 is the one verification rule set: ZIP-215, for single and batch
+// verification alike, so every node accepts exactly the same signatures
+// whichever path checked them.
+var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// verify checks sig over msg under the ZIP-215 rules.
 func verify(pub [IDLen]byte, msg []byte, sig [64]byte) bool {
-	return ed25519consensus.Verify(ed25519.PublicKey(pub[:]), msg, sig[:])
+	return voi.VerifyWithOptions(voi.PublicKey(pub[:]), msg, sig[:], zip215)
 }
 
 // CapabilityKind says whether a capability allows writing.
