@@ -8,6 +8,7 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -30,7 +31,8 @@ const (
 	MsgRecon   MsgType = 3 // a reconciliation round (Negentropy v1 bytes)
 	MsgEntries MsgType = 4 // a batch of signed entries
 	MsgWant    MsgType = 5 // dialler → acceptor: ids of entries to send
-	MsgDone    MsgType = 6 // this side has nothing more to send
+	MsgDone    MsgType = 6 // this side sends no more Recon, Entries or Want
+	MsgSummary MsgType = 7 // this side's set after all its inserts: count and fingerprint
 )
 
 func (t MsgType) String() string {
@@ -47,6 +49,8 @@ func (t MsgType) String() string {
 		return "Want"
 	case MsgDone:
 		return "Done"
+	case MsgSummary:
+		return "Summary"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -86,32 +90,27 @@ func (r AbortReason) String() string {
 // maxAbortText bounds the human-readable part of an Abort.
 const maxAbortText = 256
 
-// Sentinel errors of the wire codec and sessions.
-var (
-	// ErrFrameTooLarge: a frame announced a size over the limit.
-	ErrFrameTooLarge = errors.New("live: frame too large")
-	// ErrBadFrame: a frame is truncated, garbled or of an unknown type.
-	ErrBadFrame = errors.New("live: malformed frame")
-)
+// maxSummaryCount bounds the set size a Summary may claim (2^48 entries).
+const maxSummaryCount = 1 << 48
 
 // Message is one decoded frame; only the fields of its Type are set.
 type Message struct {
 	Type      MsgType
-	Version   uint8               // Init
-	Namespace replica.NamespaceID // Init
-	Recon     []byte              // Init, Recon
-	Reason    AbortReason         // Abort
-	Text      string              // Abort
-	Entries   []replica.SignedEntry
-	IDs       []replica.EntryID // Want
+	Version   uint8                 // Init
+	Namespace replica.NamespaceID   // Init
+	Recon     []byte                // Init, Recon
+	Reason    AbortReason           // Abort
+	Text      string                // Abort
+	Entries   []replica.SignedEntry // Entries
+	IDs       [][32]byte            // Want
+	Summary   actor.SetSummary      // Summary
 }
 
 // AppendFrame appends m as one frame to dst.
 func AppendFrame(dst []byte, m *Message) []byte {
-	body := appendBody(nil, m)
-	dst = binary.AppendUvarint(dst, uint64(1+len(body)))
+	dst = binary.AppendUvarint(dst, uint64(1+bodyLen(m)))
 	dst = append(dst, byte(m.Type))
-	return append(dst, body...)
+	return appendBody(dst, m)
 }
 
 // FrameLen returns the encoded size of m.
@@ -136,6 +135,8 @@ func bodyLen(m *Message) int {
 		return n
 	case MsgWant:
 		return uvarintLen(uint64(len(m.IDs))) + 32*len(m.IDs)
+	case MsgSummary:
+		return uvarintLen(uint64(m.Summary.Count)) + len(m.Summary.Fingerprint)
 	}
 	return 0
 }
@@ -161,6 +162,9 @@ func appendBody(dst []byte, m *Message) []byte {
 		for _, id := range m.IDs {
 			dst = append(dst, id[:]...)
 		}
+	case MsgSummary:
+		dst = binary.AppendUvarint(dst, uint64(m.Summary.Count))
+		dst = append(dst, m.Summary.Fingerprint[:]...)
 	}
 	return dst
 }
@@ -255,7 +259,7 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 			return nil, fmt.Errorf("%w: Want of %d bytes", ErrBadFrame, len(body))
 		}
 		body = body[k:]
-		m.IDs = make([]replica.EntryID, count)
+		m.IDs = make([][32]byte, count)
 		for i := range m.IDs {
 			copy(m.IDs[i][:], body[32*i:])
 		}
@@ -263,6 +267,13 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 		if len(body) != 0 {
 			return nil, fmt.Errorf("%w: Done with a body", ErrBadFrame)
 		}
+	case MsgSummary:
+		count, k := binary.Uvarint(body)
+		if k <= 0 || count > maxSummaryCount || len(body)-k != len(m.Summary.Fingerprint) {
+			return nil, fmt.Errorf("%w: Summary of %d bytes", ErrBadFrame, len(body))
+		}
+		m.Summary.Count = int(count)
+		copy(m.Summary.Fingerprint[:], body[k:])
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrBadFrame, b[0])
 	}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/replica"
+	"github.com/docsnode/docsnode/replica/recon"
 )
 
 func sampleEntries(t testing.TB, n int) []replica.SignedEntry {
@@ -31,8 +33,9 @@ func sampleMessages(t testing.TB) []*Message {
 		{Type: MsgAbort, Reason: AbortBusy, Text: "at the session limit"},
 		{Type: MsgRecon, Recon: []byte{0x61, 2, 3, 4}},
 		{Type: MsgEntries, Entries: sampleEntries(t, 3)},
-		{Type: MsgWant, IDs: []replica.EntryID{{1}, {2}}},
+		{Type: MsgWant, IDs: [][32]byte{{1}, {2}}},
 		{Type: MsgDone},
+		{Type: MsgSummary, Summary: actor.SetSummary{Count: 1234567, Fingerprint: recon.Fingerprint{1, 2, 3}}},
 	}
 }
 
@@ -89,6 +92,8 @@ func TestFrameLimitsAndGarbage(t *testing.T) {
 		{2, byte(MsgDone), 0},             // Done with body
 		{3, byte(MsgWant), 1, 0},          // Want count without ids
 		{3, byte(MsgEntries), 0xff, 0x7f}, // Entries count beyond the frame
+		{2, byte(MsgSummary), 1},          // Summary without fingerprint
+		append([]byte{25, byte(MsgSummary), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, make([]byte, 16)...), // count over the bound
 		{0},
 	}
 	for _, b := range bad {
@@ -119,7 +124,8 @@ func FuzzDecodeFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decoding an accepted frame: %v", err)
 		}
-		if again.Type != m.Type || len(again.Entries) != len(m.Entries) || len(again.IDs) != len(m.IDs) || !bytes.Equal(again.Recon, m.Recon) {
+		if again.Type != m.Type || len(again.Entries) != len(m.Entries) || len(again.IDs) != len(m.IDs) ||
+			!bytes.Equal(again.Recon, m.Recon) || again.Summary != m.Summary {
 			t.Fatal("re-encoding changed the message")
 		}
 	})

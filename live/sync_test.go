@@ -1,0 +1,112 @@
+package live
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// overlapping gives two nodes a shared set and sets of their own, drawn
+// with tombstones and superseded versions, and returns what each was given.
+func overlapping(t *testing.T, w *world, seed uint64, shared, onlyA, onlyB int, a, b *actor.Actor) (ea, eb []replica.SignedEntry) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	common := w.randomEntries(r, shared)
+	ea = append(slices.Clone(common), w.randomEntries(r, onlyA)...)
+	eb = append(slices.Clone(common), w.randomEntries(r, onlyB)...)
+	r.Shuffle(len(ea), func(i, j int) { ea[i], ea[j] = ea[j], ea[i] })
+	r.Shuffle(len(eb), func(i, j int) { eb[i], eb[j] = eb[j], eb[i] })
+	w.join(t, a)
+	w.join(t, b)
+	insert(t, a, w.ns(), ea)
+	insert(t, b, w.ns(), eb)
+	return ea, eb
+}
+
+// checkSynced checks that one session left both stores equal to the model
+// and that both outcomes report the true differences.
+func checkSynced(t *testing.T, w *world, ini, acc *actor.Actor, ei, ea []replica.SignedEntry, ri, ra result, before [2]map[replica.EntryID]bool) {
+	t.Helper()
+	if ri.err != nil || ra.err != nil {
+		t.Fatalf("initiator: %v\nacceptor: %v", ri.err, ra.err)
+	}
+	ns := w.ns()
+	onlyI, onlyA := 0, 0
+	for id := range before[0] {
+		if !before[1][id] {
+			onlyI++
+		}
+	}
+	for id := range before[1] {
+		if !before[0][id] {
+			onlyA++
+		}
+	}
+	oi, oa := ri.out, ra.out
+	t.Logf("initiator: %v\nacceptor:  %v", oi, oa)
+	switch {
+	case oi.Role != Initiator || oa.Role != Acceptor || !oa.Served || oi.Namespace != ns || oa.Namespace != ns:
+		t.Fatalf("roles or namespace wrong: %+v / %+v", oi, oa)
+	case oi.Sent+oi.SendSkipped != onlyI:
+		t.Fatalf("initiator sent %d (+%d skipped), holds %d the acceptor lacks", oi.Sent, oi.SendSkipped, onlyI)
+	case oi.Wanted != onlyA || oa.Wanted != onlyA || oa.Sent+oa.SendSkipped != onlyA:
+		t.Fatalf("initiator wanted %d, acceptor saw %d wanted and sent %d (+%d skipped); the acceptor holds %d the initiator lacks",
+			oi.Wanted, oa.Wanted, oa.Sent, oa.SendSkipped, onlyA)
+	case oi.Received != oa.Sent || oa.Received != oi.Sent:
+		t.Fatalf("received %d and %d, sent %d and %d", oi.Received, oa.Received, oa.Sent, oi.Sent)
+	case oi.Inserted+oi.Stale != oi.Received || oa.Inserted+oa.Stale != oa.Received:
+		t.Fatalf("inserted+stale != received: %+v / %+v", oi, oa)
+	case oi.Refused.Total() != 0 || oa.Refused.Total() != 0:
+		t.Fatalf("refused valid entries: %+v / %+v", oi.Refused, oa.Refused)
+	case oi.BytesSent != oa.BytesReceived || oa.BytesSent != oi.BytesReceived:
+		t.Fatalf("bytes: initiator %d out %d in, acceptor %d out %d in", oi.BytesSent, oi.BytesReceived, oa.BytesSent, oa.BytesReceived)
+	case oi.Rounds != oa.Rounds || oi.Rounds < 1:
+		t.Fatalf("rounds: initiator %d, acceptor %d", oi.Rounds, oa.Rounds)
+	case !oi.Equal || !oa.Equal || oi.Local != oa.Remote || oa.Local != oi.Remote:
+		t.Fatalf("summaries: initiator %+v/%+v equal=%v, acceptor %+v/%+v equal=%v", oi.Local, oi.Remote, oi.Equal, oa.Local, oa.Remote, oa.Equal)
+	case oi.End.Before(oi.Start) || oi.ReconcileTime <= 0 || oi.ReconcileTime > oi.Duration() || oi.TransferTime > oi.Duration():
+		t.Fatalf("times: %v .. %v, reconcile %v, transfer %v", oi.Start, oi.End, oi.ReconcileTime, oi.TransferTime)
+	}
+	want, wantContents := modelSummary(t, w, append(slices.Clone(ei), ea...))
+	si, sa := summary(t, ini, ns), summary(t, acc, ns)
+	if si != want || sa != want || oi.Local != want {
+		t.Fatalf("summaries: initiator %+v, acceptor %+v, model %+v", si, sa, want)
+	}
+	ci, ca := contents(t, ini, ns), contents(t, acc, ns)
+	if !slices.Equal(ci, wantContents) || !slices.Equal(ca, wantContents) {
+		t.Fatalf("contents differ:\ninitiator %v\nacceptor  %v\nmodel     %v", ci, ca, wantContents)
+	}
+}
+
+func TestSyncOverPipe(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		shared, onlyI, onlyA int
+		frameSize, perFrame  int
+	}{
+		{name: "both empty"},
+		{name: "initiator empty", onlyA: 300},
+		{name: "acceptor empty", onlyI: 300},
+		{name: "equal", shared: 200},
+		{name: "overlapping", shared: 200, onlyI: 150, onlyA: 150},
+		{name: "overlapping big frames", shared: 200, onlyI: 150, onlyA: 150, frameSize: DefaultMaxFrameSize, perFrame: 1024},
+		{name: "many rounds", shared: 2000, onlyI: 1500, onlyA: 1500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(3)
+			ini, acc := newActor(t), newActor(t)
+			ei, ea := overlapping(t, w, 1, tc.shared, tc.onlyI, tc.onlyA, ini, acc)
+			before := [2]map[replica.EntryID]bool{stored(t, ini, w.ns(), append(ei, ea...)), stored(t, acc, w.ns(), append(ei, ea...))}
+			cfg := TestConfig()
+			if tc.frameSize > 0 {
+				cfg.MaxFrameSize, cfg.MaxEntriesPerFrame = tc.frameSize, tc.perFrame
+			}
+			ri, ra := syncPipe(context.Background(), ini, NewServer(acc, cfg, nil), w.ns(), cfg)
+			checkSynced(t, w, ini, acc, ei, ea, ri, ra, before)
+		})
+	}
+}
