@@ -167,9 +167,15 @@ func (s *Server) admit(ctx context.Context, ns replica.NamespaceID, peer endpoin
 	}
 	if r := s.policy.Accept(ns, peer); r != 0 {
 		release()
-		text := fmt.Sprintf("document %s is not open for sync with this peer (%v)", ns.Short(), r)
-		if r.sentinel() == nil {
-			r = AbortInternal
+		text := fmt.Sprintf("document %s is not open for sync with this node", ns.Short())
+		switch r {
+		case AbortAlreadySyncing:
+			text = fmt.Sprintf("a sync of %s with this node is already running", ns.Short())
+		case AbortBusy:
+			text = "too many sessions running; try later"
+		case AbortNotFound:
+		default:
+			text, r = fmt.Sprintf("the accept policy refused %s (%v)", ns.Short(), r), AbortInternal
 		}
 		return nil, &refusal{r, text}
 	}
