@@ -1,0 +1,242 @@
+package gossip
+
+import (
+	"io"
+	"log"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// Config configures a Router and every swarm it opens. A zero field takes
+// the default listed on it, so Config{} is DefaultConfig().
+//
+// The membership fields map to memberlist's Config of the same meaning;
+// their defaults are memberlist.DefaultLANConfig's. Fields memberlist has
+// that are not listed here keep DefaultLANConfig's values, except these
+// fixed overrides:
+//
+//   - Name is the node id in hex, so that the transport's dial can check
+//     the peer's identity.
+//   - Transport is the node's QUIC endpoint (one QUIC stream per packet);
+//     UDPBufferSize is PacketSize, since a packet is not bound by a UDP
+//     datagram here.
+//   - ProtocolVersion is memberlist.ProtocolVersionMax: every member runs
+//     this package, so there are no old peers to stay compatible with.
+//   - EnableCompression is off: ops are mostly hashes and signatures, which
+//     do not compress, and loopback or LAN bandwidth is not the limit.
+//   - GossipToTheDeadTime is PushPullInterval, as memberlist's profiles do.
+//   - Delegate, Events and Alive are the swarm's own, and Logger is Logger.
+type Config struct {
+	// GossipInterval is how often memberlist gossips queued broadcasts
+	// (membership changes and ops) to GossipNodes random members. Ops are
+	// pushed to neighbours at once; this is the backstop. Default: 200ms.
+	GossipInterval time.Duration
+
+	// GossipNodes is how many random members each gossip round reaches.
+	// Default: 3.
+	GossipNodes int
+
+	// ProbeInterval is how often memberlist probes one random member for
+	// failure detection. Default: 1s.
+	ProbeInterval time.Duration
+
+	// ProbeTimeout is how long a probe waits for an ack before it tries
+	// indirect probes. Default: 500ms.
+	ProbeTimeout time.Duration
+
+	// SuspicionMult scales how long a suspected member has to refute
+	// before it is declared dead (and NeighborDown sent). Default: 4.
+	SuspicionMult int
+
+	// RetransmitMult scales how many times a broadcast is gossiped:
+	// RetransmitMult × ceil(log10(members+1)). Default: 4.
+	RetransmitMult int
+
+	// PushPullInterval is how often a member exchanges its full
+	// membership state with another (anti-entropy for membership). It is
+	// also how long dead members are still gossiped to. Default: 30s.
+	PushPullInterval time.Duration
+
+	// StreamTimeout bounds one memberlist stream: a join, a push/pull or a
+	// fallback ping (memberlist's TCPTimeout). Default: 10s.
+	StreamTimeout time.Duration
+
+	// PacketSize is memberlist's packet budget (its UDPBufferSize): the
+	// largest packet it builds, and so the largest op that can be gossiped.
+	// An op over the budget (minus memberlist's framing, see MaxOpSize) is
+	// not sent and is counted in Stats.OpsTooLarge. Received packets over
+	// PacketSize are dropped. Default: 64 KiB, which fits a Put with the
+	// largest key replica allows and a sync report of MaxReportAuthors.
+	PacketSize int
+
+	// PacketTimeout bounds sending one packet, dial included. Default: 5s.
+	PacketTimeout time.Duration
+
+	// MaxPacketsInFlight bounds the packets one swarm is sending at once,
+	// each on its own goroutine; packets beyond it are dropped, as UDP
+	// would, and counted in Stats.PacketsDropped. Default: 256.
+	MaxPacketsInFlight int
+
+	// MaxStreamBytes bounds what one memberlist stream may read from a
+	// peer. A push/pull holds about 400 bytes per member. Default: 8 MiB.
+	MaxStreamBytes int64
+
+	// EagerFanout is how many neighbours a published op is pushed to
+	// directly, chosen at random when there are more. Receivers relay ops
+	// through memberlist's broadcast queue only when the swarm has more
+	// neighbours than this, as then the origin could not reach everyone
+	// directly. Default: 32.
+	EagerFanout int
+
+	// MaxQueuedBroadcasts bounds the ops held in a swarm's broadcast
+	// queue for retransmission; beyond it the most retransmitted are
+	// dropped and counted in Stats.BroadcastsPruned. Default: 4096.
+	MaxQueuedBroadcasts int
+
+	// SeenCacheSize is how many recently received ops a swarm remembers
+	// to drop duplicates. Default: 4096.
+	SeenCacheSize int
+
+	// InboxSize bounds received ops waiting for the swarm's goroutine;
+	// beyond it they are dropped and counted in Stats.InboxDropped.
+	// Default: 1024.
+	InboxSize int
+
+	// EventBuffer is the capacity of a swarm's Events channel. Events that
+	// find it full are dropped and counted, and the consumer gets a Lagged
+	// event once there is room. Default: 1024.
+	EventBuffer int
+
+	// Limits are the rules a received Put's entry must pass
+	// (replica.Limits.ValidateRemote). Zero fields take replica's defaults.
+	Limits replica.Limits
+
+	// Logger receives memberlist's log lines at debug level. Default: none.
+	Logger *slog.Logger
+}
+
+// Defaults, as documented on Config.
+const (
+	DefaultPacketSize          = 64 << 10
+	DefaultPacketTimeout       = 5 * time.Second
+	DefaultMaxPacketsInFlight  = 256
+	DefaultMaxStreamBytes      = 8 << 20
+	DefaultEagerFanout         = 32
+	DefaultMaxQueuedBroadcasts = 4096
+	DefaultSeenCacheSize       = 4096
+	DefaultInboxSize           = 1024
+	DefaultEventBuffer         = 1024
+)
+
+// DefaultConfig is the profile for real use: memberlist's LAN timings.
+func DefaultConfig() Config {
+	lan := memberlist.DefaultLANConfig()
+	return Config{
+		GossipInterval:      lan.GossipInterval,
+		GossipNodes:         lan.GossipNodes,
+		ProbeInterval:       lan.ProbeInterval,
+		ProbeTimeout:        lan.ProbeTimeout,
+		SuspicionMult:       lan.SuspicionMult,
+		RetransmitMult:      lan.RetransmitMult,
+		PushPullInterval:    lan.PushPullInterval,
+		StreamTimeout:       lan.TCPTimeout,
+		PacketSize:          DefaultPacketSize,
+		PacketTimeout:       DefaultPacketTimeout,
+		MaxPacketsInFlight:  DefaultMaxPacketsInFlight,
+		MaxStreamBytes:      DefaultMaxStreamBytes,
+		EagerFanout:         DefaultEagerFanout,
+		MaxQueuedBroadcasts: DefaultMaxQueuedBroadcasts,
+		SeenCacheSize:       DefaultSeenCacheSize,
+		InboxSize:           DefaultInboxSize,
+		EventBuffer:         DefaultEventBuffer,
+		Limits:              replica.DefaultLimits(),
+	}
+}
+
+// TestConfig is the profile for tests on loopback: gossip every 20ms,
+// probes every 200ms, push/pull every 2s and short timeouts, so that
+// membership settles in a fraction of a second and a broken test fails in
+// seconds. Probe timeouts stay well above loopback round trips, so that a
+// busy machine running tests with -race does not see false failures.
+func TestConfig() Config {
+	c := DefaultConfig()
+	c.GossipInterval = 20 * time.Millisecond
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.PushPullInterval = 2 * time.Second
+	c.StreamTimeout = 2 * time.Second
+	c.PacketTimeout = 2 * time.Second
+	return c
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.GossipInterval, d.GossipInterval)
+	setDefault(&c.GossipNodes, d.GossipNodes)
+	setDefault(&c.ProbeInterval, d.ProbeInterval)
+	setDefault(&c.ProbeTimeout, d.ProbeTimeout)
+	setDefault(&c.SuspicionMult, d.SuspicionMult)
+	setDefault(&c.RetransmitMult, d.RetransmitMult)
+	setDefault(&c.PushPullInterval, d.PushPullInterval)
+	setDefault(&c.StreamTimeout, d.StreamTimeout)
+	setDefault(&c.PacketSize, d.PacketSize)
+	setDefault(&c.PacketTimeout, d.PacketTimeout)
+	setDefault(&c.MaxPacketsInFlight, d.MaxPacketsInFlight)
+	setDefault(&c.MaxStreamBytes, d.MaxStreamBytes)
+	setDefault(&c.EagerFanout, d.EagerFanout)
+	setDefault(&c.MaxQueuedBroadcasts, d.MaxQueuedBroadcasts)
+	setDefault(&c.SeenCacheSize, d.SeenCacheSize)
+	setDefault(&c.InboxSize, d.InboxSize)
+	setDefault(&c.EventBuffer, d.EventBuffer)
+	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)
+	setDefault(&c.Limits.MaxFutureShift, d.Limits.MaxFutureShift)
+	return c
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// memberlist's framing around one user message in a gossip packet: the
+// compound header, the per-message length and the user-message type byte
+// (compoundHeaderOverhead, compoundOverhead and userMsgOverhead in its
+// net.go; no label is configured).
+const memberlistOpOverhead = 2 + 2 + 1
+
+// MaxOpSize is the largest encoded op that memberlist can gossip under
+// this configuration. Larger ops are counted in Stats.OpsTooLarge.
+func (c Config) MaxOpSize() int {
+	return c.withDefaults().PacketSize - memberlistOpOverhead
+}
+
+// memberlistConfig builds the memberlist configuration of one swarm; the
+// caller sets Transport and the delegates.
+func (c Config) memberlistConfig(name string) *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = name
+	mc.ProtocolVersion = memberlist.ProtocolVersionMax
+	mc.GossipInterval = c.GossipInterval
+	mc.GossipNodes = c.GossipNodes
+	mc.ProbeInterval = c.ProbeInterval
+	mc.ProbeTimeout = c.ProbeTimeout
+	mc.SuspicionMult = c.SuspicionMult
+	mc.RetransmitMult = c.RetransmitMult
+	mc.PushPullInterval = c.PushPullInterval
+	mc.GossipToTheDeadTime = c.PushPullInterval
+	mc.TCPTimeout = c.StreamTimeout
+	mc.UDPBufferSize = c.PacketSize
+	mc.EnableCompression = false
+	if c.Logger != nil {
+		mc.Logger = slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug)
+	} else {
+		mc.Logger = log.New(io.Discard, "", 0)
+	}
+	return mc
+}

@@ -1,0 +1,97 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// opFilter decides which received ops a swarm delivers: it decodes them,
+// drops this node's own and those seen before, and validates Puts against
+// the document, verifying their signatures in one batch. It has no
+// goroutines, clocks or sockets; the swarm's goroutine owns it.
+type opFilter struct {
+	self   endpoint.NodeID
+	doc    replica.NamespaceID
+	limits replica.Limits // defaults filled in
+	seen   *seenSet
+}
+
+// admitted is an op to deliver, with the bytes it arrived as (to relay).
+type admitted struct {
+	op  op
+	raw []byte
+}
+
+type filterCounts struct {
+	duplicate, invalid uint64
+}
+
+// admit filters a batch of received ops at local time now and returns
+// those to deliver, in arrival order.
+//
+// An op is marked seen before it is validated. The key covers the
+// signatures, so a forged copy marks only its own bytes and cannot hide
+// the genuine op; the genuine one is then never validated twice.
+func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts) {
+	var counts filterCounts
+	out := make([]admitted, 0, len(raws))
+	var puts []int // indexes into out
+	for _, raw := range raws {
+		o, err := decodeOp(raw, f.limits.MaxKeyLen)
+		if err != nil {
+			counts.invalid++
+			continue
+		}
+		if o.origin == f.self || !f.seen.add(opKey(raw)) {
+			counts.duplicate++
+			continue
+		}
+		if o.kind == opPut {
+			if err := f.limits.ValidateUnsigned(&o.entry.Entry, f.doc, now); err != nil {
+				counts.invalid++
+				continue
+			}
+			puts = append(puts, len(out))
+		}
+		out = append(out, admitted{op: o, raw: raw})
+	}
+	if len(puts) == 0 {
+		return out, counts
+	}
+	entries := make([]replica.SignedEntry, len(puts))
+	for i, j := range puts {
+		entries[i] = out[j].op.entry
+	}
+	bad := make(map[int]bool)
+	for i, err := range replica.VerifyBatch(entries) {
+		if err != nil {
+			bad[puts[i]] = true
+		}
+	}
+	if len(bad) == 0 {
+		return out, counts
+	}
+	kept := out[:0]
+	for i, a := range out {
+		if bad[i] {
+			counts.invalid++
+			continue
+		}
+		kept = append(kept, a)
+	}
+	return kept, counts
+}
+
+// event is what the consumer is told about an admitted op.
+func (o *op) event() Event {
+	switch o.kind {
+	case opPut:
+		return OpPut{From: o.origin, Entry: o.entry}
+	case opContentReady:
+		return OpContentReady{From: o.origin, Hash: o.hash}
+	default:
+		return OpSyncReport{From: o.origin, Heads: o.heads}
+	}
+}

@@ -1,0 +1,174 @@
+package gossip
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"lukechampine.com/blake3"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// MaxReportAuthors bounds the authors in one sync report, when encoding and
+// before allocating when decoding.
+const MaxReportAuthors = 1024
+
+// opVersion is the version byte that starts every op.
+const opVersion = 1
+
+type opKind byte
+
+const (
+	opPut          opKind = 1
+	opContentReady opKind = 2
+	opSyncReport   opKind = 3
+)
+
+// opHeaderLen is version(1) kind(1) origin(32).
+const opHeaderLen = 1 + 1 + 32
+
+// op is one gossip message about a document. The encoding is
+//
+//	version(1)=1 kind(1) origin(32)
+//	Put:          signed entry, replica.SignedEntry.AppendBinary
+//	ContentReady: hash(32)
+//	SyncReport:   uvarint(n <= MaxReportAuthors), n × { author(32) uvarint(timestamp) },
+//	              authors strictly ascending
+//
+// and nothing after the body. The sync report's order makes the encoding of
+// a value unique, so receivers can de-duplicate on the bytes.
+//
+// origin is the node that published the op, as that node claims: relays
+// keep it unchanged and nothing signs it. A Put's entry carries its own
+// signatures; the origin of the others is a hint for the live layer (whom
+// to sync with, whom to fetch from), not a proof.
+type op struct {
+	kind   opKind
+	origin endpoint.NodeID
+	entry  replica.SignedEntry // opPut
+	hash   replica.Hash        // opContentReady
+	heads  replica.Heads       // opSyncReport
+}
+
+func appendOp(b []byte, o *op) ([]byte, error) {
+	b = append(b, opVersion, byte(o.kind))
+	b = append(b, o.origin[:]...)
+	switch o.kind {
+	case opPut:
+		b = o.entry.AppendBinary(b)
+	case opContentReady:
+		b = append(b, o.hash[:]...)
+	case opSyncReport:
+		if len(o.heads) > MaxReportAuthors {
+			return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyAuthors, len(o.heads), MaxReportAuthors)
+		}
+		authors := make([]replica.AuthorID, 0, len(o.heads))
+		for a := range o.heads {
+			authors = append(authors, a)
+		}
+		slices.SortFunc(authors, func(x, y replica.AuthorID) int { return bytes.Compare(x[:], y[:]) })
+		b = binary.AppendUvarint(b, uint64(len(authors)))
+		for _, a := range authors {
+			b = append(b, a[:]...)
+			b = binary.AppendUvarint(b, o.heads[a])
+		}
+	default:
+		return nil, fmt.Errorf("gossip: encode op of unknown kind %d", o.kind)
+	}
+	return b, nil
+}
+
+// minHeadLen is the smallest encoding of one sync report head.
+const minHeadLen = replica.IDLen + 1
+
+// decodeOp decodes one op that must fill b. Keys longer than maxKeyLen are
+// refused before allocation; so are more than MaxReportAuthors heads, or
+// more heads than the remaining bytes could hold. Signatures are not checked.
+func decodeOp(b []byte, maxKeyLen int) (op, error) {
+	var o op
+	if len(b) < opHeaderLen {
+		return op{}, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrMalformedOp, len(b), opHeaderLen)
+	}
+	if b[0] != opVersion {
+		return op{}, fmt.Errorf("%w: unknown version %d", ErrMalformedOp, b[0])
+	}
+	o.kind = opKind(b[1])
+	copy(o.origin[:], b[2:opHeaderLen])
+	body := b[opHeaderLen:]
+	switch o.kind {
+	case opPut:
+		se, err := replica.UnmarshalSignedEntry(body, maxKeyLen)
+		if err != nil {
+			return op{}, fmt.Errorf("%w: put: %w", ErrMalformedOp, err)
+		}
+		o.entry = se
+	case opContentReady:
+		if len(body) != len(o.hash) {
+			return op{}, fmt.Errorf("%w: content ready body is %d bytes, want %d", ErrMalformedOp, len(body), len(o.hash))
+		}
+		copy(o.hash[:], body)
+	case opSyncReport:
+		heads, err := decodeHeads(body)
+		if err != nil {
+			return op{}, err
+		}
+		o.heads = heads
+	default:
+		return op{}, fmt.Errorf("%w: unknown kind %d", ErrMalformedOp, o.kind)
+	}
+	return o, nil
+}
+
+func decodeHeads(b []byte) (replica.Heads, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, fmt.Errorf("%w: sync report: bad author count", ErrMalformedOp)
+	}
+	b = b[k:]
+	if n > MaxReportAuthors {
+		return nil, fmt.Errorf("%w: sync report: %w: %d, at most %d", ErrMalformedOp, ErrTooManyAuthors, n, MaxReportAuthors)
+	}
+	if n > uint64(len(b)/minHeadLen) {
+		return nil, fmt.Errorf("%w: sync report: %d authors cannot fit in %d bytes", ErrMalformedOp, n, len(b))
+	}
+	heads := make(replica.Heads, n)
+	var prev replica.AuthorID
+	for i := range n {
+		if len(b) < minHeadLen {
+			return nil, fmt.Errorf("%w: sync report: head %d truncated", ErrMalformedOp, i)
+		}
+		a := replica.AuthorID(b[:replica.IDLen])
+		if i > 0 && bytes.Compare(prev[:], a[:]) >= 0 {
+			return nil, fmt.Errorf("%w: sync report: authors not in strictly ascending order at head %d", ErrMalformedOp, i)
+		}
+		ts, k := binary.Uvarint(b[replica.IDLen:])
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: sync report: head %d has a bad timestamp", ErrMalformedOp, i)
+		}
+		heads[a] = ts
+		prev = a
+		b = b[replica.IDLen+k:]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: sync report: %d trailing bytes", ErrMalformedOp, len(b))
+	}
+	return heads, nil
+}
+
+// opKey is what receivers de-duplicate on: BLAKE3 of the op's encoding,
+// leaving out the origin of a Put, so that one entry is delivered once
+// whoever claims to have published it. raw must have decoded.
+func opKey(raw []byte) [32]byte {
+	if opKind(raw[1]) != opPut {
+		return blake3.Sum256(raw)
+	}
+	h := blake3.New(32, nil)
+	h.Write(raw[:2])
+	h.Write(raw[opHeaderLen:])
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}

@@ -1,0 +1,354 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+func newTestNodes(t testing.TB, n int, mutate ...func(*Config)) []*testNode {
+	nodes := make([]*testNode, n)
+	for i := range nodes {
+		nodes[i] = newTestNode(t, mutate...)
+	}
+	return nodes
+}
+
+func TestThreeNodesSeeEachOther(t *testing.T) {
+	nodes := newTestNodes(t, 3)
+	doc := newTestDoc(t)
+	swarms, _ := joinAll(t, nodes, doc.id())
+	for i, s := range swarms {
+		members := s.Members()
+		if len(members) != 2 {
+			t.Fatalf("node %d has %d members, want 2: %v", i, len(members), members)
+		}
+		for _, m := range members {
+			if m.ID == nodes[i].id() {
+				t.Errorf("node %d lists itself", i)
+			}
+			if len(m.Addrs) == 0 {
+				t.Errorf("node %d has no address for %s", i, m.ID.Short())
+			}
+		}
+	}
+}
+
+// drained reports whether no swarm has an op left to retransmit or a
+// packet on its way out.
+func drained(swarms []*Swarm) bool {
+	for _, s := range swarms {
+		if s.queue.NumQueued() != 0 || len(s.t.slots) != 0 || len(s.inbox) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestPutReachesOthersOnce(t *testing.T) {
+	nodes := newTestNodes(t, 3)
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+
+	const n = 20
+	for i := range n {
+		if err := swarms[0].Put(doc.entry(fmt.Sprintf("key-%02d", i), "v")); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	for i, w := range watchers[1:] {
+		w.waitFor(t, fmt.Sprintf("node %d to receive every put", i+1), func(evs []Event) bool {
+			return countOf[OpPut](evs, nil) >= n
+		})
+	}
+	// Let every gossip retransmission happen, then send a marker through
+	// the same path: copies of the puts would have arrived before it.
+	eventually(t, "broadcast queues to drain", func() bool { return drained(swarms) })
+	if err := swarms[0].ContentReady(replica.HashContent([]byte("marker"))); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range watchers[1:] {
+		w.waitFor(t, fmt.Sprintf("node %d to receive the marker", i+1), func(evs []Event) bool {
+			return countOf[OpContentReady](evs, nil) > 0
+		})
+		evs := w.snapshot()
+		for k := range n {
+			key := fmt.Sprintf("key-%02d", k)
+			if got := putsOf(evs, key); got != 1 {
+				t.Errorf("node %d got %d OpPut for %s, want exactly 1", i+1, got, key)
+			}
+		}
+		for _, ev := range evs {
+			if p, ok := ev.(OpPut); ok && p.From != nodes[0].id() {
+				t.Errorf("node %d: OpPut from %s, want the publisher", i+1, p.From.Short())
+			}
+		}
+		st := swarms[i+1].Stats()
+		if st.OpsAccepted != n+1 {
+			t.Errorf("node %d accepted %d ops, want %d", i+1, st.OpsAccepted, n+1)
+		}
+		// Eager pushes and gossip both delivered: the copies were dropped.
+		if st.OpsDuplicate == 0 {
+			t.Errorf("node %d saw no duplicates; the gossip backstop did not run", i+1)
+		}
+	}
+	if got := countOf[OpPut](watchers[0].snapshot(), nil); got != 0 {
+		t.Errorf("the publisher received %d of its own puts", got)
+	}
+	if st := swarms[0].Stats(); st.OpsPublished != n+1 {
+		t.Errorf("OpsPublished = %d, want %d", st.OpsPublished, n+1)
+	}
+}
+
+func TestSyncReportAndContentReadyDelivered(t *testing.T) {
+	nodes := newTestNodes(t, 2)
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+	heads := replica.Heads{doc.author.ID(): 42, replica.AuthorID{9}: 7}
+	if err := swarms[0].SyncReport(heads); err != nil {
+		t.Fatal(err)
+	}
+	h := replica.HashContent([]byte("content"))
+	if err := swarms[0].ContentReady(h); err != nil {
+		t.Fatal(err)
+	}
+	watchers[1].waitFor(t, "report and content ready", func(evs []Event) bool {
+		return countOf(evs, func(e OpSyncReport) bool {
+			return e.From == nodes[0].id() && len(e.Heads) == 2 && e.Heads[doc.author.ID()] == 42
+		}) == 1 && countOf(evs, func(e OpContentReady) bool { return e.From == nodes[0].id() && e.Hash == h }) == 1
+	})
+}
+
+func TestInvalidPutNotDelivered(t *testing.T) {
+	nodes := newTestNodes(t, 2)
+	doc, otherDoc := newTestDoc(t), newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+
+	badSig := doc.entry("bad-signature", "v")
+	badSig.AuthorSig[3] ^= 1
+	if err := swarms[0].Put(badSig); err != nil {
+		t.Fatalf("Put does not verify local entries, but failed: %v", err)
+	}
+	foreign := otherDoc.entry("other-namespace", "v")
+	if err := swarms[0].Put(foreign); !errors.Is(err, ErrWrongDocument) {
+		t.Fatalf("Put of another document's entry: err = %v, want ErrWrongDocument", err)
+	}
+	// A misbehaving node would send it anyway.
+	if err := swarms[0].publish(&op{kind: opPut, entry: foreign}); err != nil {
+		t.Fatal(err)
+	}
+	if err := swarms[0].Put(doc.entry("good", "v")); err != nil {
+		t.Fatal(err)
+	}
+	watchers[1].waitFor(t, "the valid put", func(evs []Event) bool { return putsOf(evs, "good") == 1 })
+	eventually(t, "both invalid puts to be counted", func() bool { return swarms[1].Stats().OpsInvalid >= 2 })
+	evs := watchers[1].snapshot()
+	if putsOf(evs, "bad-signature")+putsOf(evs, "other-namespace") != 0 {
+		t.Errorf("an invalid put was delivered: %v", evs)
+	}
+}
+
+func TestOutsiderCannotJoinOrInject(t *testing.T) {
+	nodes := newTestNodes(t, 2)
+	outsider := newTestNode(t)
+	doc, otherDoc := newTestDoc(t), newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+
+	// The outsider holds another document only; joining through a member
+	// reaches no swarm of that document.
+	other := outsider.open(t, otherDoc.id())
+	ctx := testContext(t)
+	if n, err := other.Join(ctx, []endpoint.NodeAddr{nodes[0].ep.Addr()}); !errors.Is(err, ErrJoin) {
+		t.Fatalf("outsider Join = %d, %v; want ErrJoin", n, err)
+	}
+
+	// A stream tagged with a topic the member does not serve is reset as
+	// soon as its header arrives, whatever follows it.
+	conn, err := outsider.ep.Dial(ctx, nodes[0].ep.Addr(), endpoint.ALPNGossip)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	st, err := conn.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := mustOp(t, &op{kind: opPut, origin: outsider.id(), entry: doc.entry("injected", "v")})
+	msg := append(appendHeader(nil, topicOf(otherDoc.id()), kindPacket), 8 /* memberlist userMsg */)
+	if _, err := st.Write(append(msg, forged...)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st.SetReadDeadline(time.Now().Add(testTimeout))
+	_, err = io.ReadAll(st)
+	var streamErr *quic.StreamError
+	if !errors.As(err, &streamErr) || streamErr.ErrorCode != codeUnknownTopic {
+		t.Fatalf("read after an unknown topic: %v, want a reset with code %d", err, codeUnknownTopic)
+	}
+
+	// The members' swarm never heard of the outsider or its op.
+	if err := swarms[1].Put(doc.entry("marker", "v")); err != nil {
+		t.Fatal(err)
+	}
+	watchers[0].waitFor(t, "the marker", func(evs []Event) bool { return putsOf(evs, "marker") == 1 })
+	for i, w := range watchers {
+		evs := w.snapshot()
+		if hasUp(evs, outsider.id()) || putsOf(evs, "injected") != 0 {
+			t.Errorf("node %d saw the outsider: %v", i, evs)
+		}
+		for _, m := range swarms[i].Members() {
+			if m.ID == outsider.id() {
+				t.Errorf("node %d lists the outsider as a member", i)
+			}
+		}
+	}
+	if got := other.Members(); len(got) != 0 {
+		t.Errorf("the outsider's swarm has members %v", got)
+	}
+}
+
+func TestOversizeOpCountedNotQueued(t *testing.T) {
+	const packetSize = 1024
+	small := func(c *Config) { c.PacketSize = packetSize }
+	nodes := newTestNodes(t, 2, small)
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+	budget := swarms[0].cfg.MaxOpSize()
+
+	// The largest op that fits is gossiped: memberlist's queue empties.
+	fits := entryOfOpSize(t, doc, "fits-", budget)
+	if err := swarms[0].Put(fits); err != nil {
+		t.Fatalf("Put of an op of exactly the budget: %v", err)
+	}
+	eventually(t, "the queue to send the largest op", func() bool { return swarms[0].queue.NumQueued() == 0 })
+
+	tooBig := entryOfOpSize(t, doc, "big-", budget+1)
+	err := swarms[0].Put(tooBig)
+	if !errors.Is(err, ErrOpTooLarge) {
+		t.Fatalf("Put of an op one byte over the budget: err = %v, want ErrOpTooLarge", err)
+	}
+	if st := swarms[0].Stats(); st.OpsTooLarge != 1 || st.OpsPublished != 1 {
+		t.Errorf("stats = %+v, want 1 too large and 1 published", st)
+	}
+	if n := swarms[0].queue.NumQueued(); n != 0 {
+		t.Errorf("the oversize op was queued (%d queued)", n)
+	}
+	if err := swarms[0].Put(doc.entry("marker", "v")); err != nil {
+		t.Fatal(err)
+	}
+	watchers[1].waitFor(t, "the marker", func(evs []Event) bool { return putsOf(evs, "marker") == 1 })
+	evs := watchers[1].snapshot()
+	if putsOf(evs, string(fits.Key)) != 1 || putsOf(evs, string(tooBig.Key)) != 0 {
+		t.Errorf("want the fitting put delivered and the oversize one not: %v", evs)
+	}
+}
+
+// entryOfOpSize signs an entry whose Put op encodes to exactly size bytes.
+func entryOfOpSize(t *testing.T, doc testDoc, prefix string, size int) replica.SignedEntry {
+	t.Helper()
+	for n := range size {
+		e := doc.entry(prefix+strings.Repeat("k", n), "v")
+		if l := opHeaderLen + e.EncodedLen(); l == size {
+			return e
+		} else if l > size {
+			break
+		}
+	}
+	t.Fatalf("no key length gives an op of %d bytes", size)
+	return replica.SignedEntry{}
+}
+
+func TestLeaveYieldsNeighborDown(t *testing.T) {
+	nodes := newTestNodes(t, 3)
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := swarms[2].Leave(ctx); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	gone := nodes[2].id()
+	for i, w := range watchers[:2] {
+		w.waitFor(t, fmt.Sprintf("node %d to see the leaver go", i), func(evs []Event) bool {
+			return countOf(evs, func(e NeighborDown) bool { return e.Node == gone }) == 1
+		})
+		for _, m := range swarms[i].Members() {
+			if m.ID == gone {
+				t.Errorf("node %d still lists the leaver", i)
+			}
+		}
+	}
+	if err := swarms[2].Put(doc.entry("late", "v")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Put after Leave: err = %v, want ErrClosed", err)
+	}
+	if _, ok := <-swarms[2].Events(); ok {
+		t.Error("Events still open after Leave")
+	}
+}
+
+// A consumer that never reads costs it events, never the swarm its
+// progress: ops keep being processed, memberships keep changing, and the
+// consumer learns how much it missed.
+func TestSlowConsumerDoesNotBlock(t *testing.T) {
+	const buffer = 4
+	nodes := newTestNodes(t, 3, func(c *Config) { c.EventBuffer = buffer })
+	doc := newTestDoc(t)
+	a, b := nodes[0].open(t, doc.id()), nodes[1].open(t, doc.id())
+	wa := watch(t, a)
+	// Nobody reads b's events.
+	ctx := testContext(t)
+	if _, err := b.Join(ctx, []endpoint.NodeAddr{nodes[0].ep.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	wa.waitFor(t, "b to come up", func(evs []Event) bool { return hasUp(evs, nodes[1].id()) })
+
+	const n = 50
+	for i := range n {
+		if err := a.Put(doc.entry(fmt.Sprintf("k%d", i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "b to process every put", func() bool { return b.Stats().OpsAccepted == n })
+
+	c := nodes[2].open(t, doc.id())
+	watch(t, c)
+	if _, err := c.Join(ctx, []endpoint.NodeAddr{nodes[0].ep.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b to list c", func() bool {
+		for _, m := range b.Members() {
+			if m.ID == nodes[2].id() {
+				return true
+			}
+		}
+		return false
+	})
+
+	dropped := b.Stats().EventsDropped
+	// b's buffer held its NeighborUp for a and three puts.
+	if want := uint64(n + 2 - buffer); dropped != want {
+		t.Errorf("EventsDropped = %d, want %d", dropped, want)
+	}
+	for range buffer {
+		<-b.Events()
+	}
+	timeout := time.NewTimer(testTimeout)
+	defer timeout.Stop()
+	select {
+	case ev := <-b.Events():
+		if l, ok := ev.(Lagged); !ok || l.Dropped != dropped {
+			t.Errorf("after the buffer, got %#v, want Lagged{%d}", ev, dropped)
+		}
+	case <-timeout.C:
+		t.Fatal("no Lagged event once the consumer read")
+	}
+}

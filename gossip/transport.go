@@ -1,0 +1,314 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/docsnode/docsnode/endpoint"
+)
+
+// packetSlack is what a received packet may exceed Config.PacketSize by
+// before it is dropped: room for framing memberlist adds outside its own
+// budget, should a later version add any.
+const packetSlack = 1024
+
+// packetQueue is how many received packets wait for memberlist's reader
+// before more are dropped.
+const packetQueue = 256
+
+// flushGrace is how long Shutdown lets packets already handed to the
+// transport finish before it cancels them. A Leave's last broadcast is
+// among them; a send that is still dialling is not worth waiting for.
+const flushGrace = 250 * time.Millisecond
+
+var _ memberlist.NodeAwareTransport = (*transport)(nil)
+
+// transport carries one swarm's memberlist over the node's QUIC endpoint.
+// Every packet is one QUIC stream, and every memberlist stream is one QUIC
+// stream, each starting with the swarm's header; the Router hands incoming
+// ones to the transport of their topic.
+//
+// Node names are node ids, so WriteToAddress and DialAddressTimeout know
+// whom they dial and the endpoint checks the peer proves that id.
+// WriteToAddress never waits for the network: each packet is sent on its
+// own goroutine, and dropped when MaxPacketsInFlight are under way.
+type transport struct {
+	ep     *endpoint.Endpoint
+	topic  topicID
+	cfg    Config
+	lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool)
+	stats  *counters
+
+	packetCh chan *memberlist.Packet
+	streamCh chan net.Conn
+	slots    chan struct{} // one token per packet being sent
+
+	ctx    context.Context // cancelled by Shutdown
+	cancel context.CancelFunc
+
+	// wg holds the packet senders. wg.Go is only called with mu held and
+	// closed false, so Shutdown's Wait cannot race an Add.
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	conns  map[*streamConn]struct{} // open memberlist streams
+}
+
+func newTransport(ep *endpoint.Endpoint, topic topicID, cfg Config, lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool), stats *counters) *transport {
+	t := &transport{
+		ep:       ep,
+		topic:    topic,
+		cfg:      cfg,
+		lookup:   lookup,
+		stats:    stats,
+		packetCh: make(chan *memberlist.Packet, packetQueue),
+		streamCh: make(chan net.Conn),
+		slots:    make(chan struct{}, cfg.MaxPacketsInFlight),
+		conns:    make(map[*streamConn]struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t
+}
+
+// FinalAdvertiseAddr ignores memberlist's configured address: a member is
+// reached at its endpoint's address. Every address the endpoint has is in
+// the node's meta; memberlist carries the first.
+func (t *transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	addrs := t.ep.Addr().Addrs
+	if len(addrs) == 0 {
+		return nil, 0, errors.New("gossip: the endpoint has no address to advertise")
+	}
+	ap := addrs[0]
+	return net.IP(ap.Addr().AsSlice()), int(ap.Port()), nil
+}
+
+func (t *transport) PacketCh() <-chan *memberlist.Packet { return t.packetCh }
+func (t *transport) StreamCh() <-chan net.Conn           { return t.streamCh }
+
+// WriteTo is memberlist's name-less send; every send of memberlist v0.7
+// names its target, so this only fails.
+func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
+}
+
+func (t *transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+// resolve turns memberlist's address into a NodeAddr: the node id from
+// the name, memberlist's address first, then the member's other known
+// addresses.
+func (t *transport) resolve(a memberlist.Address) (endpoint.NodeAddr, error) {
+	if a.Name == "" {
+		return endpoint.NodeAddr{}, fmt.Errorf("gossip: no node name for %s; the transport dials by node id", a.Addr)
+	}
+	id, err := endpoint.ParseNodeID(a.Name)
+	if err != nil {
+		return endpoint.NodeAddr{}, fmt.Errorf("gossip: member name: %w", err)
+	}
+	to := endpoint.NodeAddr{ID: id}
+	if ap, err := netip.ParseAddrPort(a.Addr); err == nil {
+		to.Addrs = append(to.Addrs, ap)
+	}
+	if known, ok := t.lookup(id); ok {
+		for _, ap := range known.Addrs {
+			if !slices.Contains(to.Addrs, ap) {
+				to.Addrs = append(to.Addrs, ap)
+			}
+		}
+	}
+	return to, nil
+}
+
+func (t *transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	to, err := t.resolve(a)
+	if err != nil {
+		return time.Time{}, err
+	}
+	pkt := appendHeader(make([]byte, 0, headerLen+len(b)), t.topic, kindPacket)
+	pkt = append(pkt, b...)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return time.Time{}, ErrClosed
+	}
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		// Like a full socket buffer: the packet is lost, not waited for.
+		t.stats.packetsDropped.Add(1)
+		return time.Now(), nil
+	}
+	t.wg.Go(func() {
+		defer func() { <-t.slots }()
+		if err := t.sendPacket(to, pkt); err != nil {
+			t.stats.packetsFailed.Add(1)
+		}
+	})
+	return time.Now(), nil
+}
+
+func (t *transport) sendPacket(to endpoint.NodeAddr, pkt []byte) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.PacketTimeout)
+	defer cancel()
+	conn, err := t.ep.Dial(ctx, to, endpoint.ALPNGossip)
+	if err != nil {
+		return err
+	}
+	st, err := conn.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	// The peer never answers on a packet stream.
+	st.CancelRead(codeDone)
+	deadline, _ := ctx.Deadline()
+	st.SetWriteDeadline(deadline)
+	if _, err := st.Write(pkt); err != nil {
+		st.CancelWrite(codeDone)
+		return err
+	}
+	return st.Close()
+}
+
+func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	to, err := t.resolve(a)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, timeout)
+	defer cancel()
+	conn, err := t.ep.Dial(ctx, to, endpoint.ALPNGossip)
+	if err != nil {
+		return nil, err
+	}
+	st, err := conn.OpenStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := t.track(st, conn)
+	if !ok {
+		return nil, ErrClosed
+	}
+	// The peer learns of the stream with its first bytes: send the header
+	// now, so its Router can route the stream before memberlist writes.
+	deadline, _ := ctx.Deadline()
+	st.SetWriteDeadline(deadline)
+	if _, err := st.Write(appendHeader(nil, t.topic, kindStream)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	st.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+// track wraps st for memberlist and remembers it, so that Shutdown can
+// close it. It fails once the transport is shut down, and then resets st.
+func (t *transport) track(st *endpoint.Stream, conn *endpoint.Conn) (*streamConn, bool) {
+	c := newStreamConn(st, conn, t.cfg.MaxStreamBytes, t.untrack)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		st.CancelRead(codeDone)
+		st.CancelWrite(codeDone)
+		return nil, false
+	}
+	t.conns[c] = struct{}{}
+	return c, true
+}
+
+func (t *transport) untrack(c *streamConn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+// receivePacket reads one packet stream whose header the Router read.
+func (t *transport) receivePacket(conn *endpoint.Conn, st *endpoint.Stream) {
+	st.CancelWrite(codeDone)
+	st.SetReadDeadline(time.Now().Add(t.cfg.PacketTimeout))
+	limit := t.cfg.PacketSize + packetSlack
+	buf, err := io.ReadAll(io.LimitReader(st, int64(limit)+1))
+	switch {
+	case err != nil:
+		st.CancelRead(codeDone)
+		t.stats.packetsDropped.Add(1)
+		return
+	case len(buf) > limit:
+		st.CancelRead(codeTooLarge)
+		t.stats.packetsDropped.Add(1)
+		return
+	}
+	pkt := &memberlist.Packet{
+		Buf:       buf,
+		From:      net.UDPAddrFromAddrPort(conn.RemoteAddr()),
+		Timestamp: time.Now(),
+	}
+	select {
+	case t.packetCh <- pkt:
+	default:
+		t.stats.packetsDropped.Add(1)
+	}
+}
+
+// receiveStream hands a memberlist stream whose header the Router read to
+// memberlist's listener, waiting at most StreamTimeout for it.
+func (t *transport) receiveStream(ctx context.Context, conn *endpoint.Conn, st *endpoint.Stream) {
+	c, ok := t.track(st, conn)
+	if !ok {
+		return
+	}
+	timer := time.NewTimer(t.cfg.StreamTimeout)
+	defer timer.Stop()
+	select {
+	case t.streamCh <- c:
+	case <-t.ctx.Done():
+		c.Close()
+	case <-ctx.Done():
+		c.Close()
+	case <-timer.C:
+		c.Close()
+	}
+}
+
+// Shutdown stops sending and receiving: no new packets or streams, packets
+// under way get flushGrace to finish, and open streams are closed. It
+// returns once every sender has returned.
+func (t *transport) Shutdown() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	open := slices.Collect(maps.Keys(t.conns))
+	t.mu.Unlock()
+
+	sent := make(chan struct{})
+	go func() {
+		t.wg.Wait()
+		close(sent)
+	}()
+	grace := time.NewTimer(flushGrace)
+	select {
+	case <-sent:
+	case <-grace.C:
+	}
+	grace.Stop()
+	t.cancel()
+	for _, c := range open {
+		c.Close()
+	}
+	<-sent
+	return nil
+}
