@@ -54,8 +54,16 @@ func drained(swarms []*Swarm) bool {
 	return true
 }
 
+// Every put reaches every other node exactly once: pushed to all
+// neighbours, or, with a fanout smaller than the swarm, pushed to some and
+// relayed through gossip to the rest.
 func TestPutReachesOthersOnce(t *testing.T) {
-	nodes := newTestNodes(t, 3)
+	t.Run("push to all", func(t *testing.T) { testPutReachesOthersOnce(t, DefaultEagerFanout) })
+	t.Run("push to one, relay", func(t *testing.T) { testPutReachesOthersOnce(t, 1) })
+}
+
+func testPutReachesOthersOnce(t *testing.T, fanout int) {
+	nodes := newTestNodes(t, 3, func(c *Config) { c.EagerFanout = fanout })
 	doc := newTestDoc(t)
 	swarms, watchers := joinAll(t, nodes, doc.id())
 
