@@ -3,7 +3,6 @@ package gossip
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -54,8 +53,9 @@ func (c *streamConn) Read(p []byte) (int, error) {
 	if c.remaining <= 0 {
 		// The budget is spent: only a clean end of stream is acceptable.
 		var one [1]byte
-		if n, err := c.st.Read(one[:]); n == 0 && errors.Is(err, io.EOF) {
-			return 0, io.EOF
+		n, err := c.st.Read(one[:])
+		if n == 0 {
+			return 0, err
 		}
 		c.st.CancelRead(codeTooLarge)
 		return 0, errStreamTooLong
