@@ -105,7 +105,8 @@ func (r *Router) unregister(s *Swarm) {
 
 // Close closes every swarm (without Leave) and stops serving the gossip
 // protocol: connections that arrive later are closed at once. It returns
-// once every goroutine of the router and its swarms has returned.
+// once every goroutine the router and its swarms started has returned
+// (see Swarm.Close for memberlist's own).
 func (r *Router) Close() error {
 	r.mu.Lock()
 	if r.closed {

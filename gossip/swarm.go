@@ -236,8 +236,10 @@ func (s *Swarm) Leave(ctx context.Context) error {
 }
 
 // Close stops the swarm without telling the other members, which then
-// find this node dead by failure detection. It returns once every
-// goroutine of the swarm has returned, and closes Events.
+// find this node dead by failure detection. It closes Events and returns
+// once every goroutine this package started for the swarm has returned.
+// memberlist's own goroutines see its shutdown and end shortly after;
+// memberlist offers no way to wait for them.
 func (s *Swarm) Close() error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -251,11 +253,9 @@ func (s *Swarm) closeLocked() error {
 	s.closed = true
 	s.r.unregister(s)
 	var err error
-	if s.ml != nil {
-		// Shuts the transport down first, which closes its streams.
-		if e := s.ml.Shutdown(); e != nil {
-			err = fmt.Errorf("gossip: close %s: %w", s.doc.Short(), e)
-		}
+	// Shuts the transport down first, which closes its streams.
+	if e := s.ml.Shutdown(); e != nil {
+		err = fmt.Errorf("gossip: close %s: %w", s.doc.Short(), e)
 	}
 	s.cancel()
 	s.wg.Wait()
