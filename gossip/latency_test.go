@@ -45,14 +45,9 @@ func measurePutLatency(tb testing.TB, nodes, puts int, interval time.Duration, m
 			tb.Fatalf("Join: %v", err)
 		}
 	}
-	eventually(tb, "every node to see every other", func() bool {
-		for _, s := range swarms {
-			if len(s.Members()) != nodes-1 {
-				return false
-			}
-		}
-		return true
-	})
+	// Receivers take ops from anyone; only the publisher needs to know
+	// every receiver to push to it.
+	eventually(tb, "the publisher to see every node", func() bool { return len(swarms[0].Members()) == nodes-1 })
 
 	// One reader per receiver stamps each put as it arrives.
 	var mu sync.Mutex
@@ -116,18 +111,16 @@ func measurePutLatency(tb testing.TB, nodes, puts int, interval time.Duration, m
 	return res
 }
 
-// slowGossip leaves delivery to the eager push: memberlist's own gossip
-// runs only every second, so latencies well under that come from the push.
-func slowGossip(c *Config) { c.GossipInterval = time.Second }
-
+// TestPutLatency turns memberlist's gossip off in effect (one round an
+// hour), so every put that arrives was pushed. It logs the latencies; it
+// does not bound them, as they measure the machine's load as much as this
+// package.
 func TestPutLatency(t *testing.T) {
-	res := measurePutLatency(t, 5, 200, 2*time.Millisecond, slowGossip)
+	noGossip := func(c *Config) { c.GossipInterval = time.Hour }
+	res := measurePutLatency(t, 5, 100, 5*time.Millisecond, noGossip)
 	t.Log(res)
 	if res.delivered != res.puts*(res.nodes-1) {
-		t.Errorf("delivered %.2f%% of puts, want all", res.deliveredPct())
-	}
-	if res.p99 >= 500*time.Millisecond {
-		t.Errorf("p99 %v: puts waited for gossip rather than being pushed", res.p99)
+		t.Errorf("eager push delivered %.2f%% of puts, want all", res.deliveredPct())
 	}
 }
 
