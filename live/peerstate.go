@@ -1,0 +1,222 @@
+package live
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// This file holds the pure part of live sync: the state of one
+// (document, peer) pair and the has-news-for-us check. Nothing here starts
+// goroutines, reads a clock or touches a socket; the LiveActor feeds it
+// what happened and acts on what it answers.
+
+// SyncReason says why this node dialled a sync session.
+type SyncReason uint8
+
+const (
+	// ReasonDirect: the application asked (StartSync, an imported ticket).
+	ReasonDirect SyncReason = iota + 1
+	// ReasonNeighbor: the peer joined the document's swarm.
+	ReasonNeighbor
+	// ReasonReport: the peer's sync report showed it has news for us.
+	ReasonReport
+	// ReasonResync: news arrived while a session ran; this one catches up.
+	ReasonResync
+)
+
+func (r SyncReason) String() string {
+	switch r {
+	case ReasonDirect:
+		return "direct"
+	case ReasonNeighbor:
+		return "neighbor"
+	case ReasonReport:
+		return "report"
+	case ReasonResync:
+		return "resync"
+	}
+	return "reason(?)"
+}
+
+// Origin says which side opened a running session.
+type Origin uint8
+
+const (
+	// OriginNone: no session is running.
+	OriginNone Origin = iota
+	// OriginConnect: this node dialled.
+	OriginConnect
+	// OriginAccept: the peer dialled and this node serves.
+	OriginAccept
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginNone:
+		return "idle"
+	case OriginConnect:
+		return "connect"
+	case OriginAccept:
+		return "accept"
+	}
+	return "origin(?)"
+}
+
+// LastSync is what the most recent finished session with a peer did.
+type LastSync struct {
+	Origin   Origin
+	Reason   SyncReason // for OriginConnect
+	End      time.Time
+	Received int // entries stored from the peer
+	Sent     int
+	Equal    bool // both sets matched at the end
+	Err      error
+}
+
+// PeerState is the sync state of one document with one peer: Idle, or
+// Running with the origin of the session; whether news arrived meanwhile
+// (the resync flag); the last result; and the consecutive failed dials,
+// which the caller turns into a back-off.
+//
+// An outgoing and an incoming session can overlap for a moment when both
+// nodes dial at once. The dial of the node with the lower id wins: the
+// higher node's acceptor serves it, the lower node's acceptor refuses the
+// other with AbortAlreadySyncing. The refused dial just ends; it never
+// leaves the state Running.
+type PeerState struct {
+	dialing   bool
+	accepting bool
+	reason    SyncReason
+	resync    bool
+	// Last is the result of the most recent finished session, if any.
+	Last *LastSync
+	// Failures counts dials in a row that failed (a refusal because the
+	// peer was already syncing with us does not count).
+	Failures int
+}
+
+// Running reports whether a session with the peer is under way.
+func (s *PeerState) Running() bool { return s.dialing || s.accepting }
+
+// Origin is the side that opened the running session; OriginNone when
+// Idle. While a lost simultaneous dial winds down, the accepted session is
+// the one that counts.
+func (s *PeerState) Origin() Origin {
+	switch {
+	case s.accepting:
+		return OriginAccept
+	case s.dialing:
+		return OriginConnect
+	}
+	return OriginNone
+}
+
+// ResyncRequested reports whether news arrived that the running session
+// may not cover.
+func (s *PeerState) ResyncRequested() bool { return s.resync }
+
+// WantSync records a reason to sync. It returns true when the caller
+// should dial now, and the state is then Running(connect). While a session
+// runs it sets the resync flag instead, so that the news is not lost.
+func (s *PeerState) WantSync(reason SyncReason) (dial bool) {
+	if s.Running() {
+		s.resync = true
+		return false
+	}
+	s.dialing, s.reason, s.resync = true, reason, false
+	return true
+}
+
+// Incoming decides on a session the peer opened: 0 to serve it, or
+// AbortAlreadySyncing. self and peer are the two node ids, which break
+// the tie when both dialled at once.
+func (s *PeerState) Incoming(self, peer endpoint.NodeID) AbortReason {
+	if s.accepting {
+		return AbortAlreadySyncing
+	}
+	if s.dialing && DialWins(self, peer) {
+		return AbortAlreadySyncing
+	}
+	s.accepting = true
+	return 0
+}
+
+// DialWins reports whether a's dial wins over b's when both dial each
+// other at once: the lower node id wins.
+func DialWins(a, b endpoint.NodeID) bool { return bytes.Compare(a[:], b[:]) < 0 }
+
+// DialFinished records the end of this node's dial. It returns true when
+// the caller should sync again (news arrived meanwhile and nothing runs
+// now); the resync flag is then cleared, and the caller calls WantSync
+// when its back-off allows.
+func (s *PeerState) DialFinished(last LastSync) (again bool) {
+	s.dialing = false
+	last.Origin, last.Reason = OriginConnect, s.reason
+	switch {
+	case last.Err == nil:
+		s.Failures = 0
+	case errors.Is(last.Err, ErrAlreadySyncing):
+		// The peer runs a session with us that covers this one. If it
+		// already ended, ask for one more round so that nothing is missed.
+		if !s.accepting {
+			s.resync = true
+		}
+	default:
+		s.Failures++
+	}
+	s.Last = &last
+	return s.takeResync()
+}
+
+// AcceptFinished records the end of a session the peer opened, served or
+// not. It returns true when the caller should sync again.
+func (s *PeerState) AcceptFinished(last LastSync) (again bool) {
+	s.accepting = false
+	last.Origin = OriginAccept
+	if last.Err == nil {
+		s.Failures = 0
+	}
+	s.Last = &last
+	return s.takeResync()
+}
+
+func (s *PeerState) takeResync() bool {
+	if s.resync && !s.Running() {
+		s.resync = false
+		return true
+	}
+	return false
+}
+
+// HasNewsFor reports whether a peer whose heads are theirs holds entries
+// we lack: it has an author we have never seen, or a later entry of one
+// we know. Equal or older heads are no news: a sync would move nothing
+// our way.
+func HasNewsFor(ours, theirs replica.Heads) bool {
+	for author, t := range theirs {
+		if o, ok := ours[author]; !ok || t > o {
+			return true
+		}
+	}
+	return false
+}
+
+// Backoff is how long to wait before dialling again after failures
+// failed dials in a row: base doubled per failure up to max, scaled by
+// jitter (in [0, 1)) into the upper half of that, so that nodes that
+// failed together do not retry together. No failures: no wait.
+func Backoff(failures int, base, max time.Duration, jitter float64) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + time.Duration(float64(d/2)*jitter)
+}
