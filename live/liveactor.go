@@ -1,0 +1,790 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// ErrLiveClosed is returned by LiveActor calls made after Close, and by
+// calls still waiting when it closes.
+var ErrLiveClosed = errors.New("live: live actor closed")
+
+// LiveConfig tunes a LiveActor. A zero field takes the default listed on
+// it (DefaultLiveConfig).
+type LiveConfig struct {
+	// Sync bounds each session; its zero fields take their defaults.
+	Sync Config
+	// RetryBase and RetryMax bound the back-off after failed dials: it
+	// doubles per failure from RetryBase up to RetryMax, with jitter.
+	// Defaults 500ms and 30s.
+	RetryBase, RetryMax time.Duration
+	// MaxRetries is how many failed dials in a row to one peer are
+	// retried before the LiveActor waits for new news of that peer.
+	// Default 6.
+	MaxRetries int
+	// MaxDialsPerDoc bounds the sessions this node dials at once for one
+	// document, so that a sync report that reaches a large swarm does not
+	// make every node sync with every other at once. Default 4.
+	MaxDialsPerDoc int
+	// EventBuffer is a subscriber's channel capacity. Default 1024.
+	EventBuffer int
+	// JoinTimeout bounds joining a swarm and leaving it. Default 10s.
+	JoinTimeout time.Duration
+	// AcceptTimeout bounds how long the server waits for the LiveActor's
+	// decision on an incoming session before refusing it as busy.
+	// Default 2s.
+	AcceptTimeout time.Duration
+	// StoreTimeout bounds each store call the loop makes. Default 10s.
+	StoreTimeout time.Duration
+}
+
+// DefaultLiveConfig is the profile for real use.
+func DefaultLiveConfig() LiveConfig { return LiveConfig{}.withDefaults() }
+
+// TestLiveConfig is the profile for tests: TestConfig sessions and short
+// back-offs, so that retries happen within a test's patience.
+func TestLiveConfig() LiveConfig {
+	return LiveConfig{Sync: TestConfig(), RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
+		JoinTimeout: 5 * time.Second}.withDefaults()
+}
+
+func (c LiveConfig) withDefaults() LiveConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.RetryBase, 500*time.Millisecond)
+	def(&c.RetryMax, 30*time.Second)
+	def(&c.JoinTimeout, 10*time.Second)
+	def(&c.AcceptTimeout, 2*time.Second)
+	def(&c.StoreTimeout, 10*time.Second)
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 6
+	}
+	if c.MaxDialsPerDoc <= 0 {
+		c.MaxDialsPerDoc = 4
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = 1024
+	}
+	return c
+}
+
+// LiveActor keeps documents in sync with their peers. One goroutine, the
+// loop, owns every document's swarm, the per-(document, peer) state and
+// the subscribers; it reacts to requests, finished sessions, gossip and
+// store events. Sessions, swarm joins and leaves run on goroutines the
+// LiveActor starts and joins on Close.
+//
+// It is the live.Policy of the node's sync Server: an incoming session is
+// served only for a document open for sync, and only when no session of
+// that document with that peer runs.
+type LiveActor struct {
+	ep     *endpoint.Endpoint
+	act    *actor.Actor
+	router *gossip.Router
+	cfg    LiveConfig
+	self   endpoint.NodeID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan struct{} // closed when the loop has returned
+	inbox  chan any
+	// finished carries the end of every session: dialled (dialResult)
+	// or served (acceptResult).
+	finished chan any
+	gossipC  chan swarmEvent
+	store    *actor.Subscription
+
+	closeOnce sync.Once
+
+	// Owned by the loop.
+	docs  map[replica.NamespaceID]*liveDoc
+	subs  map[replica.NamespaceID]map[*Subscription]struct{}
+	timer *time.Timer
+	due   time.Time // when timer fires; zero when stopped
+}
+
+// liveDoc is one document open for sync.
+type liveDoc struct {
+	ns      replica.NamespaceID
+	swarm   *gossip.Swarm
+	ctx     context.Context // ends on Leave; bounds the doc's dials
+	cancel  context.CancelFunc
+	peers   map[endpoint.NodeID]*livePeer
+	dialing int
+}
+
+type livePeer struct {
+	addr    endpoint.NodeAddr
+	state   PeerState
+	pending bool       // a sync is wanted but waits for back-off or a dial slot
+	reason  SyncReason // of the pending sync
+	retryAt time.Time  // no dial before this
+}
+
+type swarmEvent struct {
+	swarm *gossip.Swarm
+	ev    gossip.Event
+}
+
+type dialResult struct {
+	swarm *gossip.Swarm
+	peer  endpoint.NodeID
+	out   Outcome
+	err   error
+}
+
+type acceptResult struct {
+	out Outcome
+	err error
+}
+
+type startSyncReq struct {
+	doc   replica.NamespaceID
+	peers []endpoint.NodeAddr
+	sub   bool
+	reply chan startSyncReply
+}
+
+type startSyncReply struct {
+	sub *Subscription
+	err error
+}
+
+type leaveReq struct {
+	doc   replica.NamespaceID
+	reply chan error
+}
+
+type subscribeReq struct {
+	doc   replica.NamespaceID
+	reply chan *Subscription
+}
+
+type unsubscribeReq struct{ sub *Subscription }
+
+type acceptReq struct {
+	doc   replica.NamespaceID
+	peer  endpoint.NodeID
+	reply chan AbortReason
+}
+
+type statusReq struct {
+	doc   replica.NamespaceID
+	reply chan map[endpoint.NodeID]PeerStatus
+}
+
+// PeerStatus is a snapshot of the sync state of a document with one peer.
+type PeerStatus struct {
+	Origin  Origin // OriginNone when no session runs
+	Resync  bool
+	Pending bool
+	Last    *LastSync
+}
+
+// NewLiveActor starts a LiveActor for the node whose endpoint is ep,
+// store actor act and gossip router router, and registers its sync Server
+// on ep. Close it before router, ep and act.
+func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cfg LiveConfig) (*LiveActor, error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := act.SubscribeAll(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("live: subscribe to the store: %w", err)
+	}
+	la := &LiveActor{
+		ep: ep, act: act, router: router, cfg: cfg, self: ep.ID(),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		inbox: make(chan any), finished: make(chan any), gossipC: make(chan swarmEvent),
+		store: store,
+		docs:  make(map[replica.NamespaceID]*liveDoc),
+		subs:  make(map[replica.NamespaceID]map[*Subscription]struct{}),
+		timer: time.NewTimer(time.Hour),
+	}
+	la.timer.Stop()
+	if err := ep.Handle(endpoint.ALPNSync, NewServer(act, cfg.Sync, la)); err != nil {
+		store.Close()
+		cancel()
+		return nil, fmt.Errorf("live: serve sync: %w", err)
+	}
+	la.wg.Go(la.loop)
+	return la, nil
+}
+
+// Close stops the loop, cancels the sessions this node dialled, closes
+// every swarm (without Leave) and subscription, and returns once every
+// goroutine the LiveActor started has returned. Incoming sessions belong
+// to the endpoint and end when it closes.
+func (la *LiveActor) Close() error {
+	la.closeOnce.Do(func() {
+		la.cancel()
+		la.wg.Wait()
+	})
+	return nil
+}
+
+// call sends req to the loop and waits for the reply on reply.
+func call[T any](ctx context.Context, la *LiveActor, req any, reply chan T) (T, error) {
+	var zero T
+	select {
+	case la.inbox <- req:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-la.done:
+		return zero, ErrLiveClosed
+	}
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-la.done:
+		return zero, ErrLiveClosed
+	}
+}
+
+// StartSync opens doc for sync: it joins the document's swarm through
+// peers, syncs with each of them, and from then on syncs with neighbours
+// and on news. With no peers it uses the peers the document last synced
+// with. The document must be held by the store.
+func (la *LiveActor) StartSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
+	_, err := la.startSync(ctx, doc, peers, false)
+	return err
+}
+
+// StartSyncAndSubscribe is StartSync with a subscription registered before
+// the first session starts, so that no event of the join is missed.
+func (la *LiveActor) StartSyncAndSubscribe(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) (*Subscription, error) {
+	return la.startSync(ctx, doc, peers, true)
+}
+
+func (la *LiveActor) startSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr, sub bool) (*Subscription, error) {
+	if _, err := la.act.Doc(ctx, doc); err != nil {
+		return nil, fmt.Errorf("live: start sync of %s: %w", doc.Short(), err)
+	}
+	if len(peers) == 0 {
+		stored, err := la.storedPeers(ctx, doc)
+		if err != nil {
+			return nil, err
+		}
+		peers = stored
+	}
+	reply := make(chan startSyncReply, 1)
+	r, err := call(ctx, la, startSyncReq{doc: doc, peers: peers, sub: sub, reply: reply}, reply)
+	if err != nil {
+		return nil, err
+	}
+	return r.sub, r.err
+}
+
+// peerAddrKey is the Meta key under which the last address a peer was
+// reached on is kept, so that sync resumes after a restart.
+func peerAddrKey(id endpoint.NodeID) string { return "live/peer-addr/" + id.String() }
+
+// storedPeers returns the peers doc last synced with, with their last
+// known addresses (none when unknown: the endpoint may still hold a
+// connection).
+func (la *LiveActor) storedPeers(ctx context.Context, doc replica.NamespaceID) ([]endpoint.NodeAddr, error) {
+	ids, err := la.act.SyncPeers(ctx, doc)
+	if err != nil {
+		return nil, fmt.Errorf("live: sync peers of %s: %w", doc.Short(), err)
+	}
+	out := make([]endpoint.NodeAddr, 0, len(ids))
+	for _, id := range ids {
+		addr := endpoint.NodeAddr{ID: endpoint.NodeID(id)}
+		if b, err := la.act.Meta(ctx, peerAddrKey(addr.ID)); err == nil {
+			var stored endpoint.NodeAddr
+			if stored.UnmarshalBinary(b) == nil && stored.ID == addr.ID {
+				addr = stored
+			}
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// Leave stops syncing doc: it cancels the sessions this node dialled for
+// it and leaves its swarm (in the background). Subscriptions stay.
+func (la *LiveActor) Leave(ctx context.Context, doc replica.NamespaceID) error {
+	reply := make(chan error, 1)
+	err, cerr := call(ctx, la, leaveReq{doc: doc, reply: reply}, reply)
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// Subscribe returns a subscription to the events of doc, open for sync or
+// not.
+func (la *LiveActor) Subscribe(ctx context.Context, doc replica.NamespaceID) (*Subscription, error) {
+	reply := make(chan *Subscription, 1)
+	return call(ctx, la, subscribeReq{doc: doc, reply: reply}, reply)
+}
+
+// Status returns the sync state of doc with each peer it knows; nil when
+// doc is not open for sync.
+func (la *LiveActor) Status(ctx context.Context, doc replica.NamespaceID) (map[endpoint.NodeID]PeerStatus, error) {
+	reply := make(chan map[endpoint.NodeID]PeerStatus, 1)
+	return call(ctx, la, statusReq{doc: doc, reply: reply}, reply)
+}
+
+// Accept implements Policy. It asks the loop, and refuses as busy when the
+// loop does not answer within AcceptTimeout.
+func (la *LiveActor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReason {
+	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.AcceptTimeout)
+	defer cancel()
+	reply := make(chan AbortReason, 1)
+	r, err := call(ctx, la, acceptReq{doc: ns, peer: peer, reply: reply}, reply)
+	if err != nil {
+		return AbortBusy
+	}
+	return r
+}
+
+// Finished implements Policy.
+func (la *LiveActor) Finished(o Outcome, err error) {
+	select {
+	case la.finished <- acceptResult{o, err}:
+	case <-la.done:
+	}
+}
+
+func (la *LiveActor) loop() {
+	defer la.shutdown()
+	storeC := la.store.C()
+	for {
+		select {
+		case <-la.ctx.Done():
+			return
+		case req := <-la.inbox:
+			la.handleRequest(req)
+		case r := <-la.finished:
+			switch r := r.(type) {
+			case dialResult:
+				la.dialFinished(r)
+			case acceptResult:
+				la.acceptFinished(r)
+			}
+		case se := <-la.gossipC:
+			la.handleGossip(se)
+		case ev, ok := <-storeC:
+			if !ok {
+				storeC = nil // the store actor stopped; the engine is closing
+				continue
+			}
+			la.handleStore(ev)
+		case <-la.timer.C:
+			la.due = time.Time{}
+			la.runPending()
+		}
+	}
+}
+
+// shutdown runs on the loop's way out: nothing can reach the loop after
+// done is closed.
+func (la *LiveActor) shutdown() {
+	close(la.done)
+	la.timer.Stop()
+	la.store.Close()
+	for _, d := range la.docs {
+		d.cancel()
+		d.swarm.Close()
+	}
+	for _, m := range la.subs {
+		for s := range m {
+			close(s.c)
+		}
+	}
+}
+
+func (la *LiveActor) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(la.ctx, la.cfg.StoreTimeout)
+}
+
+func (la *LiveActor) handleRequest(req any) {
+	switch req := req.(type) {
+	case startSyncReq:
+		var sub *Subscription
+		if req.sub {
+			sub = la.addSub(req.doc)
+		}
+		err := la.openDoc(req.doc, req.peers)
+		if err != nil && sub != nil {
+			la.removeSub(sub)
+			sub = nil
+		}
+		req.reply <- startSyncReply{sub, err}
+	case leaveReq:
+		req.reply <- la.leave(req.doc)
+	case subscribeReq:
+		req.reply <- la.addSub(req.doc)
+	case unsubscribeReq:
+		la.removeSub(req.sub)
+	case acceptReq:
+		d := la.docs[req.doc]
+		if d == nil {
+			req.reply <- AbortNotFound
+			return
+		}
+		req.reply <- d.peer(req.peer).state.Incoming(la.self, req.peer)
+	case statusReq:
+		d := la.docs[req.doc]
+		if d == nil {
+			req.reply <- nil
+			return
+		}
+		m := make(map[endpoint.NodeID]PeerStatus, len(d.peers))
+		for id, p := range d.peers {
+			var last *LastSync
+			if p.state.Last != nil {
+				l := *p.state.Last
+				last = &l
+			}
+			m[id] = PeerStatus{Origin: p.state.Origin(), Resync: p.state.ResyncRequested(), Pending: p.pending, Last: last}
+		}
+		req.reply <- m
+	}
+}
+
+func (la *LiveActor) addSub(doc replica.NamespaceID) *Subscription {
+	s := &Subscription{c: make(chan LiveEvent, la.cfg.EventBuffer), doc: doc, la: la}
+	m := la.subs[doc]
+	if m == nil {
+		m = make(map[*Subscription]struct{})
+		la.subs[doc] = m
+	}
+	m[s] = struct{}{}
+	return s
+}
+
+func (la *LiveActor) removeSub(s *Subscription) {
+	m := la.subs[s.doc]
+	if _, ok := m[s]; !ok {
+		return
+	}
+	delete(m, s)
+	if len(m) == 0 {
+		delete(la.subs, s.doc)
+	}
+	close(s.c)
+}
+
+func (la *LiveActor) emit(ev LiveEvent) {
+	for s := range la.subs[ev.Doc] {
+		s.deliver(ev)
+	}
+}
+
+func (d *liveDoc) peer(id endpoint.NodeID) *livePeer {
+	p := d.peers[id]
+	if p == nil {
+		p = &livePeer{addr: endpoint.NodeAddr{ID: id}}
+		d.peers[id] = p
+	}
+	return p
+}
+
+// learn records a peer's address when it carries one.
+func (p *livePeer) learn(addr endpoint.NodeAddr) {
+	if len(addr.Addrs) > 0 {
+		p.addr = addr
+	}
+}
+
+// openDoc opens doc's swarm if needed, joins it through peers and syncs
+// with each of them.
+func (la *LiveActor) openDoc(doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
+	d := la.docs[doc]
+	if d == nil {
+		sw, err := la.router.Open(doc)
+		if err != nil {
+			return fmt.Errorf("live: open the swarm of %s: %w", doc.Short(), err)
+		}
+		ctx, cancel := context.WithCancel(la.ctx)
+		d = &liveDoc{ns: doc, swarm: sw, ctx: ctx, cancel: cancel, peers: make(map[endpoint.NodeID]*livePeer)}
+		la.docs[doc] = d
+		la.wg.Go(func() { la.forward(sw) })
+	}
+	var join []endpoint.NodeAddr
+	for _, addr := range peers {
+		if addr.ID == la.self || addr.ID.IsZero() {
+			continue
+		}
+		p := d.peer(addr.ID)
+		p.learn(addr)
+		p.state.Failures = 0 // the application asks: try afresh
+		p.retryAt = time.Time{}
+		la.want(d, p, ReasonDirect)
+		join = append(join, p.addr)
+	}
+	if len(join) > 0 {
+		sw, ctx := d.swarm, d.ctx
+		la.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, la.cfg.JoinTimeout)
+			defer cancel()
+			sw.Join(ctx, join) // best effort: the direct syncs do not depend on it
+		})
+	}
+	return nil
+}
+
+// forward moves a swarm's events to the loop until the swarm closes.
+func (la *LiveActor) forward(sw *gossip.Swarm) {
+	for ev := range sw.Events() {
+		select {
+		case la.gossipC <- swarmEvent{sw, ev}:
+		case <-la.ctx.Done():
+			return
+		}
+	}
+}
+
+func (la *LiveActor) leave(doc replica.NamespaceID) error {
+	d := la.docs[doc]
+	if d == nil {
+		return nil
+	}
+	delete(la.docs, doc)
+	d.cancel()
+	sw := d.swarm
+	la.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), la.cfg.JoinTimeout)
+		defer cancel()
+		sw.Leave(ctx)
+	})
+	return nil
+}
+
+// want records a reason to sync d with p and dials when the state,
+// the back-off and the document's dial budget allow; otherwise the sync
+// stays pending (or flagged in the state) until they do.
+func (la *LiveActor) want(d *liveDoc, p *livePeer, reason SyncReason) {
+	if p.state.Running() {
+		p.state.WantSync(reason) // sets the resync flag
+		return
+	}
+	now := time.Now()
+	if now.Before(p.retryAt) || d.dialing >= la.cfg.MaxDialsPerDoc {
+		if !p.pending {
+			p.pending, p.reason = true, reason
+		}
+		la.schedule(p.retryAt)
+		return
+	}
+	p.pending = false
+	if !p.state.WantSync(reason) {
+		return
+	}
+	d.dialing++
+	sw, ctx, addr, ns := d.swarm, d.ctx, p.addr, d.ns
+	la.wg.Go(func() {
+		out, err := Sync(ctx, la.ep, la.act, addr, ns, la.cfg.Sync)
+		select {
+		case la.finished <- dialResult{swarm: sw, peer: addr.ID, out: out, err: err}:
+		case <-la.ctx.Done():
+		}
+	})
+}
+
+// schedule makes the timer fire by t (at once when t is past).
+func (la *LiveActor) schedule(t time.Time) {
+	if !la.due.IsZero() && !t.Before(la.due) {
+		return
+	}
+	la.due = t
+	la.timer.Reset(max(time.Until(t), 0))
+}
+
+// runPending dials the pending syncs whose back-off has passed, as far
+// as each document's dial budget allows.
+func (la *LiveActor) runPending() {
+	now := time.Now()
+	for _, d := range la.docs {
+		for _, p := range d.peers {
+			if !p.pending {
+				continue
+			}
+			if now.Before(p.retryAt) || d.dialing >= la.cfg.MaxDialsPerDoc {
+				if now.Before(p.retryAt) {
+					la.schedule(p.retryAt)
+				}
+				continue
+			}
+			la.want(d, p, p.reason)
+		}
+	}
+}
+
+func (la *LiveActor) dialFinished(r dialResult) {
+	d := la.docs[r.swarm.Doc()]
+	if d == nil || d.swarm != r.swarm {
+		return // the document was left meanwhile
+	}
+	d.dialing--
+	p := d.peer(r.peer)
+	again := p.state.DialFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
+	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.peer, Outcome: r.out, Err: r.err})
+	switch {
+	case r.err == nil:
+		la.synced(d, p, r.out)
+	case errors.Is(r.err, ErrAlreadySyncing):
+	case p.state.Failures <= la.cfg.MaxRetries && d.ctx.Err() == nil:
+		p.retryAt = time.Now().Add(Backoff(p.state.Failures, la.cfg.RetryBase, la.cfg.RetryMax, rand.Float64()))
+		again = true
+	}
+	if again {
+		la.want(d, p, ReasonResync)
+	}
+	la.runPending()
+}
+
+func (la *LiveActor) acceptFinished(r acceptResult) {
+	d := la.docs[r.out.Namespace]
+	if d == nil {
+		return
+	}
+	p := d.peers[r.out.Peer]
+	if p == nil || p.state.Origin() != OriginAccept {
+		return
+	}
+	// A session refused before or by the policy never held the slot.
+	if !r.out.Served && (errors.Is(r.err, ErrAlreadySyncing) || errors.Is(r.err, ErrNotFound) || errors.Is(r.err, ErrBusy)) {
+		return
+	}
+	again := p.state.AcceptFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
+	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.out.Peer, Outcome: r.out, Err: r.err})
+	if r.err == nil {
+		la.synced(d, p, r.out)
+	}
+	if again {
+		la.want(d, p, ReasonResync)
+	}
+}
+
+// synced remembers a peer a session completed with, and reports our heads
+// to the swarm when the session brought us entries.
+func (la *LiveActor) synced(d *liveDoc, p *livePeer, out Outcome) {
+	ctx, cancel := la.storeCtx()
+	defer cancel()
+	la.act.AddSyncPeer(ctx, d.ns, replica.PeerID(p.addr.ID))
+	if len(p.addr.Addrs) > 0 {
+		if b, err := p.addr.MarshalBinary(); err == nil {
+			la.act.SetMeta(ctx, peerAddrKey(p.addr.ID), b)
+		}
+	}
+	if out.Inserted > 0 {
+		if heads, err := la.act.Heads(ctx, d.ns); err == nil {
+			d.swarm.SyncReport(capHeads(heads))
+		}
+	}
+}
+
+// capHeads keeps at most gossip.MaxReportAuthors heads, the latest ones
+// first: a report is a hint, and the latest writers are the likeliest news.
+func capHeads(h replica.Heads) replica.Heads {
+	if len(h) <= gossip.MaxReportAuthors {
+		return h
+	}
+	type head struct {
+		a replica.AuthorID
+		t uint64
+	}
+	all := make([]head, 0, len(h))
+	for a, t := range h {
+		all = append(all, head{a, t})
+	}
+	// Partial selection would do; reports this large are rare.
+	for i := range gossip.MaxReportAuthors {
+		best := i
+		for j := i + 1; j < len(all); j++ {
+			if all[j].t > all[best].t {
+				best = j
+			}
+		}
+		all[i], all[best] = all[best], all[i]
+	}
+	out := make(replica.Heads, gossip.MaxReportAuthors)
+	for _, x := range all[:gossip.MaxReportAuthors] {
+		out[x.a] = x.t
+	}
+	return out
+}
+
+func (la *LiveActor) handleGossip(se swarmEvent) {
+	d := la.docs[se.swarm.Doc()]
+	if d == nil || d.swarm != se.swarm {
+		return
+	}
+	switch ev := se.ev.(type) {
+	case gossip.NeighborUp:
+		p := d.peer(ev.Node.ID)
+		p.learn(ev.Node)
+		la.emit(LiveEvent{Kind: EventNeighborUp, Doc: d.ns, Peer: ev.Node.ID})
+		// Both sides see the other come up; only the lower id dials, so
+		// that they do not dial each other at once.
+		if DialWins(la.self, ev.Node.ID) {
+			la.want(d, p, ReasonNeighbor)
+		}
+	case gossip.NeighborDown:
+		la.emit(LiveEvent{Kind: EventNeighborDown, Doc: d.ns, Peer: ev.Node})
+	case gossip.OpPut:
+		ctx, cancel := la.storeCtx()
+		defer cancel()
+		// The swarm verified the entry; the store applies last writer
+		// wins and emits InsertRemote when it is new.
+		la.act.InsertRemote(ctx, d.ns, []replica.SignedEntry{ev.Entry}, replica.PeerID(ev.From))
+	case gossip.OpSyncReport:
+		ctx, cancel := la.storeCtx()
+		defer cancel()
+		ours, err := la.act.Heads(ctx, d.ns)
+		if err != nil || !HasNewsFor(ours, ev.Heads) {
+			return
+		}
+		p := d.peer(ev.From)
+		for _, m := range d.swarm.Members() {
+			if m.ID == ev.From {
+				p.learn(m)
+			}
+		}
+		la.want(d, p, ReasonReport)
+	case gossip.Lagged:
+		// Lost ops are recovered by syncing with the neighbours.
+		for _, m := range d.swarm.Members() {
+			p := d.peer(m.ID)
+			p.learn(m)
+			la.want(d, p, ReasonResync)
+		}
+	}
+}
+
+func (la *LiveActor) handleStore(ev actor.Event) {
+	switch ev.Kind {
+	case actor.InsertLocal:
+		if d := la.docs[ev.Namespace]; d != nil {
+			d.swarm.Put(ev.Entry) // best effort: an op too large is left to sync
+		}
+		la.emit(LiveEvent{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
+	case actor.InsertRemote:
+		la.emit(LiveEvent{Kind: EventInsertRemote, Doc: ev.Namespace, Entry: ev.Entry, Peer: endpoint.NodeID(ev.From)})
+	case actor.Lagged:
+		// Which documents lost events is unknown: tell every subscriber.
+		for _, m := range la.subs {
+			for s := range m {
+				s.deliver(LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: ev.Missed})
+			}
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// liveNode is a whole node on loopback: store actor, endpoint, gossip
+// router and LiveActor.
+type liveNode struct {
+	act *actor.Actor
+	ep  *endpoint.Endpoint
+	la  *LiveActor
+}
+
+func newLiveNode(t *testing.T) *liveNode {
+	t.Helper()
+	n := &liveNode{act: newActor(t)}
+	ep, err := endpoint.Open(context.Background(), endpoint.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	router, err := gossip.NewRouter(ep, gossip.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Close() })
+	la, err := NewLiveActor(ep, n.act, router, TestLiveConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { la.Close() })
+	n.ep, n.la = ep, la
+	return n
+}
+
+// waitEvents reads sub until pred has held for n events, or fails the test.
+func waitEvents(t *testing.T, sub *Subscription, n int, pred func(LiveEvent) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for got := 0; got < n; {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				t.Fatal("subscription closed")
+			}
+			if ev.Kind == EventLagged {
+				t.Fatalf("lagged by %d", ev.Missed)
+			}
+			if pred(ev) {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("saw %d of %d events", got, n)
+		}
+	}
+}
+
+func isRemoteInsert(ev LiveEvent) bool { return ev.Kind == EventInsertRemote }
+
+func TestLiveActorSyncAndGossip(t *testing.T) {
+	ctx := context.Background()
+	a, b := newLiveNode(t), newLiveNode(t)
+	capab, err := a.act.CreateDoc(ctx, replica.Batched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := capab.ID()
+	author, _ := a.act.CreateAuthor(ctx)
+	const n = 50
+	for i := range n {
+		content := fmt.Appendf(nil, "v%d", i)
+		if _, _, err := a.act.InsertLocal(ctx, ns, author, fmt.Appendf(nil, "k%03d", i), replica.HashContent(content), uint64(len(content))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.la.StartSync(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.act.ImportDoc(ctx, capab.ReadOnly()); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.la.StartSyncAndSubscribe(ctx, ns, []endpoint.NodeAddr{a.ep.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitEvents(t, sub, n, isRemoteInsert)
+
+	// A later write reaches b through gossip (or a resync), without any
+	// new call.
+	content := []byte("live")
+	if _, _, err := a.act.InsertLocal(ctx, ns, author, []byte("live-key"), replica.HashContent(content), 4); err != nil {
+		t.Fatal(err)
+	}
+	waitEvents(t, sub, 1, func(ev LiveEvent) bool {
+		return ev.Kind == EventInsertRemote && string(ev.Entry.Key) == "live-key"
+	})
+
+	st, err := b.la.Status(ctx, ns)
+	if err != nil || st[a.ep.ID()].Last == nil {
+		t.Fatalf("status %v, %v: want a last sync with a", st, err)
+	}
+	peers, err := b.act.SyncPeers(ctx, ns)
+	if err != nil || len(peers) == 0 || peers[0] != replica.PeerID(a.ep.ID()) {
+		t.Fatalf("sync peers %v, %v", peers, err)
+	}
+	if err := b.la.Leave(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.la.Status(ctx, ns); st != nil {
+		t.Fatalf("status after Leave: %v", st)
+	}
+}
+
+// TestLiveActorRefusesClosedDocs: a document the store holds but that is
+// not open for sync is not served.
+func TestLiveActorRefusesClosedDocs(t *testing.T) {
+	ctx := context.Background()
+	a, b := newLiveNode(t), newLiveNode(t)
+	capab, err := a.act.CreateDoc(ctx, replica.Batched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.act.ImportDoc(ctx, capab.ReadOnly()); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.la.Accept(capab.ID(), b.ep.ID()); r != AbortNotFound {
+		t.Fatalf("Accept of a closed doc: %v", r)
+	}
+	sub, err := b.la.StartSyncAndSubscribe(ctx, capab.ID(), []endpoint.NodeAddr{a.ep.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitEvents(t, sub, 1, func(ev LiveEvent) bool {
+		if ev.Kind == EventSyncFinished && ev.Err == nil {
+			t.Fatal("a served a document it did not open for sync")
+		}
+		return ev.Kind == EventSyncFinished
+	})
+}
+
+func TestLiveActorClosedCalls(t *testing.T) {
+	n := newLiveNode(t)
+	n.la.Close()
+	if _, err := n.la.Subscribe(context.Background(), replica.NamespaceID{1}); err != ErrLiveClosed {
+		t.Fatalf("Subscribe after Close: %v", err)
+	}
+	if r := n.la.Accept(replica.NamespaceID{1}, endpoint.NodeID{2}); r != AbortBusy {
+		t.Fatalf("Accept after Close: %v", r)
+	}
+}

@@ -1,0 +1,98 @@
+package live
+
+import (
+	"fmt"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// EventKind says what a LiveEvent reports.
+type EventKind uint8
+
+const (
+	// EventInsertLocal: an entry written on this node was stored.
+	EventInsertLocal EventKind = iota + 1
+	// EventInsertRemote: an entry From sent (in a sync session or by
+	// gossip) was stored.
+	EventInsertRemote
+	// EventNeighborUp: Peer joined the document's swarm.
+	EventNeighborUp
+	// EventNeighborDown: Peer left the swarm or was found dead.
+	EventNeighborDown
+	// EventSyncFinished: a session with Peer ended; Outcome and Err say how.
+	EventSyncFinished
+	// EventLagged: the subscriber fell behind and Missed events were
+	// dropped. Query the document to catch up.
+	EventLagged
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventInsertLocal:
+		return "insert-local"
+	case EventInsertRemote:
+		return "insert-remote"
+	case EventNeighborUp:
+		return "neighbor-up"
+	case EventNeighborDown:
+		return "neighbor-down"
+	case EventSyncFinished:
+		return "sync-finished"
+	case EventLagged:
+		return "lagged"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// LiveEvent is one thing that happened to a document on this node.
+type LiveEvent struct {
+	Kind    EventKind
+	Doc     replica.NamespaceID
+	Entry   replica.SignedEntry // InsertLocal, InsertRemote
+	Peer    endpoint.NodeID     // InsertRemote (the sender), Neighbor*, SyncFinished
+	Outcome Outcome             // SyncFinished
+	Err     error               // SyncFinished: nil when the session completed
+	Missed  uint64              // Lagged
+}
+
+// Subscription receives the LiveEvents of one document on C. Delivery
+// never blocks the LiveActor: when C's buffer is full, events are dropped
+// and counted, and the next event that fits is preceded by an EventLagged
+// with the count.
+type Subscription struct {
+	c      chan LiveEvent
+	doc    replica.NamespaceID
+	la     *LiveActor
+	missed uint64 // owned by the loop
+}
+
+// C returns the event channel. It is closed by Close or when the
+// LiveActor closes.
+func (s *Subscription) C() <-chan LiveEvent { return s.c }
+
+// Close ends the subscription; C is closed soon after.
+func (s *Subscription) Close() {
+	select {
+	case s.la.inbox <- unsubscribeReq{sub: s}:
+	case <-s.la.done:
+	}
+}
+
+// deliver offers ev without blocking. It runs on the loop only.
+func (s *Subscription) deliver(ev LiveEvent) {
+	if s.missed > 0 {
+		select {
+		case s.c <- LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: s.missed}:
+			s.missed = 0
+		default:
+			s.missed++
+			return
+		}
+	}
+	select {
+	case s.c <- ev:
+	default:
+		s.missed++
+	}
+}
