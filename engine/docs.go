@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+	"github.com/docsnode/docsnode/ticket"
+)
+
+// Docs creates, imports, opens, lists and drops documents.
+type Docs struct{ e *Engine }
+
+// Create makes a new document, writable by this node. It is not open for
+// sync until Share or StartSync.
+func (d *Docs) Create(ctx context.Context) (*Doc, error) {
+	c, err := d.e.act.CreateDoc(ctx, replica.Batched)
+	if err != nil {
+		return nil, fmt.Errorf("engine: create document: %w", err)
+	}
+	return &Doc{e: d.e, id: c.ID()}, nil
+}
+
+// Import adds the ticket's document (or upgrades a read capability to the
+// ticket's write capability) and starts syncing it with the ticket's nodes.
+func (d *Docs) Import(ctx context.Context, t ticket.DocTicket) (*Doc, error) {
+	doc, err := d.importDoc(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.e.live.StartSync(ctx, doc.id, t.Nodes); err != nil {
+		return nil, fmt.Errorf("engine: start sync of %s: %w", doc.id.Short(), err)
+	}
+	return doc, nil
+}
+
+// ImportAndSubscribe is Import with a subscription to the document's
+// events taken before the first session starts, so that none of the
+// entries the first sync brings is missed.
+func (d *Docs) ImportAndSubscribe(ctx context.Context, t ticket.DocTicket) (*Doc, *live.Subscription, error) {
+	doc, err := d.importDoc(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	sub, err := d.e.live.StartSyncAndSubscribe(ctx, doc.id, t.Nodes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: start sync of %s: %w", doc.id.Short(), err)
+	}
+	return doc, sub, nil
+}
+
+func (d *Docs) importDoc(ctx context.Context, t ticket.DocTicket) (*Doc, error) {
+	info, err := d.e.act.ImportDoc(ctx, t.Capability)
+	if err != nil {
+		return nil, fmt.Errorf("engine: import document: %w", err)
+	}
+	return &Doc{e: d.e, id: info.ID()}, nil
+}
+
+// Open returns a document the store holds (replica.ErrNotFound if none).
+func (d *Docs) Open(ctx context.Context, id replica.NamespaceID) (*Doc, error) {
+	if _, err := d.e.act.Doc(ctx, id); err != nil {
+		return nil, fmt.Errorf("engine: open document %s: %w", id.Short(), err)
+	}
+	return &Doc{e: d.e, id: id}, nil
+}
+
+// List returns every document the store holds.
+func (d *Docs) List(ctx context.Context) ([]replica.DocInfo, error) {
+	return d.e.act.Docs(ctx)
+}
+
+// Drop stops syncing a document and removes it with all its entries.
+func (d *Docs) Drop(ctx context.Context, id replica.NamespaceID) error {
+	if err := d.e.live.Leave(ctx, id); err != nil {
+		return fmt.Errorf("engine: leave %s: %w", id.Short(), err)
+	}
+	if err := d.e.act.DropDoc(ctx, id); err != nil {
+		return fmt.Errorf("engine: drop %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// ShareMode says what a shared ticket lets its holder do.
+type ShareMode uint8
+
+const (
+	// ShareRead: the holder can read and sync, not write.
+	ShareRead ShareMode = iota + 1
+	// ShareWrite: the holder can write too.
+	ShareWrite
+)
+
+// Doc is one document held by the engine.
+type Doc struct {
+	e  *Engine
+	id replica.NamespaceID
+}
+
+// ID is the document id.
+func (d *Doc) ID() replica.NamespaceID { return d.id }
+
+// Set stores value in the content store and writes an entry for it at key,
+// signed by author. It returns the entry. A document held read-only
+// refuses with ErrReadOnly.
+func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte) (replica.SignedEntry, error) {
+	h, n, err := d.e.blobs.Put(bytes.NewReader(value))
+	if err != nil {
+		return replica.SignedEntry{}, fmt.Errorf("engine: store content: %w", err)
+	}
+	se, _, err := d.e.act.InsertLocal(ctx, d.id, author, key, h, n)
+	if err != nil {
+		return se, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), err)
+	}
+	return se, nil
+}
+
+// Get returns the entry of author at key (tombstones included).
+func (d *Doc) Get(ctx context.Context, author replica.AuthorID, key []byte) (replica.SignedEntry, error) {
+	return d.e.act.Get(ctx, d.id, author, key)
+}
+
+// Content returns the content behind an entry, if this node holds it.
+// Content is not yet fetched from peers: an entry synced from another node
+// has its content only if the same bytes were stored here.
+func (d *Doc) Content(e replica.SignedEntry) ([]byte, error) {
+	return d.e.blobs.Get(e.Hash)
+}
+
+// Query runs q over the document; see replica.Query.
+func (d *Doc) Query(ctx context.Context, q replica.Query) iter.Seq2[replica.SignedEntry, error] {
+	return d.e.act.Query(ctx, d.id, q)
+}
+
+// Delete removes author's entries at keys starting with prefix, by
+// writing a tombstone.
+func (d *Doc) Delete(ctx context.Context, author replica.Author, prefix []byte) error {
+	if _, _, err := d.e.act.DeletePrefix(ctx, d.id, author, prefix); err != nil {
+		return fmt.Errorf("engine: delete %q in %s: %w", prefix, d.id.Short(), err)
+	}
+	return nil
+}
+
+// Share opens the document for sync and returns a ticket with this node's
+// address. ShareWrite needs the write capability (ErrReadOnly otherwise).
+func (d *Doc) Share(ctx context.Context, mode ShareMode) (ticket.DocTicket, error) {
+	info, err := d.e.act.Doc(ctx, d.id)
+	if err != nil {
+		return ticket.DocTicket{}, fmt.Errorf("engine: share %s: %w", d.id.Short(), err)
+	}
+	c := info.Capability
+	switch mode {
+	case ShareRead:
+		c = c.ReadOnly()
+	case ShareWrite:
+		if c.Kind() != replica.Write {
+			return ticket.DocTicket{}, fmt.Errorf("engine: share %s for writing: %w", d.id.Short(), ErrReadOnly)
+		}
+	default:
+		return ticket.DocTicket{}, fmt.Errorf("engine: share %s: unknown mode %d", d.id.Short(), mode)
+	}
+	if err := d.e.live.StartSync(ctx, d.id, nil); err != nil {
+		return ticket.DocTicket{}, fmt.Errorf("engine: share %s: %w", d.id.Short(), err)
+	}
+	return ticket.New(c, d.e.ep.Addr())
+}
+
+// StartSync opens the document for sync with peers (none: the peers it
+// last synced with).
+func (d *Doc) StartSync(ctx context.Context, peers ...endpoint.NodeAddr) error {
+	return d.e.live.StartSync(ctx, d.id, peers)
+}
+
+// Leave stops syncing the document; its entries stay.
+func (d *Doc) Leave(ctx context.Context) error { return d.e.live.Leave(ctx, d.id) }
+
+// Subscribe returns a subscription to the document's events.
+func (d *Doc) Subscribe(ctx context.Context) (*live.Subscription, error) {
+	return d.e.live.Subscribe(ctx, d.id)
+}
+
+// Status returns the sync state with each known peer; nil when the
+// document is not open for sync.
+func (d *Doc) Status(ctx context.Context) (map[endpoint.NodeID]live.PeerStatus, error) {
+	return d.e.live.Status(ctx, d.id)
+}
+
+// SyncPeers returns the peers the document synced with, most recent first.
+func (d *Doc) SyncPeers(ctx context.Context) ([]endpoint.NodeID, error) {
+	ids, err := d.e.act.SyncPeers(ctx, d.id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]endpoint.NodeID, len(ids))
+	for i, id := range ids {
+		out[i] = endpoint.NodeID(id)
+	}
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// Errors returned by the engine. Errors of the layers below pass through
+// wrapped; test them with errors.Is.
+var (
+	// ErrReadOnly: a write to a document held with its read capability
+	// only. Import a write ticket to write.
+	ErrReadOnly = replica.ErrReadOnly
+	// ErrNoDefaultAuthor: the stored default author is missing or
+	// unreadable. Set one with Authors().SetDefault.
+	ErrNoDefaultAuthor = errors.New("engine: no usable default author")
+)
+
+// Config configures an Engine.
+type Config struct {
+	// DataDir holds the store ("store") and the content ("blobs"). Empty
+	// keeps the store in memory and the content in a temporary directory
+	// removed on Close.
+	DataDir string
+	// Endpoint configures the node's QUIC endpoint. With a DataDir and no
+	// SecretKey, the node key is generated once and kept in the store, so
+	// the node id survives restarts.
+	Endpoint endpoint.Config
+	// Gossip configures the document swarms.
+	Gossip gossip.Config
+	// Live configures sync sessions and the LiveActor.
+	Live live.LiveConfig
+	// Actor configures the store actor.
+	Actor actor.Config
+	// Store configures the store; InMemory is set from DataDir.
+	Store replica.StoreOptions
+}
+
+// DefaultConfig is the profile for real use, storing in dir.
+func DefaultConfig(dir string) Config {
+	return Config{DataDir: dir, Endpoint: endpoint.DefaultConfig(), Gossip: gossip.DefaultConfig(), Live: live.DefaultLiveConfig()}
+}
+
+// TestConfig is the profile for tests: in memory, loopback, short
+// timeouts and gossip intervals.
+func TestConfig() Config {
+	return Config{Endpoint: endpoint.TestConfig(), Gossip: gossip.TestConfig(), Live: live.TestLiveConfig()}
+}
+
+// Engine is a docsnode node: its store, content, QUIC endpoint, gossip and
+// live sync, behind the Docs and Authors APIs.
+type Engine struct {
+	act    *actor.Actor
+	blobs  *blobs.Store
+	ep     *endpoint.Endpoint
+	router *gossip.Router
+	live   *live.LiveActor
+	tmpDir string // removed on Close
+}
+
+const (
+	metaNodeKey       = "node-key"
+	metaDefaultAuthor = "default-author" // shared with cmd/docsnode
+)
+
+// Open starts an engine. ctx bounds the start only.
+func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
+	e := &Engine{}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	storeDir, blobDir := "", ""
+	if cfg.DataDir == "" {
+		cfg.Store.InMemory = true
+		if e.tmpDir, err = os.MkdirTemp("", "docsnode-blobs-"); err != nil {
+			return nil, fmt.Errorf("engine: content directory: %w", err)
+		}
+		blobDir = e.tmpDir
+	} else {
+		storeDir, blobDir = filepath.Join(cfg.DataDir, "store"), filepath.Join(cfg.DataDir, "blobs")
+	}
+	store, err := replica.OpenStore(storeDir, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open store: %w", err)
+	}
+	if e.act, err = actor.Open(store, cfg.Actor); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("engine: start store actor: %w", err)
+	}
+	if e.blobs, err = blobs.Open(blobDir, 0); err != nil {
+		return nil, fmt.Errorf("engine: open content store: %w", err)
+	}
+	if cfg.Endpoint.SecretKey.IsZero() && cfg.DataDir != "" {
+		if cfg.Endpoint.SecretKey, err = e.nodeKey(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if e.ep, err = endpoint.Open(ctx, cfg.Endpoint); err != nil {
+		return nil, fmt.Errorf("engine: open endpoint: %w", err)
+	}
+	if e.router, err = gossip.NewRouter(e.ep, cfg.Gossip); err != nil {
+		return nil, fmt.Errorf("engine: start gossip: %w", err)
+	}
+	if e.live, err = live.NewLiveActor(e.ep, e.act, e.router, cfg.Live); err != nil {
+		return nil, fmt.Errorf("engine: start live sync: %w", err)
+	}
+	return e, nil
+}
+
+// nodeKey returns the node key kept in the store, creating it once.
+func (e *Engine) nodeKey(ctx context.Context) (endpoint.SecretKey, error) {
+	seed, err := e.act.Meta(ctx, metaNodeKey)
+	if errors.Is(err, replica.ErrNotFound) {
+		k := endpoint.GenerateSecretKey()
+		if err := e.act.SetMeta(ctx, metaNodeKey, k.Seed()); err != nil {
+			return k, fmt.Errorf("engine: store node key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return endpoint.SecretKey{}, fmt.Errorf("engine: read node key: %w", err)
+	}
+	k, err := endpoint.SecretKeyFromSeed(seed)
+	if err != nil {
+		return k, fmt.Errorf("engine: stored node key: %w", err)
+	}
+	return k, nil
+}
+
+// Close stops live sync (sessions this node dialled are cancelled),
+// gossip and the endpoint, then the store, last. It is safe to call once
+// Open has failed part way, and more than once.
+func (e *Engine) Close() error {
+	var errs []error
+	if e.live != nil {
+		errs = append(errs, e.live.Close())
+	}
+	if e.router != nil {
+		errs = append(errs, e.router.Close())
+	}
+	if e.ep != nil {
+		errs = append(errs, e.ep.Close())
+	}
+	if e.act != nil {
+		errs = append(errs, e.act.Close())
+	}
+	if e.tmpDir != "" {
+		errs = append(errs, os.RemoveAll(e.tmpDir))
+		e.tmpDir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// NodeAddr is this node's id and addresses, as tickets carry them.
+func (e *Engine) NodeAddr() endpoint.NodeAddr { return e.ep.Addr() }
+
+// NodeID is this node's id.
+func (e *Engine) NodeID() endpoint.NodeID { return e.ep.ID() }
+
+// Docs is the document API.
+func (e *Engine) Docs() *Docs { return &Docs{e: e} }
+
+// Authors is the author API.
+func (e *Engine) Authors() *Authors { return &Authors{e: e} }

@@ -1,0 +1,317 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openEngine(t *testing.T) *Engine {
+	t.Helper()
+	e, err := Open(context.Background(), TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// waitFor reads sub until pred has held for n events.
+func waitFor(t *testing.T, sub *live.Subscription, n int, pred func(live.LiveEvent) bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for got := 0; got < n; {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				t.Fatal("subscription closed")
+			}
+			if ev.Kind == live.EventLagged {
+				t.Fatalf("lagged by %d", ev.Missed)
+			}
+			if pred(ev) {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("saw %d of %d events", got, n)
+		}
+	}
+}
+
+func remoteKey(key string) func(live.LiveEvent) bool {
+	return func(ev live.LiveEvent) bool {
+		return ev.Kind == live.EventInsertRemote && (key == "" || string(ev.Entry.Key) == key)
+	}
+}
+
+func count(t *testing.T, d *Doc) int {
+	t.Helper()
+	n := 0
+	for _, err := range d.Query(context.Background(), replica.Query{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
+func TestTwoEnginesShareImportLive(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, err := a.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := range n {
+		if _, err := doc.Set(ctx, author, fmt.Appendf(nil, "k%02d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk, err := doc.Share(ctx, ShareWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitFor(t, sub, n, remoteKey(""))
+	if got := count(t, bdoc); got != n {
+		t.Fatalf("b holds %d entries, want %d", got, n)
+	}
+
+	if _, err := doc.Set(ctx, author, []byte("later"), []byte("live")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sub, 1, remoteKey("later"))
+	e, err := bdoc.Get(ctx, author.ID(), []byte("later"))
+	if err != nil || e.Hash != replica.HashContent([]byte("live")) {
+		t.Fatalf("b's entry %v, %v", e, err)
+	}
+
+	// b writes with its own author and a sees it: the ticket gave write.
+	bAuthor, _ := b.Authors().Create(ctx)
+	asub, err := doc.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asub.Close()
+	if _, err := bdoc.Set(ctx, bAuthor, []byte("from-b"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, asub, 1, remoteKey("from-b"))
+	peers, err := bdoc.SyncPeers(ctx)
+	if err != nil || len(peers) == 0 || peers[0] != a.NodeID() {
+		t.Fatalf("b's sync peers %v, %v", peers, err)
+	}
+}
+
+func TestReadOnlyTicket(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, _ := a.Docs().Create(ctx)
+	author, _ := a.Authors().Default(ctx)
+	for i := range 5 {
+		if _, err := doc.Set(ctx, author, fmt.Appendf(nil, "k%d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitFor(t, sub, 5, remoteKey(""))
+	bAuthor, _ := b.Authors().Default(ctx)
+	if _, err := bdoc.Set(ctx, bAuthor, []byte("nope"), []byte("x")); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write with a read ticket: %v, want ErrReadOnly", err)
+	}
+	if _, err := bdoc.Share(ctx, ShareWrite); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("write share of a read-only doc: %v", err)
+	}
+}
+
+// TestThreeEnginesConverge: three nodes write concurrently to one
+// document and all end with every entry.
+func TestThreeEnginesConverge(t *testing.T) {
+	ctx := context.Background()
+	es := []*Engine{openEngine(t), openEngine(t), openEngine(t)}
+	doc0, _ := es[0].Docs().Create(ctx)
+	tk, err := doc0.Share(ctx, ShareWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := []*Doc{doc0}
+	subs := []*live.Subscription{}
+	s0, _ := doc0.Subscribe(ctx)
+	subs = append(subs, s0)
+	for _, e := range es[1:] {
+		d, s, err := e.Docs().ImportAndSubscribe(ctx, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, subs = append(docs, d), append(subs, s)
+	}
+	const per = 10
+	errc := make(chan error, len(es))
+	for i, e := range es {
+		go func() {
+			au, err := e.Authors().Default(ctx)
+			for j := 0; j < per && err == nil; j++ {
+				_, err = docs[i].Set(ctx, au, fmt.Appendf(nil, "n%d/%d", i, j), []byte("v"))
+			}
+			errc <- err
+		}()
+	}
+	for range es {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each node receives the others' entries.
+	for i, s := range subs {
+		waitFor(t, s, per*(len(es)-1), remoteKey(""))
+		if got := count(t, docs[i]); got != per*len(es) {
+			t.Fatalf("node %d holds %d entries, want %d", i, got, per*len(es))
+		}
+		s.Close()
+	}
+}
+
+// TestCloseWithSessionsInFlight: Close returns promptly while a first sync
+// is under way.
+func TestCloseWithSessionsInFlight(t *testing.T) {
+	ctx := context.Background()
+	a, err := Open(ctx, TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := a.Docs().Create(ctx)
+	author, _ := a.Authors().Default(ctx)
+	for i := range 200 {
+		doc.Set(ctx, author, fmt.Appendf(nil, "k%03d", i), []byte("v"))
+	}
+	tk, _ := doc.Share(ctx, ShareRead)
+	if _, err := b.Docs().Import(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		b.Close()
+		a.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close hangs")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if _, err := b.Docs().List(ctx); err == nil {
+		t.Fatal("calls after Close succeed")
+	}
+}
+
+func TestAuthorsAndDocs(t *testing.T) {
+	ctx := context.Background()
+	e := openEngine(t)
+	def, err := e.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := e.Authors().Default(ctx)
+	if again.ID() != def.ID() {
+		t.Fatal("Default changes between calls")
+	}
+	other, _ := e.Authors().Create(ctx)
+	if err := e.Authors().SetDefault(ctx, other.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.Authors().Default(ctx); d.ID() != other.ID() {
+		t.Fatal("SetDefault ignored")
+	}
+	exp, err := e.Authors().Export(ctx, def.ID())
+	if err != nil || exp.ID() != def.ID() {
+		t.Fatalf("Export: %v", err)
+	}
+	if err := e.Authors().Delete(ctx, def.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Authors().Import(ctx, exp); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := e.Authors().List(ctx); len(ids) != 2 {
+		t.Fatalf("%d authors, want 2", len(ids))
+	}
+
+	doc, _ := e.Docs().Create(ctx)
+	doc.Set(ctx, def, []byte("a/1"), []byte("x"))
+	doc.Set(ctx, def, []byte("a/2"), []byte("y"))
+	doc.Set(ctx, def, []byte("b"), []byte("z"))
+	if err := doc.Delete(ctx, def, []byte("a/")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, doc); n != 1 {
+		t.Fatalf("%d entries after Delete, want 1", n)
+	}
+	se, _ := doc.Get(ctx, def.ID(), []byte("b"))
+	if v, err := doc.Content(se); err != nil || string(v) != "z" {
+		t.Fatalf("content %q, %v", v, err)
+	}
+	if _, err := e.Docs().Open(ctx, doc.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Docs().Drop(ctx, doc.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Docs().Open(ctx, doc.ID()); !errors.Is(err, replica.ErrNotFound) {
+		t.Fatalf("Open after Drop: %v", err)
+	}
+}
+
+// TestNodeIDPersists: with a data directory the node keeps its id.
+func TestNodeIDPersists(t *testing.T) {
+	cfg := TestConfig()
+	cfg.DataDir = t.TempDir()
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.NodeID()
+	e.Close()
+	e, err = Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.NodeID() != id {
+		t.Fatal("node id changed across restarts")
+	}
+}
