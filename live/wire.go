@@ -232,7 +232,7 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 	case MsgRecon:
 		m.Recon = append([]byte(nil), body...)
 	case MsgEntries:
-		count, k := binary.Uvarint(body)
+		count, k := canonicalUvarint(body)
 		if k <= 0 {
 			return nil, fmt.Errorf("%w: Entries count", ErrBadFrame)
 		}
@@ -254,7 +254,7 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 			return nil, fmt.Errorf("%w: %d bytes after the last entry", ErrBadFrame, len(body))
 		}
 	case MsgWant:
-		count, k := binary.Uvarint(body)
+		count, k := canonicalUvarint(body)
 		if k <= 0 || count != uint64(len(body)-k)/32 || (len(body)-k)%32 != 0 {
 			return nil, fmt.Errorf("%w: Want of %d bytes", ErrBadFrame, len(body))
 		}
@@ -268,7 +268,7 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 			return nil, fmt.Errorf("%w: Done with a body", ErrBadFrame)
 		}
 	case MsgSummary:
-		count, k := binary.Uvarint(body)
+		count, k := canonicalUvarint(body)
 		if k <= 0 || count > maxSummaryCount || len(body)-k != len(m.Summary.Fingerprint) {
 			return nil, fmt.Errorf("%w: Summary of %d bytes", ErrBadFrame, len(body))
 		}
@@ -278,6 +278,16 @@ func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
 		return nil, fmt.Errorf("%w: unknown type %d", ErrBadFrame, b[0])
 	}
 	return m, nil
+}
+
+// canonicalUvarint decodes a count that must use the shortest encoding, so
+// that every message has exactly one encoding; k <= 0 reports a bad one.
+func canonicalUvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k > 0 && k != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, k
 }
 
 func uvarintLen(v uint64) int {

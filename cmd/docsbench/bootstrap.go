@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+)
+
+func init() { scenarios["bootstrap"] = runBootstrap }
+
+// runBootstrap measures a fresh node's first sync of a large document. A
+// source node (pebble on disk) holds n entries of one author with 16-byte
+// keys; a second node with an empty store on disk dials it over QUIC on
+// loopback, in this process, and syncs the document, checking every
+// signature. Only the Sync call is timed; seconds covers reconciliation,
+// transfer, verification and inserts on both sides until both summaries
+// matched. peak_rss_mb is the process's peak resident set during the sync
+// (VmHWM, reset after the setup), both nodes together.
+func runBootstrap(args []string) error {
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	n := fs.Int("n", 100000, "entries in the document")
+	dir := fs.String("dir", "", "parent directory of both stores (default: a temporary directory, removed afterwards)")
+	frame := fs.Int("frame", live.DefaultMaxFrameSize, "MaxFrameSize of both sides, in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return fmt.Errorf("-n must be at least 1")
+	}
+	parent := *dir
+	if parent == "" {
+		tmp, err := os.MkdirTemp("", "docsbench-bootstrap-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		parent = tmp
+	}
+	ctx := context.Background()
+	src, err := openActor(parent + "/source")
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := openActor(parent + "/fresh")
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	t0 := time.Now()
+	secret, err := replica.NewNamespace(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := src.PutDoc(ctx, replica.DocInfo{Capability: replica.WriteCapability(secret)}); err != nil {
+		return err
+	}
+	if err := fillDocument(ctx, src, secret, *n); err != nil {
+		return err
+	}
+	if _, err := dst.ImportDoc(ctx, replica.ReadCapability(secret.ID())); err != nil {
+		return err
+	}
+	waitIdle()
+	fmt.Printf("built a document of %d entries in %.1f s\n", *n, time.Since(t0).Seconds())
+
+	epCfg := endpoint.DefaultConfig()
+	epCfg.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+	epSrc, err := endpoint.Open(ctx, epCfg)
+	if err != nil {
+		return err
+	}
+	defer epSrc.Close()
+	epCfg.SecretKey = endpoint.SecretKey{}
+	epDst, err := endpoint.Open(ctx, epCfg)
+	if err != nil {
+		return err
+	}
+	defer epDst.Close()
+	cfg := live.DefaultConfig()
+	cfg.MaxFrameSize = *frame
+	cfg.SessionTimeout = time.Hour
+	cfg.MaxBytes = 1 << 40
+	served := make(chan error, 1)
+	srv := live.NewServer(src, cfg, live.PolicyFuncs{FinishedFunc: func(o live.Outcome, err error) { served <- err }})
+	if err := epSrc.Handle(endpoint.ALPNSync, srv); err != nil {
+		return err
+	}
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	// DOCSBENCH_SYNC_CPUPROFILE=file profiles the sync alone.
+	if path := os.Getenv("DOCSBENCH_SYNC_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	out, err := live.Sync(ctx, epDst, dst, epSrc.Addr(), secret.ID(), cfg)
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if os.Getenv("DOCSBENCH_SYNC_CPUPROFILE") != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	if err := <-served; err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	peak := peakRSSMiB()
+	count, err := dst.Count(ctx, secret.ID())
+	if err != nil {
+		return err
+	}
+	if count != *n || !out.Equal || out.Received != *n || out.Refused.Total() != 0 {
+		return fmt.Errorf("fresh node holds %d of %d entries after the sync (%v)", count, *n, out)
+	}
+	fmt.Printf("%v\nreconcile %.2f s, transfer %.2f s, %d rounds, cpu %.2f s (%.2f cores)\n", out, out.ReconcileTime.Seconds(),
+		out.TransferTime.Seconds(), out.Rounds, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds())
+	fmt.Printf("bootstrap n=%d seconds=%.3f bytes=%d entries_per_s=%.0f peak_rss_mb=%.0f\n",
+		*n, elapsed.Seconds(), out.BytesSent+out.BytesReceived, float64(*n)/elapsed.Seconds(), peak)
+	return nil
+}
+
+func openActor(path string) (*actor.Actor, error) {
+	store, err := replica.OpenStore(path, replica.StoreOptions{})
+	if err != nil {
+		return nil, err
+	}
+	a, err := actor.Open(store, actor.Config{})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// fillDocument signs n entries of one author, on every core, and stores
+// them in batches as if received from a peer. Keys are 16 bytes.
+func fillDocument(ctx context.Context, a *actor.Actor, secret replica.NamespaceSecret, n int) error {
+	author, err := replica.NewAuthor(nil)
+	if err != nil {
+		return err
+	}
+	base := uint64(time.Now().Add(-24 * time.Hour).UnixMicro())
+	const batch = 20000
+	entries := make([]replica.SignedEntry, batch)
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		var wg sync.WaitGroup
+		workers := runtime.GOMAXPROCS(0)
+		for w := range workers {
+			wg.Go(func() {
+				for i := lo + w; i < hi; i += workers {
+					value := fmt.Appendf(nil, "value %d", i)
+					e := replica.Entry{
+						Key:    fmt.Appendf(nil, "key-%012d", i),
+						Record: replica.Record{Hash: replica.HashContent(value), Len: uint64(len(value)), Timestamp: base + uint64(i)},
+					}
+					entries[i-lo] = replica.Sign(secret, author, e)
+				}
+			})
+		}
+		wg.Wait()
+		if _, err := a.InsertRemote(ctx, secret.ID(), entries[:hi-lo], replica.PeerID{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitIdle waits (up to a minute) until the process has used almost no CPU
+// for half a second, so that the source store's compactions after the fill
+// do not count towards the sync.
+func waitIdle() {
+	quiet := 0
+	for range 600 {
+		before := cpuTime()
+		time.Sleep(100 * time.Millisecond)
+		if cpuTime()-before < 5*time.Millisecond {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == 5 {
+			return
+		}
+	}
+}
+
+// resetPeakRSS restarts the kernel's peak RSS count (VmHWM), so that the
+// figure covers the sync only; Linux only, silently ignored elsewhere.
+func resetPeakRSS() {
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSSMiB reads VmHWM from /proc/self/status.
+func peakRSSMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
