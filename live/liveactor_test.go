@@ -109,6 +109,20 @@ func TestLiveActorSyncAndGossip(t *testing.T) {
 	if err != nil || st[a.ep.ID()].Last == nil {
 		t.Fatalf("status %v, %v: want a last sync with a", st, err)
 	}
+	// a served b's sessions; its state returns to Idle once they end.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		st, err := a.la.Status(ctx, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st[b.ep.ID()]; p.Origin == OriginNone && p.Last != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's state with b never settled: %+v", st[b.ep.ID()])
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
+	}
 	peers, err := b.act.SyncPeers(ctx, ns)
 	if err != nil || len(peers) == 0 || peers[0] != replica.PeerID(a.ep.ID()) {
 		t.Fatalf("sync peers %v, %v", peers, err)
