@@ -64,6 +64,25 @@ func waitEvents(t *testing.T, sub *Subscription, n int, pred func(LiveEvent) boo
 	}
 }
 
+// waitSettled polls la's state of ns with peer, with a deadline, until no
+// session runs and one has finished.
+func waitSettled(t *testing.T, la *LiveActor, ns replica.NamespaceID, peer endpoint.NodeID) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		st, err := la.Status(context.Background(), ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st[peer]; p.Origin == OriginNone && p.Last != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state with %s never settled: %+v", peer.Short(), st[peer])
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
+	}
+}
+
 func isRemoteInsert(ev LiveEvent) bool { return ev.Kind == EventInsertRemote }
 
 func TestLiveActorSyncAndGossip(t *testing.T) {
@@ -105,24 +124,10 @@ func TestLiveActorSyncAndGossip(t *testing.T) {
 		return ev.Kind == EventInsertRemote && string(ev.Entry.Key) == "live-key"
 	})
 
-	st, err := b.la.Status(ctx, ns)
-	if err != nil || st[a.ep.ID()].Last == nil {
-		t.Fatalf("status %v, %v: want a last sync with a", st, err)
-	}
-	// a served b's sessions; its state returns to Idle once they end.
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		st, err := a.la.Status(ctx, ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p := st[b.ep.ID()]; p.Origin == OriginNone && p.Last != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a's state with b never settled: %+v", st[b.ep.ID()])
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
-	}
+	// The sessions end after their entries are stored: wait for both
+	// states to settle on a finished session.
+	waitSettled(t, b.la, ns, a.ep.ID())
+	waitSettled(t, a.la, ns, b.ep.ID())
 	peers, err := b.act.SyncPeers(ctx, ns)
 	if err != nil || len(peers) == 0 || peers[0] != replica.PeerID(a.ep.ID()) {
 		t.Fatalf("sync peers %v, %v", peers, err)
