@@ -116,9 +116,20 @@ func TestTwoEnginesShareImportLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, asub, 1, remoteKey("from-b"))
-	peers, err := bdoc.SyncPeers(ctx)
-	if err != nil || len(peers) == 0 || peers[0] != a.NodeID() {
-		t.Fatalf("b's sync peers %v, %v", peers, err)
+	// The first session records its peer when it ends, which may come
+	// after its entries: poll with a deadline.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		peers, err := bdoc.SyncPeers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(peers) > 0 && peers[0] == a.NodeID() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's sync peers %v", peers)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
 	}
 }
 
