@@ -201,3 +201,26 @@ func (d *Doc) SyncPeers(ctx context.Context) ([]endpoint.NodeID, error) {
 	}
 	return out, nil
 }
+
+// WaitSynced returns once peer has confirmed that it holds every entry
+// this node held for the document when WaitSynced was called: a sync
+// session with peer that started after the call ended with both sets
+// equal. It starts that session when none runs, or asks for one more
+// after a session that started before the call. Entries written after
+// the call need not be covered.
+//
+// The document must be open for sync (live.ErrNotSyncing otherwise) and
+// peer known to it, as a member of its swarm or a peer it synced with
+// (live.ErrUnknownPeer). It returns ctx.Err() when ctx ends first, and an
+// error wrapping live.ErrUnreachable when every retry to reach peer failed.
+func (d *Doc) WaitSynced(ctx context.Context, peer endpoint.NodeID) error {
+	return d.e.live.WaitSynced(ctx, d.id, peer)
+}
+
+// SyncStatus returns, for each peer the document knows, when it last
+// synced and how (error text, counts), and whether the peer is caught up:
+// the last session ended with equal sets and nothing was written here
+// since. It is nil when the document is not open for sync.
+func (d *Doc) SyncStatus(ctx context.Context) ([]live.PeerSyncStatus, error) {
+	return d.e.live.SyncStatus(ctx, d.id)
+}

@@ -116,6 +116,12 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.live, err = live.NewLiveActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
 	}
+	if cfg.DataDir != "" {
+		// Documents open for sync when the node stopped sync again with
+		// the peers they last synced with. A document that fails to
+		// reopen does not stop the node.
+		e.live.Resume(ctx)
+	}
 	return e, nil
 }
 

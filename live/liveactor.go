@@ -124,6 +124,9 @@ type liveDoc struct {
 	cancel  context.CancelFunc
 	peers   map[endpoint.NodeID]*livePeer
 	dialing int
+	// localInserts counts the local inserts the loop has seen, so that a
+	// peer's status can tell whether one happened since its last session.
+	localInserts uint64
 }
 
 type livePeer struct {
@@ -132,6 +135,17 @@ type livePeer struct {
 	pending bool       // a sync is wanted but waits for back-off or a dial slot
 	reason  SyncReason // of the pending sync
 	retryAt time.Time  // no dial before this
+
+	// seq numbers the sessions with this peer in the order they started
+	// (dialled or accepted); dialSeq and acceptSeq are those of the
+	// running ones, dialLocal and acceptLocal the document's
+	// localInserts when they started.
+	seq                    uint64
+	dialSeq, acceptSeq     uint64
+	dialLocal, acceptLocal uint64
+	// waiters are the WaitSynced calls for this peer not yet answered.
+	waiters []*syncWaiter
+	stats   peerStats
 }
 
 type swarmEvent struct {
@@ -287,6 +301,12 @@ func (la *LiveActor) startSync(ctx context.Context, doc replica.NamespaceID, pee
 	if err != nil {
 		return nil, err
 	}
+	if r.err == nil {
+		// Remembered so that sync resumes after a restart (Resume).
+		if err := la.act.SetMeta(ctx, openKey(doc), []byte{1}); err != nil {
+			return r.sub, fmt.Errorf("live: remember %s as open for sync: %w", doc.Short(), err)
+		}
+	}
 	return r.sub, r.err
 }
 
@@ -324,7 +344,13 @@ func (la *LiveActor) Leave(ctx context.Context, doc replica.NamespaceID) error {
 	if cerr != nil {
 		return cerr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if _, err := la.act.Doc(ctx, doc); err != nil {
+		return nil // not held: nothing to resume anyway
+	}
+	return la.act.SetMeta(ctx, openKey(doc), []byte{0})
 }
 
 // Subscribe returns a subscription to the events of doc, open for sync or
@@ -439,7 +465,13 @@ func (la *LiveActor) handleRequest(req any) {
 			req.reply <- AbortNotFound
 			return
 		}
-		req.reply <- d.peer(req.peer).state.Incoming(la.self, req.peer)
+		p := d.peer(req.peer)
+		r := p.state.Incoming(la.self, req.peer)
+		if r == 0 {
+			p.seq++
+			p.acceptSeq, p.acceptLocal = p.seq, d.localInserts
+		}
+		req.reply <- r
 	case statusReq:
 		d := la.docs[req.doc]
 		if d == nil {
@@ -456,6 +488,12 @@ func (la *LiveActor) handleRequest(req any) {
 			m[id] = PeerStatus{Origin: p.state.Origin(), Resync: p.state.ResyncRequested(), Pending: p.pending, Last: last}
 		}
 		req.reply <- m
+	case waitSyncedReq:
+		la.addWaiter(req)
+	case cancelWaitReq:
+		la.dropWaiter(req)
+	case syncStatusReq:
+		req.reply <- la.syncStatus(req.doc)
 	}
 }
 
@@ -559,6 +597,9 @@ func (la *LiveActor) leave(doc replica.NamespaceID) error {
 	}
 	delete(la.docs, doc)
 	d.cancel()
+	for _, p := range d.peers {
+		p.failWaiters(fmt.Errorf("live: %s left before %s confirmed sync: %w", doc.Short(), p.addr.ID.Short(), ErrNotSyncing))
+	}
 	sw := d.swarm
 	la.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), la.cfg.JoinTimeout)
@@ -588,6 +629,8 @@ func (la *LiveActor) want(d *liveDoc, p *livePeer, reason SyncReason) {
 	if !p.state.WantSync(reason) {
 		return
 	}
+	p.seq++
+	p.dialSeq, p.dialLocal = p.seq, d.localInserts
 	d.dialing++
 	sw, ctx, addr, ns := d.swarm, d.ctx, p.addr, d.ns
 	la.wg.Go(func() {
@@ -648,6 +691,10 @@ func (la *LiveActor) dialFinished(r dialResult) {
 	if again {
 		la.want(d, p, ReasonResync)
 	}
+	if !errors.Is(r.err, ErrAlreadySyncing) {
+		p.stats.record(r.out, r.err, p.dialLocal)
+	}
+	la.sessionEnded(d, p, p.dialSeq, r.out, r.err, true)
 	la.runPending()
 }
 
@@ -672,6 +719,8 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 	if again {
 		la.want(d, p, ReasonResync)
 	}
+	p.stats.record(r.out, r.err, p.acceptLocal)
+	la.sessionEnded(d, p, p.acceptSeq, r.out, r.err, false)
 }
 
 // synced remembers a peer a session completed with, and reports our heads
@@ -774,6 +823,7 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 	switch ev.Kind {
 	case actor.InsertLocal:
 		if d := la.docs[ev.Namespace]; d != nil {
+			d.localInserts++
 			d.swarm.Put(ev.Entry) // best effort: an op too large is left to sync
 		}
 		la.emit(LiveEvent{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
