@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+	"github.com/docsnode/docsnode/ticket"
+)
+
+func init() { scenarios["live"] = runLive }
+
+// runLive measures live delivery in a swarm: n engines on loopback in this
+// process share one document; once every node sees the others as swarm
+// neighbours, writes go round robin over the nodes at a steady pace, and
+// each write's latency to each other node is the time from the start of
+// Set on the writer to the InsertRemote event there. delivered_pct counts
+// the (write, receiver) pairs seen by the end of the grace period after the
+// last write, by gossip or by reconciliation.
+func runLive(args []string) error {
+	fs := flag.NewFlagSet("live", flag.ContinueOnError)
+	nodes := fs.Int("nodes", 10, "engines in the swarm")
+	writes := fs.Int("writes", 1000, "writes, round robin over the nodes")
+	interval := fs.Duration("interval", 1500*time.Microsecond, "pause between two writes")
+	grace := fs.Duration("grace", 2*time.Second, "wait after the last write for deliveries")
+	form := fs.Duration("form", 30*time.Second, "longest wait for the swarm to form")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodes < 2 || *writes < 1 {
+		return fmt.Errorf("need -nodes >= 2 and -writes >= 1")
+	}
+	ctx := context.Background()
+	n := *nodes
+
+	engines := make([]*engine.Engine, 0, n)
+	defer func() {
+		// Close in parallel: each engine's close waits on its swarm.
+		var wg sync.WaitGroup
+		for _, e := range engines {
+			wg.Go(func() { e.Close() })
+		}
+		wg.Wait()
+	}()
+	for range n {
+		cfg := engine.DefaultConfig("")
+		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+		cfg.Live.EventBuffer = 4 * (*writes + n)
+		e, err := engine.Open(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		engines = append(engines, e)
+	}
+
+	// Arrival times, in ns since base, per write and receiving node;
+	// 0 = not seen. sent[w] is when write w's Set started.
+	base := time.Now()
+	sent := make([]atomic.Int64, *writes)
+	arrived := make([]atomic.Int64, *writes*n)
+	neighbours := make([]atomic.Int32, n)
+	var lagged atomic.Int64
+	var readers sync.WaitGroup
+	subs := make([]*live.Subscription, 0, n)
+	defer func() {
+		for _, s := range subs {
+			s.Close()
+		}
+		readers.Wait()
+	}()
+	read := func(node int, sub *live.Subscription) {
+		subs = append(subs, sub)
+		readers.Go(func() {
+			up := map[endpoint.NodeID]bool{}
+			for ev := range sub.C() {
+				switch ev.Kind {
+				case live.EventInsertRemote:
+					now := int64(time.Since(base))
+					k, ok := strings.CutPrefix(string(ev.Entry.Key), "w")
+					if !ok {
+						continue
+					}
+					w, err := strconv.Atoi(k)
+					if err != nil || w < 0 || w >= *writes {
+						continue
+					}
+					arrived[w*n+node].CompareAndSwap(0, now)
+				case live.EventNeighborUp:
+					up[ev.Peer] = true
+					neighbours[node].Store(int32(len(up)))
+				case live.EventNeighborDown:
+					delete(up, ev.Peer)
+					neighbours[node].Store(int32(len(up)))
+				case live.EventLagged:
+					lagged.Add(int64(ev.Missed))
+				}
+			}
+		})
+	}
+
+	t0 := time.Now()
+	doc0, err := engines[0].Docs().Create(ctx)
+	if err != nil {
+		return err
+	}
+	sub0, err := doc0.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	read(0, sub0)
+	tk, err := doc0.Share(ctx, engine.ShareWrite)
+	if err != nil {
+		return err
+	}
+	docs := []*engine.Doc{doc0}
+	for i := 1; i < n; i++ {
+		// Each node joins through the nodes before it (a ticket holds at
+		// most ticket.MaxNodes), node 0 always among them.
+		peers := []endpoint.NodeAddr{engines[0].NodeAddr()}
+		for j := max(1, i-(ticket.MaxNodes-1)); j < i; j++ {
+			peers = append(peers, engines[j].NodeAddr())
+		}
+		t, err := ticket.New(tk.Capability, peers...)
+		if err != nil {
+			return err
+		}
+		d, sub, err := engines[i].Docs().ImportAndSubscribe(ctx, t)
+		if err != nil {
+			return err
+		}
+		read(i, sub)
+		docs = append(docs, d)
+	}
+	formed := false
+	for deadline := time.Now().Add(*form); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		formed = true
+		for i := range n {
+			if int(neighbours[i].Load()) < n-1 {
+				formed = false
+			}
+		}
+		if formed {
+			break
+		}
+	}
+	counts := make([]int32, n)
+	for i := range n {
+		counts[i] = neighbours[i].Load()
+	}
+	fmt.Printf("swarm of %d nodes: formed=%v in %.2f s, neighbours per node %v\n", n, formed, time.Since(t0).Seconds(), counts)
+
+	authors := make([]replica.Author, n)
+	for i, e := range engines {
+		if authors[i], err = e.Authors().Default(ctx); err != nil {
+			return err
+		}
+	}
+	value := make([]byte, 64)
+	start := time.Now()
+	next := start
+	for w := range *writes {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		next = next.Add(*interval)
+		i := w % n
+		sent[w].Store(int64(time.Since(base)))
+		if _, err := docs[i].Set(ctx, authors[i], fmt.Appendf(nil, "w%06d", w), fmt.Appendf(value[:0], "value of write %d by node %d", w, i)); err != nil {
+			return fmt.Errorf("write %d on node %d: %w", w, i, err)
+		}
+	}
+	wrote := time.Since(start)
+	want := *writes * (n - 1)
+	delivered := func() int {
+		c := 0
+		for w := range *writes {
+			for r := range n {
+				if r != w%n && arrived[w*n+r].Load() != 0 {
+					c++
+				}
+			}
+		}
+		return c
+	}
+	for end := time.Now().Add(*grace); time.Now().Before(end) && delivered() < want; {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	lat := make([]time.Duration, 0, want)
+	for w := range *writes {
+		for r := range n {
+			if a := arrived[w*n+r].Load(); r != w%n && a != 0 {
+				lat = append(lat, time.Duration(a-sent[w].Load()))
+			}
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))])
+	}
+	fmt.Printf("wrote %d entries in %.2f s (%.0f/s); %d of %d deliveries; lagged events %d; max %.1f ms\n",
+		*writes, wrote.Seconds(), float64(*writes)/wrote.Seconds(), len(lat), want, lagged.Load(), pct(1))
+	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
+		n, *writes, pct(0.50), pct(0.99), 100*float64(len(lat))/float64(want))
+	return nil
+}
