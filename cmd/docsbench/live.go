@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +36,7 @@ func runLive(args []string) error {
 	writes := fs.Int("writes", 1000, "writes, round robin over the nodes")
 	interval := fs.Duration("interval", 1500*time.Microsecond, "pause between two writes")
 	grace := fs.Duration("grace", 2*time.Second, "wait after the last write for deliveries")
+	dir := fs.String("dir", "", "parent of the nodes' data directories (default: stores in memory, content in temporary directories)")
 	form := fs.Duration("form", 30*time.Second, "longest wait for the swarm to form")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +46,14 @@ func runLive(args []string) error {
 	}
 	ctx := context.Background()
 	n := *nodes
+	if *dir != "" {
+		tmp, err := os.MkdirTemp(*dir, "docsbench-live-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir = tmp
+	}
 
 	engines := make([]*engine.Engine, 0, n)
 	defer func() {
@@ -53,8 +64,11 @@ func runLive(args []string) error {
 		}
 		wg.Wait()
 	}()
-	for range n {
+	for i := range n {
 		cfg := engine.DefaultConfig("")
+		if *dir != "" {
+			cfg.DataDir = filepath.Join(*dir, fmt.Sprintf("node-%d", i))
+		}
 		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
 		cfg.Live.EventBuffer = 4 * (*writes + n)
 		e, err := engine.Open(ctx, cfg)
@@ -167,6 +181,7 @@ func runLive(args []string) error {
 		}
 	}
 	value := make([]byte, 64)
+	setTimes := make([]time.Duration, 0, *writes)
 	start := time.Now()
 	next := start
 	for w := range *writes {
@@ -175,10 +190,12 @@ func runLive(args []string) error {
 		}
 		next = next.Add(*interval)
 		i := w % n
-		sent[w].Store(int64(time.Since(base)))
+		s0 := time.Since(base)
+		sent[w].Store(int64(s0))
 		if _, err := docs[i].Set(ctx, authors[i], fmt.Appendf(nil, "w%06d", w), fmt.Appendf(value[:0], "value of write %d by node %d", w, i)); err != nil {
 			return fmt.Errorf("write %d on node %d: %w", w, i, err)
 		}
+		setTimes = append(setTimes, time.Since(base)-s0)
 	}
 	wrote := time.Since(start)
 	want := *writes * (n - 1)
@@ -212,6 +229,8 @@ func runLive(args []string) error {
 		}
 		return ms(lat[min(len(lat)-1, int(p*float64(len(lat))))])
 	}
+	slices.Sort(setTimes)
+	fmt.Printf("Set took p50 %.2f ms, p99 %.2f ms\n", ms(setTimes[len(setTimes)/2]), ms(setTimes[len(setTimes)*99/100]))
 	fmt.Printf("wrote %d entries in %.2f s (%.0f/s); %d of %d deliveries; lagged events %d; max %.1f ms\n",
 		*writes, wrote.Seconds(), float64(*writes)/wrote.Seconds(), len(lat), want, lagged.Load(), pct(1))
 	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
