@@ -1092,13 +1092,15 @@ func (t *Txn) updateIDs(se *SignedEntry, left []Entry, removed func(Entry)) erro
 // lookup reads the entry stored under a records or tombstones table key of
 // like's author.
 func (t *Txn) lookup(k []byte, like *SignedEntry) (SignedEntry, bool, error) {
-	v, err := getCopy(t.b, k)
-	if errors.Is(err, ErrNotFound) {
+	v, closer, err := t.b.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
 		return SignedEntry{}, false, nil
 	}
 	if err != nil {
 		return SignedEntry{}, false, err
 	}
+	defer closer.Close()
+	// The decoded entry copies every field out of v: nothing aliases it.
 	e := SignedEntry{Entry: Entry{Namespace: like.Namespace, Author: like.Author, Key: like.Key}}
 	if err := decodeRecordValue(v, &e); err != nil {
 		return SignedEntry{}, false, fmt.Errorf("stored entry: %w", err)
