@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/replica"
+)
+
+func init() { scenarios["idle"] = runIdle }
+
+// runIdle measures what a quiet node costs: n engines on loopback in this
+// process share docs documents (each created on node 0 with a few entries
+// and imported on the others); once every node has confirmed every
+// document with node 0 (WaitSynced), nothing is written for the idle
+// window, and the process's CPU time over it (getrusage, user + system)
+// is reported as a share of one core, for all the nodes together.
+func runIdle(args []string) error {
+	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
+	docs := fs.Int("docs", 100, "documents, each shared by every node")
+	nodes := fs.Int("nodes", 3, "engines")
+	seconds := fs.Float64("seconds", 30, "length of the idle window")
+	settle := fs.Duration("settle", 3*time.Second, "quiet time after setup before the window opens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodes < 2 || *docs < 1 || *seconds <= 0 {
+		return fmt.Errorf("need -nodes >= 2, -docs >= 1, -seconds > 0")
+	}
+	ctx := context.Background()
+	n := *nodes
+	engines := make([]*engine.Engine, 0, n)
+	defer func() {
+		var wg sync.WaitGroup
+		for _, e := range engines {
+			wg.Go(func() { e.Close() })
+		}
+		wg.Wait()
+	}()
+	for range n {
+		cfg := engine.DefaultConfig("")
+		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+		e, err := engine.Open(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		engines = append(engines, e)
+	}
+	t0 := time.Now()
+	author, err := engines[0].Authors().Default(ctx)
+	if err != nil {
+		return err
+	}
+	imported := make([][]*engine.Doc, n)
+	for range *docs {
+		d, err := engines[0].Docs().Create(ctx)
+		if err != nil {
+			return err
+		}
+		for k := range 3 {
+			if _, err := d.Set(ctx, author, fmt.Appendf(nil, "key-%d", k), []byte("value")); err != nil {
+				return err
+			}
+		}
+		tk, err := d.Share(ctx, engine.ShareWrite)
+		if err != nil {
+			return err
+		}
+		for i := 1; i < n; i++ {
+			bd, err := engines[i].Docs().Import(ctx, tk)
+			if err != nil {
+				return err
+			}
+			imported[i] = append(imported[i], bd)
+		}
+	}
+	// Every importer confirms every document with node 0.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 1; i < n; i++ {
+		wg.Go(func() {
+			for _, d := range imported[i] {
+				if err := d.WaitSynced(wctx, engines[0].NodeID()); err != nil {
+					errs <- fmt.Errorf("node %d, %s: %w", i, d.ID().Short(), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("%d documents on %d nodes synced in %.2f s; settling %v\n", *docs, n, time.Since(t0).Seconds(), *settle)
+	time.Sleep(*settle)
+	runtime.GC()
+
+	window := time.Duration(*seconds * float64(time.Second))
+	cpu0, start := cpuTime(), time.Now()
+	time.Sleep(window)
+	cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+
+	// Still in sync after the window: nothing was lost or written.
+	for i := 1; i < n; i++ {
+		for _, d := range imported[i] {
+			c := 0
+			for _, err := range d.Query(ctx, replica.Query{}) {
+				if err != nil {
+					return err
+				}
+				c++
+			}
+			if c != 3 {
+				return fmt.Errorf("node %d holds %d entries of %s, want 3", i, c, d.ID().Short())
+			}
+		}
+	}
+	fmt.Printf("idle docs=%d nodes=%d seconds=%.0f cpu_s=%.3f cpu_pct=%.2f\n",
+		*docs, n, elapsed.Seconds(), cpu.Seconds(), 100*cpu.Seconds()/elapsed.Seconds())
+	return nil
+}
