@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -105,9 +107,23 @@ func runIdle(args []string) error {
 	runtime.GC()
 
 	window := time.Duration(*seconds * float64(time.Second))
+	// DOCSBENCH_IDLE_CPUPROFILE=file profiles the idle window alone.
+	if path := os.Getenv("DOCSBENCH_IDLE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0, start := cpuTime(), time.Now()
 	time.Sleep(window)
 	cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+	if os.Getenv("DOCSBENCH_IDLE_CPUPROFILE") != "" {
+		pprof.StopCPUProfile()
+	}
 
 	// Still in sync after the window: nothing was lost or written.
 	for i := 1; i < n; i++ {
