@@ -1,0 +1,73 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// TestWaiterCountsOnlyLaterSessions drives the loop's waiter bookkeeping
+// directly: a session that started before WaitSynced does not answer it,
+// even when it ends equal; the next one does. The peer state stays
+// Running throughout, so nothing is dialled.
+func TestWaiterCountsOnlyLaterSessions(t *testing.T) {
+	la := &LiveActor{cfg: TestLiveConfig(), docs: make(map[replica.NamespaceID]*liveDoc)}
+
+	peer := endpoint.GenerateSecretKey().Public()
+	d := &liveDoc{peers: make(map[endpoint.NodeID]*livePeer)}
+	la.docs[d.ns] = d
+	p := d.peer(peer)
+	p.state.WantSync(ReasonNeighbor) // a dial is under way: session 1
+	p.seq, p.dialSeq = 1, 1
+
+	w := &syncWaiter{ctx: context.Background(), reply: make(chan error, 1)}
+	la.addWaiter(waitSyncedReq{doc: d.ns, peer: peer, w: w})
+	if w.after != 1 || !p.state.ResyncRequested() {
+		t.Fatalf("waiter after %d, resync %v", w.after, p.state.ResyncRequested())
+	}
+	la.sessionEnded(d, p, 1, Outcome{Equal: true}, nil, true)
+	if len(w.reply) != 0 || len(p.waiters) != 1 {
+		t.Fatal("a session that started before the call answered the waiter")
+	}
+	la.sessionEnded(d, p, 2, Outcome{Equal: false}, nil, true)
+	if len(w.reply) != 0 {
+		t.Fatal("an unequal session answered the waiter")
+	}
+	la.sessionEnded(d, p, 3, Outcome{Equal: true}, nil, true)
+	if err := <-w.reply; err != nil || len(p.waiters) != 0 {
+		t.Fatalf("later equal session: %v, %d waiters left", err, len(p.waiters))
+	}
+
+	// Dials that keep failing end the wait once the retries are spent.
+	w2 := &syncWaiter{ctx: context.Background(), reply: make(chan error, 1)}
+	la.addWaiter(waitSyncedReq{doc: d.ns, peer: peer, w: w2})
+	p.state.Failures = la.cfg.MaxRetries
+	la.sessionEnded(d, p, 4, Outcome{}, errors.New("dial failed"), true)
+	if len(w2.reply) != 0 {
+		t.Fatal("answered before the retries were spent")
+	}
+	p.state.Failures = la.cfg.MaxRetries + 1
+	la.sessionEnded(d, p, 5, Outcome{}, errors.New("dial failed"), true)
+	if err := <-w2.reply; !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("after the retries: %v", err)
+	}
+
+	// A cancelled waiter is dropped, and Leave fails the rest.
+	ctx, cancel := context.WithCancel(context.Background())
+	w3 := &syncWaiter{ctx: ctx, reply: make(chan error, 1)}
+	w4 := &syncWaiter{ctx: context.Background(), reply: make(chan error, 1)}
+	la.addWaiter(waitSyncedReq{doc: d.ns, peer: peer, w: w3})
+	la.addWaiter(waitSyncedReq{doc: d.ns, peer: peer, w: w4})
+	cancel()
+	la.dropWaiter(cancelWaitReq{doc: d.ns, peer: peer, w: w3})
+	if len(p.waiters) != 1 {
+		t.Fatalf("%d waiters after a cancel", len(p.waiters))
+	}
+	p.failWaiters(ErrNotSyncing)
+	if err := <-w4.reply; !errors.Is(err, ErrNotSyncing) {
+		t.Fatalf("after leave: %v", err)
+	}
+}
