@@ -82,6 +82,7 @@ func runLive(args []string) error {
 	// 0 = not seen. sent[w] is when write w's Set started.
 	base := time.Now()
 	sent := make([]atomic.Int64, *writes)
+	stored := make([]int64, *writes) // when Set returned
 	arrived := make([]atomic.Int64, *writes*n)
 	neighbours := make([]atomic.Int32, n)
 	var lagged atomic.Int64
@@ -195,7 +196,8 @@ func runLive(args []string) error {
 		if _, err := docs[i].Set(ctx, authors[i], fmt.Appendf(nil, "w%06d", w), fmt.Appendf(value[:0], "value of write %d by node %d", w, i)); err != nil {
 			return fmt.Errorf("write %d on node %d: %w", w, i, err)
 		}
-		setTimes = append(setTimes, time.Since(base)-s0)
+		stored[w] = int64(time.Since(base))
+		setTimes = append(setTimes, time.Duration(stored[w])-s0)
 	}
 	wrote := time.Since(start)
 	want := *writes * (n - 1)
@@ -215,14 +217,17 @@ func runLive(args []string) error {
 	}
 
 	lat := make([]time.Duration, 0, want)
+	afterSet := make([]time.Duration, 0, want) // from Set's return
 	for w := range *writes {
 		for r := range n {
 			if a := arrived[w*n+r].Load(); r != w%n && a != 0 {
 				lat = append(lat, time.Duration(a-sent[w].Load()))
+				afterSet = append(afterSet, time.Duration(a-stored[w]))
 			}
 		}
 	}
 	slices.Sort(lat)
+	slices.Sort(afterSet)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
 			return 0
@@ -231,6 +236,9 @@ func runLive(args []string) error {
 	}
 	slices.Sort(setTimes)
 	fmt.Printf("Set took p50 %.2f ms, p99 %.2f ms\n", ms(setTimes[len(setTimes)/2]), ms(setTimes[len(setTimes)*99/100]))
+	if len(afterSet) > 0 {
+		fmt.Printf("from Set's return to delivery: p50 %.2f ms, p99 %.2f ms\n", ms(afterSet[len(afterSet)/2]), ms(afterSet[len(afterSet)*99/100]))
+	}
 	fmt.Printf("wrote %d entries in %.2f s (%.0f/s); %d of %d deliveries; lagged events %d; max %.1f ms\n",
 		*writes, wrote.Seconds(), float64(*writes)/wrote.Seconds(), len(lat), want, lagged.Load(), pct(1))
 	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
