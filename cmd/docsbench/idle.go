@@ -29,6 +29,8 @@ func runIdle(args []string) error {
 	nodes := fs.Int("nodes", 3, "engines")
 	seconds := fs.Float64("seconds", 30, "length of the idle window")
 	settle := fs.Duration("settle", 3*time.Second, "quiet time after setup before the window opens")
+	gossipEvery := fs.Duration("gossip-interval", 0, "gossip.Config.GossipInterval (0: the default)")
+	probeEvery := fs.Duration("probe-interval", 0, "gossip.Config.ProbeInterval (0: the default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +50,12 @@ func runIdle(args []string) error {
 	for range n {
 		cfg := engine.DefaultConfig("")
 		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+		if *gossipEvery > 0 {
+			cfg.Gossip.GossipInterval = *gossipEvery
+		}
+		if *probeEvery > 0 {
+			cfg.Gossip.ProbeInterval = *probeEvery
+		}
 		e, err := engine.Open(ctx, cfg)
 		if err != nil {
 			return err
