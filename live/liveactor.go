@@ -678,6 +678,8 @@ func (la *LiveActor) dialFinished(r dialResult) {
 	}
 	d.dialing--
 	p := d.peer(r.peer)
+	// Taken before want below can start the next session.
+	seq, local := p.dialSeq, p.dialLocal
 	again := p.state.DialFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
 	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.peer, Outcome: r.out, Err: r.err})
 	switch {
@@ -692,9 +694,9 @@ func (la *LiveActor) dialFinished(r dialResult) {
 		la.want(d, p, ReasonResync)
 	}
 	if !errors.Is(r.err, ErrAlreadySyncing) {
-		p.stats.record(r.out, r.err, p.dialLocal)
+		p.stats.record(r.out, r.err, local)
 	}
-	la.sessionEnded(d, p, p.dialSeq, r.out, r.err, true)
+	la.sessionEnded(d, p, seq, r.out, r.err, true)
 	la.runPending()
 }
 
@@ -711,6 +713,7 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 	if !r.out.Served && (errors.Is(r.err, ErrAlreadySyncing) || errors.Is(r.err, ErrNotFound) || errors.Is(r.err, ErrBusy)) {
 		return
 	}
+	seq, local := p.acceptSeq, p.acceptLocal
 	again := p.state.AcceptFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
 	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.out.Peer, Outcome: r.out, Err: r.err})
 	if r.err == nil {
@@ -719,8 +722,8 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 	if again {
 		la.want(d, p, ReasonResync)
 	}
-	p.stats.record(r.out, r.err, p.acceptLocal)
-	la.sessionEnded(d, p, p.acceptSeq, r.out, r.err, false)
+	p.stats.record(r.out, r.err, local)
+	la.sessionEnded(d, p, seq, r.out, r.err, false)
 }
 
 // synced remembers a peer a session completed with, and reports our heads

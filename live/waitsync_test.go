@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -69,5 +70,42 @@ func TestWaiterCountsOnlyLaterSessions(t *testing.T) {
 	p.failWaiters(ErrNotSyncing)
 	if err := <-w4.reply; !errors.Is(err, ErrNotSyncing) {
 		t.Fatalf("after leave: %v", err)
+	}
+}
+
+// TestWaiterNotAnsweredByTheSessionItOutlived: when a session that
+// started before WaitSynced ends equal and its resync starts the next
+// session at once, the waiter waits for that next one.
+func TestWaiterNotAnsweredByTheSessionItOutlived(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	la := &LiveActor{cfg: TestLiveConfig(), act: newActor(t), ctx: ctx, cancel: cancel,
+		docs: make(map[replica.NamespaceID]*liveDoc), finished: make(chan any)}
+	defer func() { cancel(); la.wg.Wait() }()
+	sw := &gossip.Swarm{} // only compared and asked for its (zero) document
+	d := &liveDoc{swarm: sw, ctx: ctx, cancel: cancel, peers: make(map[endpoint.NodeID]*livePeer)}
+	la.docs[d.ns] = d
+	peer := endpoint.GenerateSecretKey().Public()
+	p := d.peer(peer)
+	p.state.WantSync(ReasonNeighbor)
+	p.seq, p.dialSeq, d.dialing = 1, 1, 1
+
+	w := &syncWaiter{ctx: context.Background(), reply: make(chan error, 1)}
+	la.addWaiter(waitSyncedReq{doc: d.ns, peer: peer, w: w})
+	// Session 1 ends equal; its resync flag starts session 2 at once (the
+	// dial fails in the background: the store does not hold the document).
+	la.dialFinished(dialResult{swarm: sw, peer: peer, out: Outcome{Equal: true}})
+	if len(w.reply) != 0 {
+		t.Fatal("the session that started before the call answered the waiter")
+	}
+	if p.seq != 2 || p.dialSeq != 2 || !p.state.Running() {
+		t.Fatalf("no second session: seq %d, dialSeq %d", p.seq, p.dialSeq)
+	}
+	la.dialFinished(dialResult{swarm: sw, peer: peer, out: Outcome{Equal: true}})
+	if err := <-w.reply; err != nil {
+		t.Fatal(err)
+	}
+	st := la.syncStatus(d.ns)
+	if len(st) != 1 || st[0].Sessions != 2 || !st[0].CaughtUp || !st[0].OK() {
+		t.Fatalf("status %+v", st)
 	}
 }
