@@ -131,7 +131,13 @@ func TestWaitSyncedConfirmsPeerHoldsSnapshot(t *testing.T) {
 
 func TestWaitSyncedBlocksWhilePeerDown(t *testing.T) {
 	ctx := context.Background()
-	a := openEngine(t)
+	cfg := TestConfig()
+	cfg.Live.MaxRetries = 2 // give up soon on the closed peer
+	a, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
 	b, err := Open(ctx, TestConfig())
 	if err != nil {
 		t.Fatal(err)
