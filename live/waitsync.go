@@ -108,6 +108,15 @@ func (la *LiveActor) addWaiter(req waitSyncedReq) {
 		return
 	}
 	p := d.peers[req.peer]
+	if p == nil && req.known == nil {
+		// A member whose NeighborUp the loop has not seen yet.
+		for _, m := range d.swarm.Members() {
+			if m.ID == req.peer {
+				req.known = &m
+				break
+			}
+		}
+	}
 	if p == nil {
 		if req.known == nil {
 			req.w.reply <- fmt.Errorf("live: wait for %s on %s: %w", req.peer.Short(), req.doc.Short(), ErrUnknownPeer)
