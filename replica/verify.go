@@ -4,10 +4,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"golang.org/x/sync/errgroup"
 )
 
 // VerifyBatch checks both signatures of every entry and returns one error per
@@ -39,27 +38,21 @@ const maxExpandedKeys = 1024
 // parallel calls fn on consecutive chunks of [0, n) of at most chunk items,
 // on up to GOMAXPROCS goroutines, and returns when all are done.
 func parallel(n, chunk int, fn func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
-	if workers <= 1 {
-		for lo := 0; lo < n; lo += chunk {
-			fn(lo, min(lo+chunk, n))
+	if n <= chunk {
+		if n > 0 {
+			fn(0, n)
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(int64(chunk))) - chunk
-				if lo >= n {
-					return
-				}
-				fn(lo, min(lo+chunk, n))
-			}
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for lo := 0; lo < n; lo += chunk {
+		g.Go(func() error {
+			fn(lo, min(lo+chunk, n))
+			return nil
 		})
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 func verifyChunk(entries []SignedEntry, errs []error, keys map[[IDLen]byte]*voi.ExpandedPublicKey) {
