@@ -421,12 +421,18 @@ func (s *Session) respond(tasks []task) []byte {
 	}
 	for i, t := range tasks {
 		reserve := min(carry[i+1], limit/2)
-		mark := w.mark()
-		w.answer(t)
-		if w.size()+reserve <= limit {
-			continue
+		// An id list that cannot fit is not written only to be undone:
+		// listing a large set whole costs O(n) per round, and a bootstrap
+		// takes n/frame rounds.
+		tooLong := t.kind == taskIDList && w.size()+32*(t.hi-t.lo)+reserve > limit
+		if !tooLong {
+			mark := w.mark()
+			w.answer(t)
+			if w.size()+reserve <= limit {
+				continue
+			}
+			w.reset(mark)
 		}
-		w.reset(mark)
 		rest := tasks[i:]
 		if t.kind == taskIDList {
 			if rem, ok := w.partialIDList(t, limit-reserve-maxCarry); ok {
