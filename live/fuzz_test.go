@@ -139,4 +139,3 @@ func checkSessionError(t *testing.T, err error) {
 	}
 	t.Fatalf("unexpected error: %v", err)
 }
-
