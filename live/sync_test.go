@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -108,5 +109,50 @@ func TestSyncOverPipe(t *testing.T) {
 			ri, ra := syncPipe(context.Background(), ini, NewServer(acc, cfg, nil), w.ns(), cfg)
 			checkSynced(t, w, ini, acc, ei, ea, ri, ra, before)
 		})
+	}
+}
+
+// TestServerRefusesDuplicatesAndOverload: while one session of a document
+// with a peer runs, a second one from the same peer is refused as already
+// syncing, and sessions beyond MaxSessions as busy. Once the first ends,
+// the peer is served again.
+func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
+	cfg := TestConfig()
+	cfg.MaxSessions = 1
+	w, other := newWorld(1), newWorld(1)
+	acc, ini := newActor(t), newActor(t)
+	for _, x := range []*world{w, other} {
+		x.join(t, acc)
+		x.join(t, ini)
+	}
+	srv := NewServer(acc, cfg, nil)
+
+	// A peer that opens a session and then waits.
+	ours, theirs := newPipe()
+	f := newFakePeer(theirs, true)
+	done := make(chan result, 1)
+	go func() {
+		out, err := srv.Serve(context.Background(), ours, nodeA) // as syncPipe's initiator
+		done <- result{out, err}
+	}()
+	f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: w.ns(), Recon: firstMessage(t, 0)})
+	for m := range f.frames {
+		if m.Type == MsgRecon { // the session is running
+			break
+		}
+	}
+
+	if ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg); !errors.Is(ri.err, ErrAlreadySyncing) || ra.out.Served {
+		t.Fatalf("second session of the same document and peer: %v / %v", ri.err, ra.err)
+	}
+	if ri, _ := syncPipe(context.Background(), ini, srv, other.ns(), cfg); !errors.Is(ri.err, ErrBusy) {
+		t.Fatalf("session beyond MaxSessions: %v", ri.err)
+	}
+	f.close()
+	if r := <-done; r.err == nil {
+		t.Fatal("the abandoned session reported success")
+	}
+	if ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg); ri.err != nil || ra.err != nil {
+		t.Fatalf("after the first session ended: %v / %v", ri.err, ra.err)
 	}
 }
