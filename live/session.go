@@ -218,6 +218,13 @@ func (s *session) loop() error {
 			s.closedC = nil
 			acts = s.m.closedWrite()
 		case err = <-s.errC:
+			if errors.Is(err, errWrite) {
+				// A peer that aborts stops our writes too; its Abort,
+				// sent first, says why.
+				if ab := s.abortInFlight(); ab != nil {
+					err = ab
+				}
+			}
 		case <-idle.C:
 			if p := s.progress.Load(); p != lastProgress {
 				lastProgress = p
@@ -438,7 +445,7 @@ func (s *session) writeLoop() {
 		}
 		if f.b != nil {
 			if _, err := s.st.Write(f.b); err != nil {
-				s.report(fmt.Errorf("live: write: %w", err))
+				s.report(fmt.Errorf("%w: %w", errWrite, err))
 				return
 			}
 			s.written.Add(int64(len(f.b)))
@@ -488,7 +495,30 @@ func (s *session) produceLoop() {
 	}
 }
 
-var errQuit = errors.New("live: session over")
+var (
+	errQuit  = errors.New("live: session over")
+	errWrite = errors.New("live: write")
+)
+
+// abortInFlight reads what the peer sent before our writes failed, for a
+// short while, and returns its Abort if there is one.
+func (s *session) abortInFlight() error {
+	grace := time.NewTimer(min(time.Second, s.cfg.IdleTimeout/4))
+	defer grace.Stop()
+	for {
+		select {
+		case f := <-s.inC:
+			if f.err != nil {
+				return nil
+			}
+			if f.msg.Type == MsgAbort {
+				return &AbortError{Reason: f.msg.Reason, Text: f.msg.Text}
+			}
+		case <-grace.C:
+			return nil
+		}
+	}
+}
 
 // produce writes one work item: Want frames for ids, or the stored entries
 // with those ids in Entries frames, fetched one frame's worth at a time so

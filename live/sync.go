@@ -98,6 +98,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	running map[sessionKey]struct{}
+	open    int // streams being handled, served or still waiting for Init
 }
 
 type sessionKey struct {
@@ -131,13 +132,54 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 
 // Serve runs the acceptor's side of one session on st, opened by peer,
 // reports it to the policy and returns it. It takes ownership of st.
+//
+// Streams that wait for Init count against the limits too: beyond twice
+// Config.MaxSessions open streams, Serve answers Abort(Busy) at once,
+// without starting a session, so that peers opening streams they never use
+// cannot pile up sessions.
 func (s *Server) Serve(ctx context.Context, st Stream, peer endpoint.NodeID) (Outcome, error) {
+	s.mu.Lock()
+	over := s.open >= 2*s.cfg.MaxSessions
+	if !over {
+		s.open++
+	}
+	s.mu.Unlock()
+	if over {
+		out, err := s.refuseAtOnce(st, peer)
+		s.policy.Finished(out, err)
+		return out, err
+	}
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	out, err := runSession(ctx, sessionParams{
 		role: Acceptor, act: s.act, st: st, peer: peer, cfg: s.cfg,
 		accept: func(ns replica.NamespaceID) (func(), error) { return s.admit(ctx, ns, peer) },
 	})
 	s.policy.Finished(out, err)
 	return out, err
+}
+
+// refuseAtOnce answers a stream with Abort(Busy) and closes it, without
+// reading from it or starting any goroutine. The frame is small enough for
+// a QUIC stream's first flow control window, so the write does not wait
+// for the peer.
+func (s *Server) refuseAtOnce(st Stream, peer endpoint.NodeID) (Outcome, error) {
+	now := time.Now()
+	text := fmt.Sprintf("%d streams open, the limit", 2*s.cfg.MaxSessions)
+	// The peer resets its side once it has read the Abort; reading its
+	// Init is not needed, and cancelling our reads now could make it see
+	// a reset stream before the reason.
+	if _, err := st.Write(encodeFrame(&Message{Type: MsgAbort, Reason: AbortBusy, Text: text})); err == nil {
+		st.Close()
+	} else {
+		st.CancelWrite()
+		st.CancelRead()
+	}
+	return Outcome{Role: Acceptor, Peer: peer, Start: now, End: time.Now()},
+		fmt.Errorf("live: serve to %s: %w", peer.Short(), &refusal{AbortBusy, text})
 }
 
 // admit decides whether to serve ns to peer and reserves its slot.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -154,5 +157,55 @@ func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
 	}
 	if ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg); ri.err != nil || ra.err != nil {
 		t.Fatalf("after the first session ended: %v / %v", ri.err, ra.err)
+	}
+}
+
+// TestServerRefusesIdleStreams: streams that never send Init count against
+// the server's limit; beyond twice MaxSessions a stream gets Abort(Busy) at
+// once.
+func TestServerRefusesIdleStreams(t *testing.T) {
+	cfg := TestConfig()
+	cfg.MaxSessions = 1
+	w := newWorld(1)
+	acc, ini := newActor(t), newActor(t)
+	w.join(t, acc)
+	w.join(t, ini)
+	finished := make(chan error, 8)
+	srv := NewServer(acc, cfg, PolicyFuncs{FinishedFunc: func(_ Outcome, err error) { finished <- err }})
+	var idle []*fakePeer
+	for range 2 {
+		ours, theirs := newPipe()
+		idle = append(idle, newFakePeer(theirs, true))
+		go srv.Serve(context.Background(), ours, endpoint.NodeID{9})
+	}
+	// Wait until both idle streams are counted.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		srv.mu.Lock()
+		n := srv.open
+		srv.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams open, want 2", n)
+		}
+		runtime.Gosched()
+	}
+	ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg)
+	if !errors.Is(ri.err, ErrBusy) || !errors.Is(ra.err, ErrBusy) || ra.out.Served {
+		t.Fatalf("third stream: %v / %v", ri.err, ra.err)
+	}
+	if err := <-finished; !errors.Is(err, ErrBusy) {
+		t.Fatalf("reported %v", err)
+	}
+	for _, f := range idle {
+		f.close()
+		if err := <-finished; !errors.Is(err, errCancelled) { // the fake reset its stream
+			t.Fatalf("idle stream ended with %v", err)
+		}
+	}
+	if ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg); ri.err != nil || ra.err != nil {
+		t.Fatalf("after the idle streams closed: %v / %v", ri.err, ra.err)
 	}
 }

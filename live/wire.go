@@ -3,7 +3,6 @@ package live
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -184,12 +183,9 @@ func clipText(s string) string {
 // buf's storage and decodes it. Keys in decoded entries are limited to
 // maxKeyLen. The returned message does not alias buf.
 func ReadFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*Message, []byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readLength(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, buf, io.EOF
-		}
-		return nil, buf, fmt.Errorf("%w: length: %v", ErrBadFrame, err)
+		return nil, buf, err
 	}
 	if n == 0 {
 		return nil, buf, fmt.Errorf("%w: empty frame", ErrBadFrame)
@@ -201,11 +197,41 @@ func ReadFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*Message, 
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, buf, fmt.Errorf("%w: truncated: %v", ErrBadFrame, err)
+	if got, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, buf, fmt.Errorf("%w: truncated: %d of %d bytes", ErrBadFrame, got, n)
+		}
+		return nil, buf, err
 	}
 	m, err := DecodeFrame(buf, maxKeyLen)
 	return m, buf, err
+}
+
+// readLength reads a frame's length prefix. It returns io.EOF at a clean
+// end of stream, ErrBadFrame for a truncated or overlong varint, and the
+// reader's own error (a reset stream) as is.
+func readLength(r *bufio.Reader) (uint64, error) {
+	var v uint64
+	for i := range binary.MaxVarintLen64 {
+		b, err := r.ReadByte()
+		if err != nil {
+			if err == io.EOF && i > 0 {
+				return 0, fmt.Errorf("%w: truncated length", ErrBadFrame)
+			}
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && b > 1 {
+			break
+		}
+		v |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			if i > 0 && b == 0 {
+				return 0, fmt.Errorf("%w: length not in its shortest form", ErrBadFrame)
+			}
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: length overflows 64 bits", ErrBadFrame)
 }
 
 // DecodeFrame decodes the type and body of one frame (without its length).

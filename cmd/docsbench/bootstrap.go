@@ -124,11 +124,15 @@ func runBootstrap(args []string) error {
 			return err
 		}
 	}
+	// DOCSBENCH_SYNC_HEAPPROFILE=file writes a heap profile at the sync's
+	// largest heap (sampled every second).
+	stopHeap := heapProfileAtPeak(os.Getenv("DOCSBENCH_SYNC_HEAPPROFILE"))
 	cpu0 := cpuTime()
 	start := time.Now()
 	out, err := live.Sync(ctx, epDst, dst, epSrc.Addr(), secret.ID(), cfg)
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	peakHeap := stopHeap()
 	if os.Getenv("DOCSBENCH_SYNC_CPUPROFILE") != "" {
 		pprof.StopCPUProfile()
 	}
@@ -146,8 +150,9 @@ func runBootstrap(args []string) error {
 	if count != *n || !out.Equal || out.Received != *n || out.Refused.Total() != 0 {
 		return fmt.Errorf("fresh node holds %d of %d entries after the sync (%v)", count, *n, out)
 	}
-	fmt.Printf("%v\nreconcile %.2f s, transfer %.2f s, %d rounds, cpu %.2f s (%.2f cores)\n", out, out.ReconcileTime.Seconds(),
-		out.TransferTime.Seconds(), out.Rounds, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds())
+	fmt.Printf("%v\nreconcile %.2f s, transfer %.2f s, %d rounds, cpu %.2f s (%.2f cores), peak Go heap in use %.0f MiB (sampled)\n",
+		out, out.ReconcileTime.Seconds(), out.TransferTime.Seconds(), out.Rounds, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(),
+		float64(peakHeap)/(1<<20))
 	fmt.Printf("bootstrap n=%d seconds=%.3f bytes=%d entries_per_s=%.0f peak_rss_mb=%.0f\n",
 		*n, elapsed.Seconds(), out.BytesSent+out.BytesReceived, float64(*n)/elapsed.Seconds(), peak)
 	return nil
@@ -217,6 +222,38 @@ func waitIdle() {
 			return
 		}
 	}
+}
+
+// heapProfileAtPeak samples the Go heap every second until the returned
+// function is called, which returns the largest HeapInuse seen. With a
+// path, it writes a heap profile whenever a new largest heap is seen.
+func heapProfileAtPeak(path string) func() uint64 {
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak {
+				peak = ms.HeapInuse
+				if path != "" {
+					if f, err := os.Create(path); err == nil {
+						pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-stop:
+				done <- peak
+				return
+			}
+		}
+	}()
+	return func() uint64 { close(stop); return <-done }
 }
 
 // resetPeakRSS restarts the kernel's peak RSS count (VmHWM), so that the
