@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/docsnode/docsnode/internal/fanout"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -103,18 +104,7 @@ func (a *Actor) fanOut(ev *Event) {
 }
 
 func (s *Subscription) offer(ev *Event) {
-	if s.missed > 0 {
-		select {
-		case s.ch <- Event{Kind: Lagged, Namespace: ev.Namespace, Missed: s.missed}:
-			s.missed = 0
-		default:
-			s.missed++
-			return
-		}
-	}
-	select {
-	case s.ch <- *ev:
-	default:
-		s.missed++
-	}
+	fanout.Offer(s.ch, &s.missed, *ev, func(n uint64) Event {
+		return Event{Kind: Lagged, Namespace: ev.Namespace, Missed: n}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/fanout"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -81,18 +82,7 @@ func (s *Subscription) Close() {
 
 // deliver offers ev without blocking. It runs on the loop only.
 func (s *Subscription) deliver(ev LiveEvent) {
-	if s.missed > 0 {
-		select {
-		case s.c <- LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: s.missed}:
-			s.missed = 0
-		default:
-			s.missed++
-			return
-		}
-	}
-	select {
-	case s.c <- ev:
-	default:
-		s.missed++
-	}
+	fanout.Offer(s.c, &s.missed, ev, func(n uint64) LiveEvent {
+		return LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: n}
+	})
 }
