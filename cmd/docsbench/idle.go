@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -39,28 +38,17 @@ func runIdle(args []string) error {
 	}
 	ctx := context.Background()
 	n := *nodes
-	engines := make([]*engine.Engine, 0, n)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, e := range engines {
-			wg.Go(func() { e.Close() })
-		}
-		wg.Wait()
-	}()
-	for range n {
-		cfg := engine.DefaultConfig("")
-		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+	engines, closeAll, err := openEngines(ctx, n, func(_ int, cfg *engine.Config) {
 		if *gossipEvery > 0 {
 			cfg.Gossip.GossipInterval = *gossipEvery
 		}
 		if *probeEvery > 0 {
 			cfg.Gossip.ProbeInterval = *probeEvery
 		}
-		e, err := engine.Open(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		engines = append(engines, e)
+	})
+	defer closeAll()
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
 	author, err := engines[0].Authors().Default(ctx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,27 +54,15 @@ func runLive(args []string) error {
 		*dir = tmp
 	}
 
-	engines := make([]*engine.Engine, 0, n)
-	defer func() {
-		// Close in parallel: each engine's close waits on its swarm.
-		var wg sync.WaitGroup
-		for _, e := range engines {
-			wg.Go(func() { e.Close() })
-		}
-		wg.Wait()
-	}()
-	for i := range n {
-		cfg := engine.DefaultConfig("")
+	engines, closeAll, err := openEngines(ctx, n, func(i int, cfg *engine.Config) {
 		if *dir != "" {
 			cfg.DataDir = filepath.Join(*dir, fmt.Sprintf("node-%d", i))
 		}
-		cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
 		cfg.Live.EventBuffer = 4 * (*writes + n)
-		e, err := engine.Open(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		engines = append(engines, e)
+	})
+	defer closeAll()
+	if err != nil {
+		return err
 	}
 
 	// Arrival times, in ns since base, per write and receiving node;

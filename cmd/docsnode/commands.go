@@ -109,6 +109,14 @@ type entryJSON struct {
 
 func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 	act := c.node.act
+	// Every command but new and ls names the document first.
+	var ns replica.NamespaceID
+	if cmd != "new" && cmd != "ls" && len(args) > 0 {
+		var err error
+		if ns, err = replica.ParseNamespaceID(args[0]); err != nil {
+			return err
+		}
+	}
 	switch {
 	case cmd == "new" && len(args) <= 1:
 		d := replica.Batched
@@ -139,10 +147,6 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 			}
 		})
 	case cmd == "set" && len(args) == 3:
-		ns, err := replica.ParseNamespaceID(args[0])
-		if err != nil {
-			return err
-		}
 		author, err := c.node.defaultAuthor(ctx)
 		if err != nil {
 			return err
@@ -154,10 +158,6 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 		_, _, err = act.InsertLocal(ctx, ns, author, []byte(args[1]), hash, n)
 		return err
 	case cmd == "get" && len(args) == 2:
-		ns, err := replica.ParseNamespaceID(args[0])
-		if err != nil {
-			return err
-		}
 		for e, err := range act.Query(ctx, ns, replica.Query{Key: []byte(args[1]), LatestPerKey: true}) {
 			if err != nil {
 				return err
@@ -174,10 +174,6 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 		}
 		return fmt.Errorf("no entry at key %q", args[1])
 	case cmd == "keys" && (len(args) == 1 || len(args) == 2):
-		ns, err := replica.ParseNamespaceID(args[0])
-		if err != nil {
-			return err
-		}
 		q := replica.Query{LatestPerKey: true}
 		if len(args) == 2 {
 			q.KeyPrefix = []byte(args[1])
@@ -195,10 +191,6 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 			}
 		})
 	case cmd == "del" && len(args) == 2:
-		ns, err := replica.ParseNamespaceID(args[0])
-		if err != nil {
-			return err
-		}
 		author, err := c.node.defaultAuthor(ctx)
 		if err != nil {
 			return err
