@@ -2,7 +2,6 @@ package actor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/docsnode/docsnode/replica"
@@ -119,20 +118,13 @@ func (a *Actor) Summary(ctx context.Context, ns replica.NamespaceID) (SetSummary
 }
 
 // EntriesByID returns the stored entries with the given reconciliation ids,
-// in order, skipping ids that are not (or no longer) stored.
+// in no particular order, skipping ids that are not (or no longer) stored.
 func (a *Actor) EntriesByID(ctx context.Context, ns replica.NamespaceID, ids [][32]byte) ([]replica.SignedEntry, error) {
 	return call(ctx, a, false, false, func(a *Actor) ([]replica.SignedEntry, error) {
-		out := make([]replica.SignedEntry, 0, len(ids))
-		for _, id := range ids {
-			se, err := a.store.EntryByID(ns, id)
-			if err != nil {
-				if errors.Is(err, replica.ErrNotFound) {
-					continue
-				}
-				return nil, err
-			}
-			out = append(out, se)
+		eids := make([]replica.EntryID, len(ids))
+		for i := range ids {
+			eids[i] = replica.EntryID(ids[i])
 		}
-		return out, nil
+		return a.store.EntriesByID(ns, eids)
 	})
 }

@@ -343,7 +343,8 @@ func TestWriteOverTombstoneKeepsItsDeletes(t *testing.T) {
 }
 
 // TestEntryByIDListsTheStoredSet checks that every item Items lists can be
-// fetched by its id, and that entries which left the set cannot.
+// fetched by its id, one at a time and in a batch, and that entries which
+// left the set cannot.
 func TestEntryByIDListsTheStoredSet(t *testing.T) {
 	f := newFixture(22, 2)
 	sg := &signer{f: f, cache: map[string]SignedEntry{}}
@@ -369,6 +370,25 @@ func TestEntryByIDListsTheStoredSet(t *testing.T) {
 			}
 			if _, err := s.EntryByID(ns, e.ID()); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("entry %s left the set but EntryByID = %v", describe(&e.Entry), err)
+			}
+		}
+		// The batched lookup returns exactly the stored set for the ids of
+		// the whole universe, duplicates and unknown ids included.
+		ids := make([]EntryID, 0, 2*len(universe)+1)
+		for i := range universe {
+			ids = append(ids, universe[i].ID(), universe[i].ID())
+		}
+		ids = append(ids, EntryID{0xff})
+		got, err := s.EntriesByID(ns, ids)
+		if err != nil {
+			t.Fatalf("EntriesByID: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("EntriesByID returned %d entries, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if !slices.ContainsFunc(want, func(o SignedEntry) bool { return sameEntry(&o, &got[i]) }) {
+				t.Fatalf("EntriesByID returned %s, not in the stored set", describe(&got[i].Entry))
 			}
 		}
 	})
