@@ -84,6 +84,9 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if popts.CacheSize <= 0 {
 		popts.CacheSize = defaultCacheSize
 	}
+	if opts.MemTableSize > 0 {
+		popts.MemTableSize = opts.MemTableSize
+	}
 	// Bloom filters make the point lookups of Insert (mostly for keys that
 	// are not stored yet) skip tables.
 	for i := range popts.Levels {

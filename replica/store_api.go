@@ -167,4 +167,9 @@ type StoreOptions struct {
 	Now func() time.Time
 	// CacheSize is pebble's block cache in bytes. Default 64 MiB.
 	CacheSize int64
+	// MemTableSize is the size of pebble's memtable in bytes: writes
+	// collect there before they are flushed to a table. Larger memtables
+	// mean fewer flushes and compactions while a large document arrives,
+	// and up to twice this much memory. Default 4 MiB (pebble's).
+	MemTableSize uint64
 }
