@@ -22,8 +22,19 @@ import (
 const maxBatch = 64
 
 // maxHints bounds the addresses Join remembers for peers that are not
-// members yet.
+// members yet, and the lost members reconnectLoop remembers.
 const maxHints = 1024
+
+// Reconnecting to lost members. memberlist never contacts a member again
+// once it has declared it dead (after GossipToTheDeadTime), so the two
+// sides of a healed partition, or a member that was unreachable for a
+// while, would stay apart for good. Like serf, the swarm tries to join
+// again a few random members it lost, every PushPullInterval, for
+// reconnectWindow.
+const (
+	reconnectWindow = 24 * time.Hour
+	reconnectBatch  = 3
+)
 
 // Swarm is this node's membership in one document's swarm: a memberlist
 // cluster of the nodes that hold the document, carried over the node's
@@ -61,6 +72,7 @@ type Swarm struct {
 	mu         sync.Mutex
 	members    map[endpoint.NodeID]member            // alive neighbours, this node excluded
 	hints      map[endpoint.NodeID]endpoint.NodeAddr // addresses from Join
+	lost       map[endpoint.NodeID]lostMember        // members that went down, to reconnect
 	neighbours atomic.Int64                          // len(members)
 
 	ctx    context.Context // cancelled by Close
@@ -76,6 +88,11 @@ type Swarm struct {
 type member struct {
 	addr endpoint.NodeAddr
 	node *memberlist.Node // a copy, to address direct sends
+}
+
+type lostMember struct {
+	addr  endpoint.NodeAddr
+	since time.Time
 }
 
 func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error) {
@@ -103,6 +120,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 		},
 		members: make(map[endpoint.NodeID]member),
 		hints:   make(map[endpoint.NodeID]endpoint.NodeAddr),
+		lost:    make(map[endpoint.NodeID]lostMember),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.queue = &memberlist.TransmitLimitedQueue{
@@ -126,6 +144,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 	s.ml = ml
 	s.lifeMu.Lock()
 	s.wg.Go(s.run)
+	s.wg.Go(s.reconnectLoop)
 	s.lifeMu.Unlock()
 	return s, nil
 }
@@ -381,6 +400,38 @@ func (s *Swarm) run() {
 	}
 }
 
+// reconnectLoop joins again, every PushPullInterval, up to reconnectBatch
+// random members lost within reconnectWindow. A member that comes back is
+// no longer lost (setMember). Shutdown makes a Join under way fail fast,
+// as the transport's dials end with it.
+func (s *Swarm) reconnectLoop() {
+	tick := time.NewTicker(s.cfg.PushPullInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var targets []string
+		now := time.Now()
+		s.mu.Lock()
+		for id, l := range s.lost {
+			if now.Sub(l.since) > reconnectWindow {
+				delete(s.lost, id)
+				continue
+			}
+			targets = append(targets, id.String()+"/"+l.addr.Addrs[0].String())
+		}
+		s.mu.Unlock()
+		if len(targets) == 0 {
+			continue
+		}
+		rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+		s.ml.Join(targets[:min(len(targets), reconnectBatch)]) // best effort: tried again next tick
+	}
+}
+
 func (s *Swarm) handleOps(batch [][]byte) {
 	ok, counts := s.filter.admit(batch, time.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
@@ -466,6 +517,7 @@ func (s *Swarm) setMember(n *memberlist.Node) {
 	s.mu.Lock()
 	s.members[addr.ID] = member{addr: addr, node: node}
 	delete(s.hints, addr.ID)
+	delete(s.lost, addr.ID)
 	s.neighbours.Store(int64(len(s.members)))
 	s.mu.Unlock()
 	s.signalMembers()
@@ -477,6 +529,12 @@ func (s *Swarm) removeMember(n *memberlist.Node) {
 		return
 	}
 	s.mu.Lock()
+	if m, ok := s.members[id]; ok && len(m.addr.Addrs) > 0 {
+		if len(s.lost) >= maxHints {
+			clear(s.lost)
+		}
+		s.lost[id] = lostMember{addr: m.addr, since: time.Now()}
+	}
 	delete(s.members, id)
 	s.neighbours.Store(int64(len(s.members)))
 	s.mu.Unlock()

@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/testutils/simnet"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// This file holds the harness of the simulated-network tests (sim_test.go):
+// engines whose endpoints talk over quic-go's simnet inside a
+// testing/synctest bubble. Time is virtual: it moves only when every
+// goroutine of the bubble is blocked, so latencies and timeouts cost no
+// wall-clock time and a test that waits a virtual minute takes as long as
+// the work done in it.
+
+// partitionRouter is a simnet.Router that drops every packet between
+// nodes of different groups while a partition is in place. Packets already
+// on a link when the partition starts are still delivered, as they would
+// be on a real network.
+type partitionRouter struct {
+	simnet.PerfectRouter
+
+	mu    sync.Mutex
+	group map[string]int // node address → group; nil: no partition
+	drops int
+}
+
+// partition splits the network: a node in one group cannot reach a node in
+// another. Nodes not listed form group 0.
+func (r *partitionRouter) partition(groups ...[]net.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.group = make(map[string]int)
+	for i, g := range groups {
+		for _, a := range g {
+			r.group[a.String()] = i + 1
+		}
+	}
+}
+
+// heal removes the partition.
+func (r *partitionRouter) heal() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.group = nil
+}
+
+func (r *partitionRouter) dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drops
+}
+
+func (r *partitionRouter) SendPacket(p simnet.Packet) error {
+	r.mu.Lock()
+	cut := r.group != nil && r.group[p.From.String()] != r.group[p.To.String()]
+	if cut {
+		r.drops++
+	}
+	r.mu.Unlock()
+	if cut {
+		return nil // lost, as on a real network: the sender is not told
+	}
+	return r.PerfectRouter.SendPacket(p)
+}
+
+// simNetwork is one simulated network. Each node address gets its own link
+// (a fixed one-way latency on the receiving side); a node that restarts
+// gets a fresh link and connection at the same address.
+type simNetwork struct {
+	router  *partitionRouter
+	latency time.Duration
+	links   []*simnet.SimulatedLink
+}
+
+func newSimNetwork(latency time.Duration) *simNetwork {
+	return &simNetwork{router: &partitionRouter{}, latency: latency}
+}
+
+// simAddr is node i's address. simnet routes on the raw IP bytes and the
+// endpoint dials the 4-byte form of an IPv4 address, so use that form.
+func simAddr(i int) *net.UDPAddr {
+	return &net.UDPAddr{IP: net.IPv4(10, 0, byte(i/250), byte(1+i%250)).To4(), Port: 7000}
+}
+
+// conn returns a packet connection at addr, replacing any earlier one at
+// the same address. The endpoint that takes it closes it; the link is
+// stopped by close.
+func (n *simNetwork) conn(addr *net.UDPAddr) net.PacketConn {
+	link := &simnet.SimulatedLink{Latency: n.latency, UploadPacket: n.router}
+	c := simnet.NewBlockingSimConn(addr, link)
+	n.router.AddNode(addr, link)
+	link.Start()
+	n.links = append(n.links, link)
+	return c
+}
+
+func (n *simNetwork) close() {
+	for _, l := range n.links {
+		l.Close()
+	}
+}
+
+// simNode is one engine of a cluster and what it needs to restart.
+type simNode struct {
+	i    int
+	addr *net.UDPAddr
+	cfg  Config // with PacketConn cleared
+	e    *Engine
+}
+
+// simCluster is n engines on one simulated network.
+type simCluster struct {
+	t     *testing.T
+	net   *simNetwork
+	nodes []*simNode
+}
+
+// simConfig is the engine profile of the simulated tests: TestConfig with
+// each node's key fixed, so that a restart keeps the id even in memory.
+func simConfig() Config {
+	return TestConfig()
+}
+
+// newSimCluster opens n engines on a fresh network with the given one-way
+// latency. tweak, if not nil, adjusts each node's config (for example a
+// DataDir). Close the cluster before the bubble ends.
+func newSimCluster(t *testing.T, n int, latency time.Duration, tweak func(i int, cfg *Config)) *simCluster {
+	t.Helper()
+	c := &simCluster{t: t, net: newSimNetwork(latency)}
+	for i := range n {
+		cfg := simConfig()
+		if tweak != nil {
+			tweak(i, &cfg)
+		}
+		node := &simNode{i: i, addr: simAddr(i), cfg: cfg}
+		c.nodes = append(c.nodes, node)
+		c.start(node)
+	}
+	return c
+}
+
+// start opens node's engine on a fresh connection at its address.
+func (c *simCluster) start(node *simNode) {
+	c.t.Helper()
+	cfg := node.cfg
+	cfg.Endpoint.PacketConn = c.net.conn(node.addr)
+	e, err := Open(c.t.Context(), cfg)
+	if err != nil {
+		c.t.Fatalf("open node %d: %v", node.i, err)
+	}
+	node.e = e
+}
+
+// stop closes node's engine.
+func (c *simCluster) stop(node *simNode) {
+	c.t.Helper()
+	if node.e == nil {
+		return
+	}
+	if err := node.e.Close(); err != nil {
+		c.t.Errorf("close node %d: %v", node.i, err)
+	}
+	node.e = nil
+}
+
+// memberlistLinger is how long memberlist's goroutines may outlive its
+// Shutdown: a probe under way waits for its ack timer (ProbeInterval,
+// scaled up to 8 times by memberlist's health awareness) and memberlist
+// offers no way to cancel or join it. synctest.Test fails when goroutines
+// remain once its function returns, and virtual time stops then, so the
+// harness lets this much virtual time pass after the engines are closed.
+const memberlistLinger = 30 * time.Second
+
+// close closes every engine, then the network, then lets memberlist's
+// last timers fire. Every goroutine of the bubble must have returned
+// afterwards, or synctest.Test fails.
+func (c *simCluster) close() {
+	for _, node := range c.nodes {
+		c.stop(node)
+	}
+	time.Sleep(memberlistLinger)
+	c.net.close()
+}
+
+// addrs lists the nodes' network addresses.
+func (c *simCluster) addrs(nodes ...*simNode) []net.Addr {
+	out := make([]net.Addr, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.addr
+	}
+	return out
+}
+
+// shareDoc creates a document on node 0 and imports its write ticket on
+// every other node, each joining through node 0. It returns each node's
+// handle on the document, in node order.
+func (c *simCluster) shareDoc() []*Doc {
+	c.t.Helper()
+	ctx := c.t.Context()
+	doc0, err := c.nodes[0].e.Docs().Create(ctx)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tk, err := doc0.Share(ctx, ShareWrite)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	docs := []*Doc{doc0}
+	for _, n := range c.nodes[1:] {
+		d, err := n.e.Docs().Import(ctx, tk)
+		if err != nil {
+			c.t.Fatalf("node %d imports: %v", n.i, err)
+		}
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+// simWrite writes n entries with author at keys prefix-000 …, each with a
+// distinct value.
+func simWrite(t *testing.T, d *Doc, author replica.Author, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		key := fmt.Appendf(nil, "%s-%03d", prefix, i)
+		if _, err := d.Set(t.Context(), author, key, fmt.Appendf(nil, "%s=%d", key, i)); err != nil {
+			t.Fatalf("set %s: %v", key, err)
+		}
+	}
+}
+
+// simEntry is what two nodes must agree on about one entry.
+type simEntry struct {
+	author    replica.AuthorID
+	key       string
+	hash      replica.Hash
+	timestamp uint64
+}
+
+// snapshot is the full query result of d, in the query's order.
+func snapshot(t *testing.T, d *Doc) []simEntry {
+	t.Helper()
+	var out []simEntry
+	for e, err := range d.Query(t.Context(), replica.Query{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, simEntry{author: e.Author, key: string(e.Key), hash: e.Hash, timestamp: e.Timestamp})
+	}
+	return out
+}
+
+// waitHolds returns once d holds at least want entries, re-checking after
+// every event of d on this node; it fails the test after timeout of
+// virtual time.
+func waitHolds(t *testing.T, who string, d *Doc, want int, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	sub, err := d.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for {
+		// Checked after subscribing, so no insert falls between the check
+		// and the wait.
+		got := len(snapshot(t, d))
+		if got >= want {
+			return
+		}
+		select {
+		case _, ok := <-sub.C():
+			if !ok {
+				t.Fatalf("%s: subscription closed while holding %d of %d entries", who, got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s holds %d of %d entries after %v of virtual time", who, got, want, timeout)
+		}
+	}
+}
+
+// converged waits until every doc holds want entries, then checks that all
+// hold exactly the same entries (authors, keys, hashes, timestamps).
+func converged(t *testing.T, docs []*Doc, want int, timeout time.Duration) {
+	t.Helper()
+	for i, d := range docs {
+		waitHolds(t, fmt.Sprintf("node %d", i), d, want, timeout)
+	}
+	first := snapshot(t, docs[0])
+	if len(first) != want {
+		t.Fatalf("node 0 holds %d entries, want %d", len(first), want)
+	}
+	for i, d := range docs[1:] {
+		if got := snapshot(t, d); !slices.Equal(got, first) {
+			t.Fatalf("node %d holds %d entries that differ from node 0's %d", i+1, len(got), len(first))
+		}
+	}
+}
+
+// sessionCounter counts the sessions that finished on every node of a
+// cluster, from their SyncFinished events.
+type sessionCounter struct {
+	subs []*live.Subscription
+}
+
+func countSessions(t *testing.T, docs []*Doc) *sessionCounter {
+	t.Helper()
+	sc := &sessionCounter{}
+	for _, d := range docs {
+		s, err := d.Subscribe(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.subs = append(sc.subs, s)
+	}
+	return sc
+}
+
+// drain counts the SyncFinished events delivered so far, per node, without
+// waiting. Call it once the bubble is idle (synctest.Wait).
+func (sc *sessionCounter) drain(t *testing.T) (perNode []int, total int) {
+	t.Helper()
+	perNode = make([]int, len(sc.subs))
+	for i, s := range sc.subs {
+	loop:
+		for {
+			select {
+			case ev := <-s.C():
+				switch ev.Kind {
+				case live.EventSyncFinished:
+					perNode[i]++
+					total++
+				case live.EventLagged:
+					t.Fatalf("node %d: session counter lagged by %d", i, ev.Missed)
+				}
+			default:
+				break loop
+			}
+		}
+	}
+	return perNode, total
+}
+
+func (sc *sessionCounter) close() {
+	for _, s := range sc.subs {
+		s.Close()
+	}
+}
+
+// lowerFirst returns a and b ordered by node id, the lower (whose dial
+// wins a simultaneous dial) first.
+func lowerFirst(a, b *simNode) (*simNode, *simNode) {
+	ida, idb := a.e.NodeID(), b.e.NodeID()
+	if bytes.Compare(ida[:], idb[:]) < 0 {
+		return a, b
+	}
+	return b, a
+}
+
+var _ = endpoint.NodeAddr{}
