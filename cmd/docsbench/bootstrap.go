@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -21,17 +23,22 @@ import (
 	"github.com/docsnode/docsnode/replica"
 )
 
-func init() { scenarios["bootstrap"] = runBootstrap }
+func init() {
+	scenarios["bootstrap"] = runBootstrap
+	scenarios["bootstrap-source"] = runBootstrapSource
+}
 
 // runBootstrap measures a fresh node's first sync of a large document. A
-// source node (pebble on disk) holds n entries of one author with 16-byte
-// keys; a second node with an empty store on disk dials it over QUIC on
-// loopback, in this process, and syncs the document, checking every
-// signature. Only the Sync call is timed; seconds covers reconciliation,
-// transfer, verification and inserts on both sides until both summaries
-// matched; the source's reconciliation index is built before (untimed)
-// unless -cold. peak_rss_mb is the process's peak resident set during the sync
-// (VmHWM, reset after the setup), both nodes together.
+// source node, in a child process (the hidden scenario bootstrap-source),
+// holds n entries of one author with 16-byte keys in pebble on disk. A
+// fresh node with an empty store on disk, in this process, dials it over
+// QUIC on loopback and syncs the document, checking every signature. Only
+// the Sync call is timed: seconds covers reconciliation, transfer,
+// verification and inserts on both sides until both summaries matched.
+// The source's reconciliation index is built before (untimed) unless
+// -cold. Each side reports its own peak resident set during the sync
+// (VmHWM, reset after its setup): fresh_rss_mb and source_rss_mb, and
+// peak_rss_mb is the larger.
 func runBootstrap(args []string) error {
 	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
 	n := fs.Int("n", 100000, "entries in the document")
@@ -54,49 +61,74 @@ func runBootstrap(args []string) error {
 		parent = tmp
 	}
 	ctx := context.Background()
-	src, err := openActor(parent + "/source")
+
+	// The source: a child process that prints "ready <node id> <addr>
+	// <namespace id>" once it serves, and "served <figures>" after its
+	// session.
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	child := exec.Command(self, "bootstrap-source", "-n", strconv.Itoa(*n), "-dir", parent+"/source",
+		"-frame", strconv.Itoa(*frame), "-cold="+strconv.FormatBool(*cold))
+	child.Stderr = os.Stderr
+	childOut, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	// Closing the child's stdin tells it to stop serving.
+	childIn, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		child.Process.Kill()
+		child.Wait()
+	}()
+	lines := bufio.NewScanner(childOut)
+	readLine := func(prefix string) ([]string, error) {
+		for lines.Scan() {
+			if f := strings.Fields(lines.Text()); len(f) > 0 && f[0] == prefix {
+				return f[1:], nil
+			}
+			fmt.Println(lines.Text())
+		}
+		return nil, fmt.Errorf("source exited before %q (%v)", prefix, lines.Err())
+	}
+	ready, err := readLine("ready")
+	if err != nil {
+		return err
+	}
+	if len(ready) != 3 {
+		return fmt.Errorf("source said ready %v", ready)
+	}
+	srcID, err := endpoint.ParseNodeID(ready[0])
+	if err != nil {
+		return err
+	}
+	srcAP, err := netip.ParseAddrPort(ready[1])
+	if err != nil {
+		return err
+	}
+	ns, err := replica.ParseNamespaceID(ready[2])
+	if err != nil {
+		return err
+	}
+	srcAddr := endpoint.NodeAddr{ID: srcID, Addrs: []netip.AddrPort{srcAP}}
+
 	dst, err := openActor(parent + "/fresh")
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-
-	t0 := time.Now()
-	secret, err := replica.NewNamespace(nil)
-	if err != nil {
+	if _, err := dst.ImportDoc(ctx, replica.ReadCapability(ns)); err != nil {
 		return err
 	}
-	if _, err := src.PutDoc(ctx, replica.DocInfo{Capability: replica.WriteCapability(secret)}); err != nil {
-		return err
-	}
-	if err := fillDocument(ctx, src, secret, *n); err != nil {
-		return err
-	}
-	if _, err := dst.ImportDoc(ctx, replica.ReadCapability(secret.ID())); err != nil {
-		return err
-	}
-	if !*cold {
-		// A node serving a document has its reconciliation index in
-		// memory after the first session; build it now, untimed.
-		if _, err := src.Summary(ctx, secret.ID()); err != nil {
-			return err
-		}
-	}
-	waitIdle()
-	fmt.Printf("built a document of %d entries in %.1f s\n", *n, time.Since(t0).Seconds())
-
 	epCfg := endpoint.DefaultConfig()
 	epCfg.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
-	epSrc, err := endpoint.Open(ctx, epCfg)
-	if err != nil {
-		return err
-	}
-	defer epSrc.Close()
-	epCfg.SecretKey = endpoint.SecretKey{}
 	epDst, err := endpoint.Open(ctx, epCfg)
 	if err != nil {
 		return err
@@ -104,16 +136,11 @@ func runBootstrap(args []string) error {
 	defer epDst.Close()
 	cfg := live.DefaultConfig()
 	cfg.MaxFrameSize = *frame
-	served := make(chan error, 1)
-	srv := live.NewServer(src, cfg, live.PolicyFuncs{FinishedFunc: func(o live.Outcome, err error) { served <- err }})
-	if err := epSrc.Handle(endpoint.ALPNSync, srv); err != nil {
-		return err
-	}
 
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()
-	// DOCSBENCH_SYNC_CPUPROFILE=file profiles the sync alone.
+	// DOCSBENCH_SYNC_CPUPROFILE=file profiles the fresh side's sync.
 	if path := os.Getenv("DOCSBENCH_SYNC_CPUPROFILE"); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -129,7 +156,7 @@ func runBootstrap(args []string) error {
 	stopHeap := heapProfileAtPeak(os.Getenv("DOCSBENCH_SYNC_HEAPPROFILE"))
 	cpu0 := cpuTime()
 	start := time.Now()
-	out, err := live.Sync(ctx, epDst, dst, epSrc.Addr(), secret.ID(), cfg)
+	out, err := live.Sync(ctx, epDst, dst, srcAddr, ns, cfg)
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	peakHeap := stopHeap()
@@ -139,22 +166,113 @@ func runBootstrap(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := <-served; err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
 	peak := peakRSSMiB()
-	count, err := dst.Count(ctx, secret.ID())
+	served, err := readLine("served")
+	if err != nil {
+		return err
+	}
+	childIn.Close()
+	srcFig := map[string]string{}
+	for _, kv := range served {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			srcFig[k] = v
+		}
+	}
+	if srcFig["err"] != "" {
+		return fmt.Errorf("source: %s", srcFig["err"])
+	}
+	srcRSS, _ := strconv.ParseFloat(srcFig["peak_rss_mb"], 64)
+	count, err := dst.Count(ctx, ns)
 	if err != nil {
 		return err
 	}
 	if count != *n || !out.Equal || out.Received != *n || out.Refused.Total() != 0 {
 		return fmt.Errorf("fresh node holds %d of %d entries after the sync (%v)", count, *n, out)
 	}
-	fmt.Printf("%v\nreconcile %.2f s, transfer %.2f s, %d rounds, cpu %.2f s (%.2f cores), peak Go heap in use %.0f MiB (sampled)\n",
+	fmt.Printf("%v\nreconcile %.2f s, transfer %.2f s, %d rounds; fresh node: cpu %.2f s (%.2f cores), peak Go heap in use %.0f MiB (sampled); source: cpu %s s\n",
 		out, out.ReconcileTime.Seconds(), out.TransferTime.Seconds(), out.Rounds, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds(),
-		float64(peakHeap)/(1<<20))
-	fmt.Printf("bootstrap n=%d seconds=%.3f bytes=%d entries_per_s=%.0f peak_rss_mb=%.0f\n",
-		*n, elapsed.Seconds(), out.BytesSent+out.BytesReceived, float64(*n)/elapsed.Seconds(), peak)
+		float64(peakHeap)/(1<<20), srcFig["cpu_s"])
+	fmt.Printf("bootstrap n=%d seconds=%.3f bytes=%d entries_per_s=%.0f peak_rss_mb=%.0f fresh_rss_mb=%.0f source_rss_mb=%.0f\n",
+		*n, elapsed.Seconds(), out.BytesSent+out.BytesReceived, float64(*n)/elapsed.Seconds(), max(peak, srcRSS), peak, srcRSS)
+	return nil
+}
+
+// runBootstrapSource is the source side of bootstrap, run in its own
+// process: it builds the document, serves one sync session on loopback,
+// and reports its CPU time and peak resident set during the session.
+func runBootstrapSource(args []string) error {
+	fs := flag.NewFlagSet("bootstrap-source", flag.ContinueOnError)
+	n := fs.Int("n", 100000, "entries in the document")
+	dir := fs.String("dir", "", "the store's directory")
+	frame := fs.Int("frame", live.DefaultMaxFrameSize, "MaxFrameSize, in bytes")
+	cold := fs.Bool("cold", false, "leave the reconciliation index to the session")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("-dir is required")
+	}
+	ctx := context.Background()
+	src, err := openActor(*dir)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	t0 := time.Now()
+	secret, err := replica.NewNamespace(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := src.PutDoc(ctx, replica.DocInfo{Capability: replica.WriteCapability(secret)}); err != nil {
+		return err
+	}
+	if err := fillDocument(ctx, src, secret, *n); err != nil {
+		return err
+	}
+	if !*cold {
+		// A node serving a document has its reconciliation index in
+		// memory after the first session; build it now, untimed.
+		if _, err := src.Summary(ctx, secret.ID()); err != nil {
+			return err
+		}
+	}
+	waitIdle()
+	fmt.Fprintf(os.Stderr, "source: built a document of %d entries in %.1f s\n", *n, time.Since(t0).Seconds())
+
+	epCfg := endpoint.DefaultConfig()
+	epCfg.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
+	ep, err := endpoint.Open(ctx, epCfg)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
+	cfg := live.DefaultConfig()
+	cfg.MaxFrameSize = *frame
+	type result struct {
+		err error
+		cpu time.Duration
+	}
+	served := make(chan result, 1)
+	var cpu0 time.Duration
+	srv := live.NewServer(src, cfg, live.PolicyFuncs{FinishedFunc: func(o live.Outcome, err error) {
+		served <- result{err, cpuTime() - cpu0}
+	}})
+	if err := ep.Handle(endpoint.ALPNSync, srv); err != nil {
+		return err
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	cpu0 = cpuTime()
+	fmt.Printf("ready %s %s %s\n", ep.ID(), ep.Addr().Addrs[0], secret.ID())
+	r := <-served
+	errText := ""
+	if r.err != nil {
+		errText = " err=" + strings.ReplaceAll(r.err.Error(), " ", "_")
+	}
+	fmt.Printf("served peak_rss_mb=%.0f cpu_s=%.2f%s\n", peakRSSMiB(), r.cpu.Seconds(), errText)
+	// Keep the endpoint up until the fresh node has read everything.
+	io.Copy(io.Discard, os.Stdin)
 	return nil
 }
 
