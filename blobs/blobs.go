@@ -6,53 +6,208 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/replica"
 )
 
-// Errors returned by the store.
+// Errors returned by the store, the fetch client and the server. Test
+// them with errors.Is.
 var (
-	// ErrNotFound: no blob with that hash is stored.
+	// ErrNotFound: no blob with that hash is stored here, or the peer
+	// does not serve it (it does not hold it, or not for the document and
+	// entry the request named).
 	ErrNotFound = errors.New("blobs: not found")
-	// ErrCorrupt: the stored bytes do not hash to their name.
+	// ErrCorrupt: the stored bytes do not hash to their name. Get removes
+	// such a blob, so that it reads as missing and can be fetched again.
 	ErrCorrupt = errors.New("blobs: stored content does not match its hash")
-	// ErrTooLarge: the content exceeds the store's size limit.
+	// ErrTooLarge: the content exceeds the store's size limit, or a fetch
+	// received more bytes than the entry's length.
 	ErrTooLarge = errors.New("blobs: content too large")
+	// ErrHashMismatch: fetched content does not hash to the hash asked
+	// for. Nothing is stored under the hash, and the partial data is
+	// dropped.
+	ErrHashMismatch = errors.New("blobs: fetched content does not match its hash")
+	// ErrLength: a peer announced or sent content of another length than
+	// the entry's.
+	ErrLength = errors.New("blobs: fetched content has the wrong length")
+	// ErrFetching: another fetch of the same hash is writing to the store.
+	ErrFetching = errors.New("blobs: a fetch of this blob is already running")
+	// ErrBusy: the peer serves too many fetches at once; try later.
+	ErrBusy = errors.New("blobs: peer busy")
+	// ErrMalformed: a request or response that does not decode, or breaks
+	// a limit of the protocol.
+	ErrMalformed = errors.New("blobs: malformed message")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("blobs: store closed")
 )
 
 // DefaultMaxSize bounds a blob put through the store: 1 GiB.
 const DefaultMaxSize = 1 << 30
 
+// DefaultFlushInterval is how long content written by Put may stay
+// unsynced: the same window as the store actor's write-ahead log.
+const DefaultFlushInterval = 500 * time.Millisecond
+
+// Options tune a Store. A zero field takes its default.
+type Options struct {
+	// MaxSize bounds the content of one blob, put or fetched. Default
+	// DefaultMaxSize.
+	MaxSize int64
+	// FlushInterval bounds how long a blob written by Put (not
+	// PutDurable) stays in the page cache before it and its directory are
+	// fsynced, together with every other blob written in the same window,
+	// by one background goroutine. A crash inside the window can lose the
+	// blob while the entry that names it survives: the entry's content
+	// then reads as missing and is fetched again from peers. Default
+	// DefaultFlushInterval.
+	FlushInterval time.Duration
+}
+
+// Status says how much of a blob the store holds.
+type Status uint8
+
+const (
+	// Unknown is the zero value: the status was not looked at.
+	Unknown Status = iota
+	// Missing: nothing of the blob is held.
+	Missing
+	// Incomplete: part of the blob was fetched and waits to be resumed.
+	Incomplete
+	// Complete: the whole blob is held.
+	Complete
+)
+
+func (s Status) String() string {
+	switch s {
+	case Unknown:
+		return "unknown"
+	case Missing:
+		return "missing"
+	case Incomplete:
+		return "incomplete"
+	case Complete:
+		return "complete"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
 // Store is a directory of blobs named by the lowercase hex of their hash,
-// fanned out by the first two hex characters.
+// fanned out by the first two hex characters. Fetches in progress live
+// under .partial/ and the wanted set under .wanted/, outside the names of
+// complete blobs, so a blob appears under its name only once it is whole
+// and verified.
+//
+// Its methods are safe for concurrent use. Close it after its last use:
+// it joins the goroutine that syncs recent writes.
 type Store struct {
 	dir     string
 	maxSize int64
+	flush   time.Duration
+
+	mu       sync.Mutex
+	closed   bool
+	unsynced map[string]struct{} // files and directories written since the last sync
+	fetching map[replica.Hash]struct{}
+	kick     chan struct{} // 1-buffered: unsynced became non-empty
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	syncErr  error // the last background sync's failure, reported by Close
 }
+
+const (
+	partialDir = ".partial"
+	wantedDir  = ".wanted"
+	tmpDir     = ".tmp"
+)
 
 // Open opens or creates a blob store in dir. maxSize bounds the content of
 // one blob; 0 means DefaultMaxSize.
 func Open(dir string, maxSize int64) (*Store, error) {
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open blob store: %w", err)
-	}
-	return &Store{dir: dir, maxSize: maxSize}, nil
+	return OpenOptions(dir, Options{MaxSize: maxSize})
 }
 
+// OpenOptions opens or creates a blob store in dir.
+func OpenOptions(dir string, o Options) (*Store, error) {
+	if o.MaxSize <= 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	for _, d := range []string{dir, filepath.Join(dir, partialDir), filepath.Join(dir, wantedDir), filepath.Join(dir, tmpDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+	}
+	// Temporary files of puts a crash interrupted are garbage.
+	if ents, err := os.ReadDir(filepath.Join(dir, tmpDir)); err == nil {
+		for _, e := range ents {
+			os.Remove(filepath.Join(dir, tmpDir, e.Name()))
+		}
+	}
+	s := &Store{
+		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval,
+		unsynced: make(map[string]struct{}),
+		fetching: make(map[replica.Hash]struct{}),
+		kick:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+	}
+	s.wg.Go(s.syncLoop)
+	return s, nil
+}
+
+// Close syncs what was written since the last sync and stops the
+// background goroutine. Calls after Close fail with ErrClosed, except Has,
+// Get and Status.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	s.wg.Wait()
+	return s.syncErr
+}
+
+// MaxSize is the largest blob the store accepts.
+func (s *Store) MaxSize() int64 { return s.maxSize }
+
+func hexName(h replica.Hash) string { return fmt.Sprintf("%x", h[:]) }
+
 func (s *Store) path(h replica.Hash) string {
-	name := fmt.Sprintf("%x", h[:])
+	name := hexName(h)
 	return filepath.Join(s.dir, name[:2], name)
 }
 
+func (s *Store) partialPath(h replica.Hash) string {
+	return filepath.Join(s.dir, partialDir, hexName(h))
+}
+
 // Put stores the content read from r and returns its hash and length. The
-// blob appears under its name only once it is complete and synced.
+// blob appears under its name only once it is complete; it is fsynced
+// within Options.FlushInterval (use PutDurable to sync before returning).
 func (s *Store) Put(r io.Reader) (replica.Hash, uint64, error) {
-	tmp, err := os.CreateTemp(s.dir, ".put-*")
+	return s.put(r, false)
+}
+
+// PutDurable is Put that fsyncs the blob and its directory before it
+// returns: for entries of durable documents.
+func (s *Store) PutDurable(r io.Reader) (replica.Hash, uint64, error) {
+	return s.put(r, true)
+}
+
+func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
+	if s.isClosed() {
+		return replica.Hash{}, 0, ErrClosed
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "put-*")
 	if err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
@@ -68,20 +223,128 @@ func (s *Store) Put(r io.Reader) (replica.Hash, uint64, error) {
 	}
 	var sum replica.Hash
 	h.Sum(sum[:0])
-	if err := tmp.Sync(); err != nil {
-		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
-	dst := s.path(sum)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := s.install(tmp.Name(), sum, durable); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
 	return sum, uint64(n), nil
+}
+
+// install renames a complete, verified file to the blob's name. With
+// durable the file's data must already be synced; install then syncs the
+// directories. Otherwise the file and its directories join the next
+// background sync.
+func (s *Store) install(src string, h replica.Hash, durable bool) error {
+	dst := s.path(h)
+	dir := filepath.Dir(dst)
+	created := false
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		created = true
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	if durable {
+		if err := syncPath(dir); err != nil {
+			return err
+		}
+		if created {
+			return syncPath(s.dir)
+		}
+		return nil
+	}
+	paths := []string{dst, dir}
+	if created {
+		paths = append(paths, s.dir)
+	}
+	s.markUnsynced(paths...)
+	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// markUnsynced adds paths to the next background sync.
+func (s *Store) markUnsynced(paths ...string) {
+	s.mu.Lock()
+	for _, p := range paths {
+		s.unsynced[p] = struct{}{}
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop fsyncs, once per FlushInterval at most, every file and
+// directory written since the last round, and all that remain on Close.
+func (s *Store) syncLoop() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var timerC <-chan time.Time
+	for {
+		select {
+		case <-s.kick:
+			if timerC == nil {
+				timer.Reset(s.flush)
+				timerC = timer.C
+			}
+		case <-timerC:
+			timerC = nil
+			s.syncNow()
+		case <-s.quit:
+			s.syncNow()
+			return
+		}
+	}
+}
+
+// syncNow fsyncs the pending paths, files before directories, so that a
+// directory entry never points at data that is not on disk.
+func (s *Store) syncNow() {
+	s.mu.Lock()
+	pending := s.unsynced
+	s.unsynced = make(map[string]struct{})
+	s.mu.Unlock()
+	var files, dirs []string
+	for p := range pending {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			dirs = append(dirs, p)
+		} else if err == nil {
+			files = append(files, p)
+		}
+	}
+	var errs []error
+	for _, p := range append(files, dirs...) {
+		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	s.syncErr = errors.Join(errs...)
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // Has reports whether the blob is stored.
@@ -90,7 +353,22 @@ func (s *Store) Has(h replica.Hash) bool {
 	return err == nil
 }
 
-// Get returns the blob's content after checking it against its hash.
+// Status reports how much of the blob with hash h and length size the
+// store holds. A stored file of another length (a crash interrupted its
+// sync) counts as missing.
+func (s *Store) Status(h replica.Hash, size uint64) Status {
+	if st, err := os.Stat(s.path(h)); err == nil && uint64(st.Size()) == size {
+		return Complete
+	}
+	if st, err := os.Stat(s.partialPath(h)); err == nil && st.Size() > 0 {
+		return Incomplete
+	}
+	return Missing
+}
+
+// Get returns the blob's content after checking it against its hash. A
+// blob that fails the check is removed, so that it reads as missing and
+// can be fetched again.
 func (s *Store) Get(h replica.Hash) ([]byte, error) {
 	b, err := os.ReadFile(s.path(h))
 	if errors.Is(err, os.ErrNotExist) {
@@ -100,7 +378,25 @@ func (s *Store) Get(h replica.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("get blob: %w", err)
 	}
 	if replica.HashContent(b) != h {
+		os.Remove(s.path(h))
 		return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrCorrupt)
 	}
 	return b, nil
+}
+
+// open opens a stored blob for reading; the caller closes it.
+func (s *Store) open(h replica.Hash) (*os.File, int64, error) {
+	f, err := os.Open(s.path(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }

@@ -4,17 +4,30 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/docsnode/docsnode/replica"
 )
 
-func TestPutGetVerify(t *testing.T) {
-	s, err := Open(t.TempDir(), 1024)
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openStore(t *testing.T, maxSize int64) *Store {
+	t.Helper()
+	s, err := OpenOptions(t.TempDir(), Options{MaxSize: maxSize, FlushInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestPutGetVerify(t *testing.T) {
+	s := openStore(t, 1024)
 	content := []byte("hello, docsnode")
 	h, n, err := s.Put(bytes.NewReader(content))
 	if err != nil {
@@ -27,23 +40,181 @@ func TestPutGetVerify(t *testing.T) {
 	if err != nil || !bytes.Equal(got, content) || !s.Has(h) {
 		t.Fatalf("Get = %q, %v", got, err)
 	}
+	if st := s.Status(h, n); st != Complete {
+		t.Fatalf("Status = %v", st)
+	}
+	if st := s.Status(h, n+1); st != Missing {
+		t.Fatalf("Status with another length = %v", st)
+	}
 	if _, err := s.Get(replica.HashContent([]byte("other"))); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing blob: %v", err)
 	}
-	// A blob changed on disk is refused, not returned.
+	// A blob changed on disk is refused, not returned, and then reads as
+	// missing so that it can be fetched again.
 	if err := os.WriteFile(s.path(h), []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(h); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("tampered blob: %v", err)
 	}
+	if s.Has(h) {
+		t.Fatal("corrupt blob still held")
+	}
 	if _, _, err := s.Put(strings.NewReader(strings.Repeat("x", 1025))); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized blob: %v", err)
 	}
-	entries, _ := os.ReadDir(s.dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".put-") {
-			t.Fatalf("temporary file %s left behind", e.Name())
+	if h2, _, err := s.PutDurable(strings.NewReader("durable")); err != nil || !s.Has(h2) {
+		t.Fatalf("PutDurable: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.dir, tmpDir))
+	if len(entries) != 0 {
+		t.Fatalf("temporary file %s left behind", entries[0].Name())
+	}
+}
+
+// TestBackgroundSync checks that batched puts are queued for the
+// background sync and that the queue drains within the window.
+func TestBackgroundSync(t *testing.T) {
+	s := openStore(t, 1024)
+	if _, _, err := s.Put(strings.NewReader("a")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	queued := len(s.unsynced)
+	s.mu.Unlock()
+	if queued == 0 {
+		t.Fatal("a batched put queued nothing to sync")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		s.mu.Lock()
+		left := len(s.unsynced)
+		s.mu.Unlock()
+		if left == 0 {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d paths still unsynced", left)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	if _, _, err := s.PutDurable(strings.NewReader("b")); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	queued = len(s.unsynced)
+	s.mu.Unlock()
+	if queued != 0 {
+		t.Fatalf("a durable put left %d paths to the background sync", queued)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(strings.NewReader("c")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Put after Close: %v", err)
+	}
+}
+
+func TestPartialResumeAndVerify(t *testing.T) {
+	s := openStore(t, 1<<20)
+	content := bytes.Repeat([]byte("0123456789"), 1000)
+	h := replica.HashContent(content)
+	size := uint64(len(content))
+
+	p, err := s.BeginFetch(h, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BeginFetch(h, size); !errors.Is(err, ErrFetching) {
+		t.Fatalf("second BeginFetch: %v", err)
+	}
+	if _, err := p.Write(content[:4000]); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if st := s.Status(h, size); st != Incomplete {
+		t.Fatalf("Status after a partial write = %v", st)
+	}
+	p, err = s.BeginFetch(h, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Offset() != 4000 {
+		t.Fatalf("resumed at %d", p.Offset())
+	}
+	if _, err := p.Write(content[4000:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write([]byte{1}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("write beyond the length: %v", err)
+	}
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(h); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Get after Finish: %v", err)
+	}
+
+	// Wrong bytes of the right length: nothing under the hash, partial
+	// data dropped.
+	other := bytes.Repeat([]byte("x"), 100)
+	h2 := replica.HashContent([]byte(strings.Repeat("y", 100)))
+	p, err = s.BeginFetch(h2, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write(other)
+	if err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("Finish of wrong bytes: %v", err)
+	}
+	if s.Has(h2) || s.Status(h2, 100) != Missing {
+		t.Fatal("wrong bytes stored")
+	}
+	// A short fetch keeps its data for a resume.
+	p, _ = s.BeginFetch(h2, 100)
+	p.Write(other[:10])
+	if err := p.Finish(); !errors.Is(err, ErrLength) {
+		t.Fatalf("Finish of a short fetch: %v", err)
+	}
+	if s.Status(h2, 100) != Incomplete {
+		t.Fatal("short fetch not kept")
+	}
+	if _, err := s.BeginFetch(h2, 1<<21); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("BeginFetch over the limit: %v", err)
+	}
+}
+
+func TestWantedSet(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1, h2 := replica.HashContent([]byte("1")), replica.HashContent([]byte("2"))
+	if err := s.PutWant(h1, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWant(h2, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutWant(h2, make([]byte, MaxWantRecord+1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized record: %v", err)
+	}
+	if err := s.DeleteWant(h1); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, wantedDir, "not-a-hash"), []byte("x"), 0o644)
+	s.Close()
+
+	s, err = Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[replica.Hash]string{}
+	if err := s.Wants(0, func(h replica.Hash, rec []byte) { got[h] = string(rec) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[h2] != "two" {
+		t.Fatalf("wanted set after reopen = %v", got)
 	}
 }

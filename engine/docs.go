@@ -3,9 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 
+	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
@@ -107,8 +109,23 @@ func (d *Doc) ID() replica.NamespaceID { return d.id }
 // Set stores value in the content store and writes an entry for it at key,
 // signed by author. It returns the entry. A document held read-only
 // refuses with ErrReadOnly.
+//
+// The content follows the document's durability: for a durable document
+// it is fsynced before the entry is written; otherwise it is synced within
+// the content store's flush window (blobs.Options.FlushInterval), like the
+// entry within the store actor's. After a crash the entry can survive
+// while its content is lost: ContentStatus then says Missing, and the
+// content is fetched again from peers that hold it.
 func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte) (replica.SignedEntry, error) {
-	h, n, err := d.e.blobs.Put(bytes.NewReader(value))
+	info, err := d.e.act.Doc(ctx, d.id)
+	if err != nil {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), err)
+	}
+	put := d.e.blobs.Put
+	if info.Durability == replica.Durable {
+		put = d.e.blobs.PutDurable
+	}
+	h, n, err := put(bytes.NewReader(value))
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: store content: %w", err)
 	}
@@ -124,11 +141,42 @@ func (d *Doc) Get(ctx context.Context, author replica.AuthorID, key []byte) (rep
 	return d.e.act.Get(ctx, d.id, author, key)
 }
 
-// Content returns the content behind an entry, if this node holds it.
-// Content is not yet fetched from peers: an entry synced from another node
-// has its content only if the same bytes were stored here.
+// Content returns the content behind an entry. Content of entries from
+// peers is downloaded in the background as the download policy allows
+// (EventContentReady tells when). When the content is not held, Content
+// returns an error wrapping blobs.ErrNotFound and queues a download of it
+// from the document's peers, whatever the policy: content lost in a crash
+// or given up earlier comes back this way.
 func (d *Doc) Content(e replica.SignedEntry) ([]byte, error) {
-	return d.e.blobs.Get(e.Hash)
+	if e.IsTombstone() {
+		return nil, nil
+	}
+	b, err := d.e.blobs.Get(e.Hash)
+	if errors.Is(err, blobs.ErrNotFound) || errors.Is(err, blobs.ErrCorrupt) {
+		d.e.live.WantContent(d.id, e)
+		return nil, fmt.Errorf("engine: content of %q: %w (queued for download)", e.Key, blobs.ErrNotFound)
+	}
+	return b, err
+}
+
+// ContentStatus reports how much of an entry's content this node holds:
+// ContentComplete (always for a tombstone), ContentIncomplete (a download
+// stopped part way) or ContentMissing.
+func (d *Doc) ContentStatus(e replica.SignedEntry) live.ContentStatus {
+	return d.e.live.ContentStatus(&e)
+}
+
+// DownloadPolicy returns which entries' content the document downloads
+// when they arrive from peers. The default downloads everything.
+func (d *Doc) DownloadPolicy(ctx context.Context) (replica.DownloadPolicy, error) {
+	return d.e.act.DownloadPolicy(ctx, d.id)
+}
+
+// SetDownloadPolicy sets which entries' content the document downloads.
+// It applies to entries that arrive afterwards; content already missing is
+// fetched when read (Content).
+func (d *Doc) SetDownloadPolicy(ctx context.Context, p replica.DownloadPolicy) error {
+	return d.e.live.SetDownloadPolicy(ctx, d.id, p)
 }
 
 // Query runs q over the document; see replica.Query.

@@ -44,6 +44,10 @@ type Config struct {
 	Actor actor.Config
 	// Store configures the store; InMemory is set from DataDir.
 	Store replica.StoreOptions
+	// Content configures the content store. Its FlushInterval defaults to
+	// the store actor's, so that an entry and its content are synced
+	// within the same window.
+	Content blobs.Options
 }
 
 // DefaultConfig is the profile for real use, storing in dir.
@@ -99,7 +103,10 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		store.Close()
 		return nil, fmt.Errorf("engine: start store actor: %w", err)
 	}
-	if e.blobs, err = blobs.Open(blobDir, 0); err != nil {
+	if cfg.Content.FlushInterval <= 0 {
+		cfg.Content.FlushInterval = cfg.Actor.FlushInterval
+	}
+	if e.blobs, err = blobs.OpenOptions(blobDir, cfg.Content); err != nil {
 		return nil, fmt.Errorf("engine: open content store: %w", err)
 	}
 	if cfg.Endpoint.SecretKey.IsZero() && cfg.DataDir != "" {
@@ -113,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.router, err = gossip.NewRouter(e.ep, cfg.Gossip); err != nil {
 		return nil, fmt.Errorf("engine: start gossip: %w", err)
 	}
+	cfg.Live.Content = e.blobs
 	if e.live, err = live.NewLiveActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
 	}
@@ -158,6 +166,9 @@ func (e *Engine) Close() error {
 	}
 	if e.ep != nil {
 		errs = append(errs, e.ep.Close())
+	}
+	if e.blobs != nil {
+		errs = append(errs, e.blobs.Close())
 	}
 	if e.act != nil {
 		errs = append(errs, e.act.Close())

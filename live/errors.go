@@ -47,6 +47,13 @@ var (
 	ErrTimeout = errors.New("live: session timed out")
 	// ErrConfig: a Config field cannot work; the text says which.
 	ErrConfig = errors.New("live: invalid config")
+
+	// ErrNoProviders: a download found no peer to ask: none sent the
+	// entry, announced the content or is a neighbour of its document.
+	ErrNoProviders = errors.New("live: no peer to download the content from")
+	// ErrBadRecord: a record of the persisted wanted set does not decode;
+	// it is dropped.
+	ErrBadRecord = errors.New("live: malformed wanted-set record")
 )
 
 // AbortError is returned when the peer ended the session with an Abort

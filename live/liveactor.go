@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/gossip"
 	"github.com/docsnode/docsnode/replica"
@@ -45,6 +46,33 @@ type LiveConfig struct {
 	AcceptTimeout time.Duration
 	// StoreTimeout bounds each store call the loop makes. Default 10s.
 	StoreTimeout time.Duration
+
+	// Content is the node's content store. With it, the LiveActor serves
+	// content to peers (ALPN docsnode/blobs/1) and downloads the content
+	// of entries that arrive from peers, as each document's download
+	// policy allows. Nil turns both off.
+	Content *blobs.Store
+	// BlobServer bounds the content server; its MaxKeyLen defaults to the
+	// store's key limit.
+	BlobServer blobs.ServerConfig
+	// MaxDownloads bounds the downloads that run at once. Default 4.
+	MaxDownloads int
+	// MaxQueuedDownloads bounds the wanted set: blobs queued or being
+	// fetched. Wants beyond it are dropped (DownloadStats counts them);
+	// their content stays missing until a reader asks for it
+	// (WantContent) or a later entry names it. Default 16384.
+	MaxQueuedDownloads int
+	// DownloadRetries is how many attempts a download gets before it is
+	// given up (EventContentFailed). Each attempt asks every candidate
+	// peer in turn; attempts back off like dials (RetryBase, RetryMax).
+	// Default 6.
+	DownloadRetries int
+	// DownloadTimeout bounds fetching one blob from one peer. Default 10
+	// minutes.
+	DownloadTimeout time.Duration
+	// DownloadIdleTimeout ends a fetch that receives nothing for this
+	// long. Default 30s.
+	DownloadIdleTimeout time.Duration
 }
 
 // DefaultLiveConfig is the profile for real use.
@@ -54,7 +82,7 @@ func DefaultLiveConfig() LiveConfig { return LiveConfig{}.withDefaults() }
 // back-offs, so that retries happen within a test's patience.
 func TestLiveConfig() LiveConfig {
 	return LiveConfig{Sync: TestConfig(), RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
-		JoinTimeout: 5 * time.Second}.withDefaults()
+		JoinTimeout: 5 * time.Second, DownloadTimeout: 20 * time.Second, DownloadIdleTimeout: 5 * time.Second}.withDefaults()
 }
 
 func (c LiveConfig) withDefaults() LiveConfig {
@@ -77,6 +105,17 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1024
 	}
+	if c.MaxDownloads <= 0 {
+		c.MaxDownloads = 4
+	}
+	if c.MaxQueuedDownloads <= 0 {
+		c.MaxQueuedDownloads = 16384
+	}
+	if c.DownloadRetries <= 0 {
+		c.DownloadRetries = 6
+	}
+	def(&c.DownloadTimeout, 10*time.Minute)
+	def(&c.DownloadIdleTimeout, 30*time.Second)
 	return c
 }
 
@@ -106,6 +145,9 @@ type LiveActor struct {
 	finished chan any
 	gossipC  chan swarmEvent
 	store    *actor.Subscription
+	content  *blobs.Store        // nil: no downloads
+	dlDone   chan downloadResult // finished downloads
+	wantC    chan contentWant    // WantContent, buffered
 
 	closeOnce sync.Once
 
@@ -114,6 +156,7 @@ type LiveActor struct {
 	subs  map[replica.NamespaceID]map[*Subscription]struct{}
 	timer *time.Timer
 	due   time.Time // when timer fires; zero when stopped
+	dl    downloads
 }
 
 // liveDoc is one document open for sync.
@@ -223,7 +266,9 @@ func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router
 		ep: ep, act: act, router: router, cfg: cfg, self: ep.ID(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		inbox: make(chan any), finished: make(chan any), gossipC: make(chan swarmEvent),
-		store: store,
+		store: store, content: cfg.Content,
+		dlDone: make(chan downloadResult), wantC: make(chan contentWant, 64),
+		dl:    newDownloads(),
 		docs:  make(map[replica.NamespaceID]*liveDoc),
 		subs:  make(map[replica.NamespaceID]map[*Subscription]struct{}),
 		timer: time.NewTimer(time.Hour),
@@ -233,6 +278,21 @@ func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router
 		store.Close()
 		cancel()
 		return nil, fmt.Errorf("live: serve sync: %w", err)
+	}
+	if la.content != nil {
+		bcfg := cfg.BlobServer
+		if bcfg.MaxKeyLen <= 0 {
+			bcfg.MaxKeyLen = act.Limits().MaxKeyLen
+		}
+		err := ep.Handle(endpoint.ALPNBlobs, blobs.NewServer(la.content, act, bcfg))
+		if err == nil {
+			err = la.loadWants()
+		}
+		if err != nil {
+			store.Close()
+			cancel()
+			return nil, fmt.Errorf("live: serve content: %w", err)
+		}
 	}
 	la.wg.Go(la.loop)
 	return la, nil
@@ -391,6 +451,7 @@ func (la *LiveActor) Finished(o Outcome, err error) {
 func (la *LiveActor) loop() {
 	defer la.shutdown()
 	storeC := la.store.C()
+	la.pumpDownloads() // the wanted set loaded at start
 	for {
 		select {
 		case <-la.ctx.Done():
@@ -415,6 +476,12 @@ func (la *LiveActor) loop() {
 		case <-la.timer.C:
 			la.due = time.Time{}
 			la.runPending()
+			la.pumpDownloads()
+		case r := <-la.dlDone:
+			la.downloadFinished(r)
+		case w := <-la.wantC:
+			la.wantContent(w.doc, &w.entry, endpoint.NodeID{})
+			la.pumpDownloads()
 		}
 	}
 }
@@ -494,6 +561,11 @@ func (la *LiveActor) handleRequest(req any) {
 		la.dropWaiter(req)
 	case syncStatusReq:
 		req.reply <- la.syncStatus(req.doc)
+	case policyChangedReq:
+		delete(la.dl.policies, req.doc)
+		req.reply <- struct{}{}
+	case downloadStatsReq:
+		req.reply <- DownloadStats{Queued: len(la.dl.byHash), Running: la.dl.running, Dropped: la.dl.dropped}
 	}
 }
 
@@ -792,6 +864,8 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 		}
 	case gossip.NeighborDown:
 		la.emit(LiveEvent{Kind: EventNeighborDown, Doc: d.ns, Peer: ev.Node})
+	case gossip.OpContentReady:
+		la.contentAnnounced(d.ns, ev.From, ev.Hash)
 	case gossip.OpPut:
 		ctx, cancel := la.storeCtx()
 		defer cancel()
@@ -831,7 +905,13 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 		}
 		la.emit(LiveEvent{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
 	case actor.InsertRemote:
-		la.emit(LiveEvent{Kind: EventInsertRemote, Doc: ev.Namespace, Entry: ev.Entry, Peer: endpoint.NodeID(ev.From)})
+		from := endpoint.NodeID(ev.From)
+		status := la.ContentStatus(&ev.Entry)
+		if status != ContentComplete && la.content != nil && la.policyAllows(ev.Namespace, ev.Entry.Key) {
+			la.wantContent(ev.Namespace, &ev.Entry, from)
+			la.pumpDownloads()
+		}
+		la.emit(LiveEvent{Kind: EventInsertRemote, Doc: ev.Namespace, Entry: ev.Entry, Peer: from, ContentStatus: status})
 	case actor.Lagged:
 		// Which documents lost events is unknown: tell every subscriber.
 		for _, m := range la.subs {

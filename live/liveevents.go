@@ -26,6 +26,19 @@ const (
 	// EventLagged: the subscriber fell behind and Missed events were
 	// dropped. Query the document to catch up.
 	EventLagged
+	// EventContentReady: the content with Hash was downloaded (from
+	// Peer) and is now held.
+	EventContentReady
+	// EventPendingContentReady: every download queued for the document so
+	// far has finished or been given up: the content the syncs brought in
+	// that the download policy wanted is here, or will not come without a
+	// new request. It is sent each time the document's downloads run out,
+	// once per such moment.
+	EventPendingContentReady
+	// EventContentFailed: the download of the content with Hash was given
+	// up after LiveConfig.DownloadRetries attempts; Err says why the last
+	// one failed.
+	EventContentFailed
 )
 
 func (k EventKind) String() string {
@@ -42,6 +55,12 @@ func (k EventKind) String() string {
 		return "sync-finished"
 	case EventLagged:
 		return "lagged"
+	case EventContentReady:
+		return "content-ready"
+	case EventPendingContentReady:
+		return "pending-content-ready"
+	case EventContentFailed:
+		return "content-failed"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -51,10 +70,15 @@ type LiveEvent struct {
 	Kind    EventKind
 	Doc     replica.NamespaceID
 	Entry   replica.SignedEntry // InsertLocal, InsertRemote
-	Peer    endpoint.NodeID     // InsertRemote (the sender), Neighbor*, SyncFinished
+	Peer    endpoint.NodeID     // InsertRemote (the sender), Neighbor*, SyncFinished, ContentReady (the server)
 	Outcome Outcome             // SyncFinished
-	Err     error               // SyncFinished: nil when the session completed
+	Err     error               // SyncFinished: nil when the session completed; ContentFailed
 	Missed  uint64              // Lagged
+	Hash    replica.Hash        // ContentReady, ContentFailed
+	// ContentStatus (InsertRemote) is how much of the entry's content
+	// this node held when the entry was stored. A download is queued for
+	// content not Complete when the document's download policy wants it.
+	ContentStatus ContentStatus
 }
 
 // Subscription receives the LiveEvents of one document on C. Delivery

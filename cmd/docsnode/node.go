@@ -35,7 +35,7 @@ func openNode(dir string) (*node, error) {
 	return &node{act: act, blobs: bs}, nil
 }
 
-func (n *node) close() error { return n.act.Close() }
+func (n *node) close() error { return errors.Join(n.blobs.Close(), n.act.Close()) }
 
 const defaultAuthorKey = "default-author"
 

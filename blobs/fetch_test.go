@@ -1,0 +1,337 @@
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// entryTable is an Entries over a map.
+type entryTable struct {
+	mu sync.Mutex
+	m  map[string]replica.SignedEntry
+}
+
+func entryKey(ns replica.NamespaceID, a replica.AuthorID, key []byte) string {
+	return string(ns[:]) + string(a[:]) + string(key)
+}
+
+func (t *entryTable) Get(_ context.Context, ns replica.NamespaceID, a replica.AuthorID, key []byte) (replica.SignedEntry, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	se, ok := t.m[entryKey(ns, a, key)]
+	if !ok {
+		return se, replica.ErrNotFound
+	}
+	return se, nil
+}
+
+func (t *entryTable) add(se replica.SignedEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = make(map[string]replica.SignedEntry)
+	}
+	t.m[entryKey(se.Namespace, se.Author, se.Key)] = se
+}
+
+func signed(t *testing.T, key string, content []byte) replica.SignedEntry {
+	t.Helper()
+	ns, err := replica.NewNamespace(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, err := replica.NewAuthor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replica.Sign(ns, author, replica.Entry{Namespace: ns.ID(), Author: author.ID(), Key: []byte(key),
+		Record: replica.Record{Hash: replica.HashContent(content), Len: uint64(len(content)), Timestamp: 1}})
+}
+
+func openEndpoint(t *testing.T) *endpoint.Endpoint {
+	t.Helper()
+	ep, err := endpoint.Open(context.Background(), endpoint.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
+}
+
+// server is a node that serves the blobs of its store.
+type server struct {
+	ep      *endpoint.Endpoint
+	store   *Store
+	entries *entryTable
+	srv     *Server
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	s := &server{ep: openEndpoint(t), store: openStore(t, 1<<20), entries: &entryTable{}}
+	s.srv = NewServer(s.store, s.entries, ServerConfig{MaxKeyLen: 4096})
+	if err := s.ep.Handle(endpoint.ALPNBlobs, s.srv); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// hold stores content and an entry naming it; it returns the entry.
+func (s *server) hold(t *testing.T, key string, content []byte) replica.SignedEntry {
+	t.Helper()
+	if _, _, err := s.store.Put(bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	se := signed(t, key, content)
+	s.entries.add(se)
+	return se
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestFetch(t *testing.T) {
+	srv := newServer(t)
+	content := bytes.Repeat([]byte("docsnode "), 50000) // several flow control windows
+	se := srv.hold(t, "k", content)
+	client := openEndpoint(t)
+	store := openStore(t, 1<<20)
+
+	n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != uint64(len(content)) {
+		t.Fatalf("received %d bytes", n)
+	}
+	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Get: %v", err)
+	}
+	if st := srv.srv.Stats(); st.Served != 1 || st.BytesSent != uint64(len(content)) {
+		t.Fatalf("server stats %+v", st)
+	}
+	// Held already: nothing to fetch.
+	if n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second); err != nil || n != 0 {
+		t.Fatalf("second fetch: %d, %v", n, err)
+	}
+}
+
+// TestFetchRefused checks that a blob is served only for a document the
+// server holds and an entry of it that names the blob.
+func TestFetchRefused(t *testing.T) {
+	srv := newServer(t)
+	se := srv.hold(t, "k", []byte("secret content"))
+	other := srv.hold(t, "other", []byte("other content"))
+	client := openEndpoint(t)
+	store := openStore(t, 1<<20)
+
+	// A peer that does not present the document id.
+	ref := RefOf(se.Namespace, &se)
+	ref.Namespace = replica.NamespaceID{1}
+	if _, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, ref, time.Second); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fetch without the document: %v", err)
+	}
+	// The right document, an entry that names another blob.
+	ref = RefOf(se.Namespace, &se)
+	ref.Key = []byte("nothing here")
+	if _, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, ref, time.Second); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fetch through a missing entry: %v", err)
+	}
+	ref = RefOf(other.Namespace, &other)
+	ref.Hash, ref.Len = se.Hash, se.Len
+	if _, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, ref, time.Second); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("fetch through another document's entry: %v", err)
+	}
+	if store.Has(se.Hash) {
+		t.Fatal("refused content stored")
+	}
+	if st := srv.srv.Stats(); st.NotFound != 3 || st.Served != 0 {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+// liar serves its own answers to fetch requests.
+type liar struct {
+	mu      sync.Mutex
+	answer  func(req Request) []byte // the whole response, then the stream ends
+	offsets []uint64
+}
+
+func (l *liar) HandleConn(ctx context.Context, conn *endpoint.Conn) {
+	for {
+		st, err := conn.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(st, 1<<16))
+		if err != nil {
+			return
+		}
+		req, err := DecodeRequest(b, 4096)
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.offsets = append(l.offsets, req.Offset)
+		answer := l.answer
+		l.mu.Unlock()
+		st.Write(answer(req))
+		st.Close()
+	}
+}
+
+func (l *liar) set(answer func(req Request) []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.answer, l.offsets = answer, nil
+}
+
+func (l *liar) asked() []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.offsets
+}
+
+func okResponse(size uint64, body []byte) []byte {
+	return append(appendResponse(nil, &response{status: statusOK, size: size}), body...)
+}
+
+func TestFetchFromLiar(t *testing.T) {
+	l := &liar{}
+	liarEP := openEndpoint(t)
+	if err := liarEP.Handle(endpoint.ALPNBlobs, l); err != nil {
+		t.Fatal(err)
+	}
+	client := openEndpoint(t)
+	store := openStore(t, 1<<20)
+	content := bytes.Repeat([]byte("abcdefgh"), 4096)
+	se := signed(t, "k", content)
+	ref := RefOf(se.Namespace, &se)
+	size := uint64(len(content))
+
+	cases := []struct {
+		name   string
+		answer func(Request) []byte
+		want   error
+	}{
+		{"wrong bytes", func(Request) []byte { return okResponse(size, bytes.Repeat([]byte("x"), len(content))) }, ErrHashMismatch},
+		{"too many bytes", func(Request) []byte { return okResponse(size, append(append([]byte{}, content...), "more"...)) }, ErrTooLarge},
+		{"larger size", func(Request) []byte { return okResponse(size+1, append(append([]byte{}, content...), 'x')) }, ErrLength},
+		{"smaller size", func(Request) []byte { return okResponse(size-1, content[:size-1]) }, ErrLength},
+		{"over the store limit", func(Request) []byte { return okResponse(1<<40, nil) }, ErrLength},
+		{"garbage", func(Request) []byte { return []byte{9, 9, 9} }, ErrMalformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l.set(c.answer)
+			_, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref, time.Second)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if store.Has(se.Hash) || store.Status(se.Hash, size) != Missing {
+				t.Fatalf("status %v after a lying answer", store.Status(se.Hash, size))
+			}
+		})
+	}
+
+	// A peer that stops half way leaves partial data, which the next
+	// fetch resumes from an honest peer.
+	l.set(func(Request) []byte { return okResponse(size, content[:size/2]) })
+	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref, time.Second); !errors.Is(err, ErrLength) {
+		t.Fatalf("a fetch that stopped half way: %v", err)
+	}
+	if store.Status(se.Hash, size) != Incomplete {
+		t.Fatalf("status %v after a broken-off fetch", store.Status(se.Hash, size))
+	}
+	honest := &liar{answer: func(req Request) []byte { return okResponse(size, content[req.Offset:]) }}
+	honestEP := openEndpoint(t)
+	honestEP.Handle(endpoint.ALPNBlobs, honest)
+	if _, err := Fetch(ctxT(t), client, honestEP.Addr(), store, ref, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if offsets := honest.asked(); len(offsets) != 1 || offsets[0] == 0 {
+		t.Fatalf("the honest peer was asked from offsets %v, want one resume", offsets)
+	}
+	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Get after the resume: %v", err)
+	}
+
+	// Resumed bad bytes: the liar sends half of wrong content, the honest
+	// peer the rest; the check fails and the fetch starts again from 0.
+	content2 := bytes.Repeat([]byte("12345678"), 4096)
+	se2 := signed(t, "k2", content2)
+	ref2 := RefOf(se2.Namespace, &se2)
+	l.set(func(Request) []byte { return okResponse(size, bytes.Repeat([]byte("z"), len(content2)/2)) })
+	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref2, time.Second); !errors.Is(err, ErrLength) {
+		t.Fatalf("a fetch that stopped half way: %v", err)
+	}
+	honest.set(func(req Request) []byte { return okResponse(size, content2[req.Offset:]) })
+	if _, err := Fetch(ctxT(t), client, honestEP.Addr(), store, ref2, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if offsets := honest.asked(); len(offsets) != 2 || offsets[0] == 0 || offsets[1] != 0 {
+		t.Fatalf("offsets %v, want a resume then a fetch from the start", offsets)
+	}
+	if got, err := store.Get(se2.Hash); err != nil || !bytes.Equal(got, content2) {
+		t.Fatalf("Get after the restart: %v", err)
+	}
+}
+
+func TestRequestCodec(t *testing.T) {
+	r := Request{Namespace: replica.NamespaceID{1}, Author: replica.AuthorID{2}, Key: []byte("a/b"), Hash: replica.Hash{3}, Offset: 1 << 40}
+	b := r.AppendBinary(nil)
+	got, err := DecodeRequest(b, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Namespace != r.Namespace || got.Author != r.Author || !bytes.Equal(got.Key, r.Key) || got.Hash != r.Hash || got.Offset != r.Offset {
+		t.Fatalf("decoded %+v", got)
+	}
+	if len(b) > maxRequestLen(3) {
+		t.Fatalf("request of %d bytes over maxRequestLen %d", len(b), maxRequestLen(3))
+	}
+	for i := range len(b) {
+		if _, err := DecodeRequest(b[:i], 16); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("truncated to %d: %v", i, err)
+		}
+	}
+	if _, err := DecodeRequest(append(b, 0), 16); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+	if _, err := DecodeRequest(b, 2); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("key over the limit: %v", err)
+	}
+	bad := append([]byte{}, b...)
+	bad[0] = 2
+	if _, err := DecodeRequest(bad, 16); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unknown version: %v", err)
+	}
+}
+
+func TestResponseCodec(t *testing.T) {
+	for _, r := range []response{{status: statusOK, size: 12345}, {status: statusNotFound, text: "not found"}, {status: statusBusy}, {status: statusBadRequest, text: "bad"}} {
+		b := appendResponse(nil, &r)
+		got, err := readResponse(bufioReader(b), 1<<20)
+		if err != nil || got != r {
+			t.Fatalf("%+v decoded as %+v, %v", r, got, err)
+		}
+	}
+	if _, err := readResponse(bufioReader(appendResponse(nil, &response{status: statusOK, size: 1 << 21})), 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("size over the limit: %v", err)
+	}
+	long := appendResponse(nil, &response{status: statusNotFound, text: string(bytes.Repeat([]byte("x"), 1000))})
+	if got, err := readResponse(bufioReader(long), 1); err != nil || len(got.text) != MaxStatusText {
+		t.Fatalf("long text: %d bytes, %v", len(got.text), err)
+	}
+}

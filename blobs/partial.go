@@ -1,0 +1,178 @@
+package blobs
+
+import (
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"lukechampine.com/blake3"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// Partial writes a blob that is being fetched, in order, under .partial/,
+// outside the names of complete blobs. It knows the hash and the length
+// the content must have: it refuses bytes beyond the length, and Finish
+// installs the blob only when the whole content hashes to its name.
+// Partial data left by Close is resumed by the next BeginFetch.
+//
+// A Partial is used by one goroutine.
+type Partial struct {
+	s    *Store
+	hash replica.Hash
+	size uint64
+	f    *os.File
+	h    hash.Hash
+	off  uint64
+	done bool
+}
+
+// BeginFetch starts or resumes writing the blob with hash h and length
+// size. Bytes a previous fetch left are kept (Offset says how many) and
+// hashed again, so the final check covers them. At most one Partial per
+// hash is open at once (ErrFetching).
+func (s *Store) BeginFetch(h replica.Hash, size uint64) (*Partial, error) {
+	if size > uint64(s.maxSize) {
+		return nil, fmt.Errorf("begin fetch of %x…: %w: %d bytes, the limit is %d", h[:5], ErrTooLarge, size, s.maxSize)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, busy := s.fetching[h]; busy {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("begin fetch of %x…: %w", h[:5], ErrFetching)
+	}
+	s.fetching[h] = struct{}{}
+	s.mu.Unlock()
+	p, err := s.openPartial(h, size)
+	if err != nil {
+		s.release(h)
+		return nil, fmt.Errorf("begin fetch of %x…: %w", h[:5], err)
+	}
+	return p, nil
+}
+
+func (s *Store) openPartial(h replica.Hash, size uint64) (*Partial, error) {
+	f, err := os.OpenFile(s.partialPath(h), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &Partial{s: s, hash: h, size: size, f: f, h: blake3.New(32, nil)}
+	if uint64(st.Size()) > size {
+		// Left by a fetch for another length: useless.
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else if st.Size() > 0 {
+		n, err := io.Copy(p.h, f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		p.off = uint64(n)
+	}
+	if _, err := f.Seek(int64(p.off), io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Store) release(h replica.Hash) {
+	s.mu.Lock()
+	delete(s.fetching, h)
+	s.mu.Unlock()
+}
+
+// Offset is how many bytes the partial blob holds: where a fetch resumes.
+func (p *Partial) Offset() uint64 { return p.off }
+
+// Size is the length the blob must have.
+func (p *Partial) Size() uint64 { return p.size }
+
+// Write appends content. It refuses (ErrTooLarge) a write that would go
+// beyond the blob's length, and writes none of it.
+func (p *Partial) Write(b []byte) (int, error) {
+	if p.done {
+		return 0, ErrClosed
+	}
+	if uint64(len(b)) > p.size-p.off {
+		return 0, fmt.Errorf("%w: more than the entry's %d bytes", ErrTooLarge, p.size)
+	}
+	n, err := p.f.Write(b)
+	p.h.Write(b[:n])
+	p.off += uint64(n)
+	return n, err
+}
+
+// Finish checks that the content is whole and hashes to its name, fsyncs
+// it and installs it under its name. Fetched content is synced before
+// Finish returns so that a download, once reported, survives a crash. On
+// a hash mismatch the partial data is dropped (ErrHashMismatch); when
+// bytes are missing it is kept for a resume (ErrLength). The Partial is
+// closed either way.
+func (p *Partial) Finish() error {
+	if p.done {
+		return ErrClosed
+	}
+	if p.off != p.size {
+		p.Close()
+		return fmt.Errorf("finish %x…: %w: %d of %d bytes", p.hash[:5], ErrLength, p.off, p.size)
+	}
+	var sum replica.Hash
+	p.h.Sum(sum[:0])
+	if sum != p.hash {
+		p.Discard()
+		return fmt.Errorf("finish %x…: %w", p.hash[:5], ErrHashMismatch)
+	}
+	p.done = true
+	defer p.s.release(p.hash)
+	err := p.f.Sync()
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = p.s.install(p.s.partialPath(p.hash), p.hash, true)
+	}
+	if err != nil {
+		os.Remove(p.s.partialPath(p.hash))
+		return fmt.Errorf("finish %x…: %w", p.hash[:5], err)
+	}
+	return nil
+}
+
+// Close stops writing and keeps the data for a later resume. It is a
+// no-op after Finish or Discard.
+func (p *Partial) Close() error {
+	if p.done {
+		return nil
+	}
+	p.done = true
+	defer p.s.release(p.hash)
+	return p.f.Close()
+}
+
+// Discard stops writing and removes the partial data. It is a no-op
+// after Finish or Close.
+func (p *Partial) Discard() error {
+	if p.done {
+		return nil
+	}
+	p.done = true
+	p.f.Close()
+	defer p.s.release(p.hash)
+	err := os.Remove(p.s.partialPath(p.hash))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,226 @@
+package blobs
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// Entries finds the entry a request names. The store actor
+// (actor.Actor) implements it.
+type Entries interface {
+	Get(ctx context.Context, ns replica.NamespaceID, author replica.AuthorID, key []byte) (replica.SignedEntry, error)
+}
+
+// ServerConfig bounds what a Server does for its peers. A zero field takes
+// the default listed on it.
+type ServerConfig struct {
+	// MaxKeyLen bounds the key of a request. Default: replica's default
+	// key limit (4 KiB).
+	MaxKeyLen int
+	// MaxFetches bounds the fetches served at once; more are refused with
+	// Busy. Default 32.
+	MaxFetches int
+	// RequestTimeout bounds reading a request and looking up its entry.
+	// Default 10 s.
+	RequestTimeout time.Duration
+	// IdleTimeout ends a fetch whose peer reads nothing for this long.
+	// Default 30 s.
+	IdleTimeout time.Duration
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.MaxKeyLen <= 0 {
+		c.MaxKeyLen = replica.DefaultLimits().MaxKeyLen
+	}
+	if c.MaxFetches <= 0 {
+		c.MaxFetches = 32
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// ServerStats counts what a Server did. Every counter only grows.
+type ServerStats struct {
+	Served      uint64 // fetches answered with content
+	NotFound    uint64 // refused: document, entry or content not held
+	Busy        uint64 // refused beyond MaxFetches
+	BadRequests uint64 // requests that did not decode
+	BytesSent   uint64
+}
+
+// Server answers fetches on ALPN docsnode/blobs/1: register it with
+// ep.Handle(endpoint.ALPNBlobs, server). Each stream carries one request.
+// A blob is served only to a peer that names a document this node holds
+// and an entry of that document whose hash is the blob's; anything else
+// is answered NotFound, the same as content not held.
+type Server struct {
+	store   *Store
+	entries Entries
+	cfg     ServerConfig
+	sem     chan struct{}
+
+	served, notFound, busy, badRequests, bytesSent atomic.Uint64
+}
+
+// NewServer returns a server of the blobs in store for the documents of
+// entries.
+func NewServer(store *Store, entries Entries, cfg ServerConfig) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{store: store, entries: entries, cfg: cfg, sem: make(chan struct{}, cfg.MaxFetches)}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Served: s.served.Load(), NotFound: s.notFound.Load(), Busy: s.busy.Load(),
+		BadRequests: s.badRequests.Load(), BytesSent: s.bytesSent.Load()}
+}
+
+// HandleConn serves the streams of one connection until it closes, each in
+// its own goroutine, and returns once all have ended. It implements
+// endpoint.Handler.
+func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		st, err := conn.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() { s.serve(ctx, st) })
+	}
+}
+
+// codeCancelled is the stream error code of a fetch that ended abnormally.
+const codeCancelled = 1
+
+func (s *Server) serve(ctx context.Context, st *endpoint.Stream) {
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		s.busy.Add(1)
+		s.refuse(st, statusBusy, fmt.Sprintf("%d fetches running, the limit", s.cfg.MaxFetches))
+		return
+	}
+	st.SetReadDeadline(time.Now().Add(s.cfg.RequestTimeout))
+	limit := maxRequestLen(s.cfg.MaxKeyLen)
+	b, err := io.ReadAll(io.LimitReader(st, int64(limit)+1))
+	if err != nil {
+		st.CancelRead(codeCancelled)
+		st.CancelWrite(codeCancelled)
+		return
+	}
+	if len(b) > limit {
+		s.badRequests.Add(1)
+		st.CancelRead(codeCancelled)
+		s.refuse(st, statusBadRequest, fmt.Sprintf("request over %d bytes", limit))
+		return
+	}
+	req, err := DecodeRequest(b, s.cfg.MaxKeyLen)
+	if err != nil {
+		s.badRequests.Add(1)
+		s.refuse(st, statusBadRequest, err.Error())
+		return
+	}
+	f, size, err := s.lookup(ctx, &req)
+	if err != nil {
+		s.notFound.Add(1)
+		s.refuse(st, statusNotFound, "not found")
+		return
+	}
+	defer f.Close()
+	if req.Offset > size {
+		s.badRequests.Add(1)
+		s.refuse(st, statusBadRequest, fmt.Sprintf("offset %d beyond the %d bytes of the content", req.Offset, size))
+		return
+	}
+	if _, err := f.Seek(int64(req.Offset), io.SeekStart); err != nil {
+		st.CancelWrite(codeCancelled)
+		return
+	}
+	w := bufio.NewWriterSize(&deadlineWriter{st, s.cfg.IdleTimeout}, 32<<10)
+	w.Write(appendResponse(nil, &response{status: statusOK, size: size}))
+	n, err := io.Copy(w, io.LimitReader(f, int64(size-req.Offset)))
+	if err == nil {
+		err = w.Flush()
+	}
+	s.bytesSent.Add(uint64(n))
+	if err != nil || uint64(n) != size-req.Offset {
+		// The peer must not take a short or failed copy for the content.
+		st.CancelWrite(codeCancelled)
+		return
+	}
+	s.served.Add(1)
+	st.Close()
+}
+
+// lookup checks that the request names a held document and an entry of it
+// with the requested hash, and opens the content. One point read and one
+// open: cheap enough for every request.
+func (s *Server) lookup(ctx context.Context, req *Request) (*os.File, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	se, err := s.entries.Get(ctx, req.Namespace, req.Author, req.Key)
+	if err != nil {
+		return nil, 0, err
+	}
+	if se.Hash != req.Hash || se.IsTombstone() {
+		return nil, 0, ErrNotFound
+	}
+	f, size, err := s.store.open(req.Hash)
+	if err != nil {
+		return nil, 0, err
+	}
+	if uint64(size) != se.Len {
+		// Our copy is not whole (a crash interrupted its sync).
+		f.Close()
+		return nil, 0, ErrNotFound
+	}
+	return f, se.Len, nil
+}
+
+// refuse writes a refusal and closes the stream.
+func (s *Server) refuse(st *endpoint.Stream, status byte, text string) {
+	st.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	if _, err := st.Write(appendResponse(nil, &response{status: status, text: text})); err != nil {
+		st.CancelWrite(codeCancelled)
+		return
+	}
+	st.Close()
+}
+
+// deadlineWriter gives every write IdleTimeout to make progress.
+type deadlineWriter struct {
+	st   *endpoint.Stream
+	idle time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.st.SetWriteDeadline(time.Now().Add(d.idle))
+	return d.st.Write(p)
+}
+
+// deadlineReader gives every read IdleTimeout to make progress.
+type deadlineReader struct {
+	st   *endpoint.Stream
+	idle time.Duration
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	d.st.SetReadDeadline(time.Now().Add(d.idle))
+	return d.st.Read(p)
+}

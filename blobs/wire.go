@@ -1,0 +1,206 @@
+package blobs
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"github.com/docsnode/docsnode/replica"
+)
+
+// ProtocolVersion is the version byte that starts every request.
+const ProtocolVersion = 1
+
+// MaxStatusText bounds the text of a refusal.
+const MaxStatusText = 256
+
+// Request asks a peer for the content of one entry: the document, the
+// entry's author and key, and the content's hash. Naming the document is
+// the proof of read access (the document id is its read capability);
+// naming the entry lets the server check cheaply, with one point read,
+// that the hash belongs to that document. Offset resumes a fetch: the
+// server sends the content from there.
+//
+// The encoding (the whole stream from client to server, which the client
+// then closes) is
+//
+//	version(1)=1 namespace(32) author(32) uvarint(len(key)) key hash(32) uvarint(offset)
+type Request struct {
+	Namespace replica.NamespaceID
+	Author    replica.AuthorID
+	Key       []byte
+	Hash      replica.Hash
+	Offset    uint64
+}
+
+// AppendBinary appends the request's encoding to b.
+func (r *Request) AppendBinary(b []byte) []byte {
+	b = append(b, ProtocolVersion)
+	b = append(b, r.Namespace[:]...)
+	b = append(b, r.Author[:]...)
+	b = binary.AppendUvarint(b, uint64(len(r.Key)))
+	b = append(b, r.Key...)
+	b = append(b, r.Hash[:]...)
+	return binary.AppendUvarint(b, r.Offset)
+}
+
+// maxRequestLen is the longest encoding of a request with a key of at
+// most maxKeyLen bytes.
+func maxRequestLen(maxKeyLen int) int {
+	return 1 + 32 + 32 + binary.MaxVarintLen64 + maxKeyLen + 32 + binary.MaxVarintLen64
+}
+
+// DecodeRequest decodes a request that must fill b. A key longer than
+// maxKeyLen is refused before it is copied.
+func DecodeRequest(b []byte, maxKeyLen int) (Request, error) {
+	var r Request
+	fail := func(format string, args ...any) (Request, error) {
+		return Request{}, fmt.Errorf("%w: request: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+	if len(b) < 1+64 {
+		return fail("%d bytes", len(b))
+	}
+	if b[0] != ProtocolVersion {
+		return fail("version %d, this node speaks %d", b[0], ProtocolVersion)
+	}
+	copy(r.Namespace[:], b[1:33])
+	copy(r.Author[:], b[33:65])
+	b = b[65:]
+	n, k := binary.Uvarint(b)
+	if !shortest(n, k) {
+		return fail("bad key length")
+	}
+	if n > uint64(maxKeyLen) {
+		return fail("key of %d bytes, the limit is %d", n, maxKeyLen)
+	}
+	b = b[k:]
+	if uint64(len(b)) < n+32 {
+		return fail("truncated")
+	}
+	r.Key = append([]byte{}, b[:n]...)
+	copy(r.Hash[:], b[n:n+32])
+	b = b[n+32:]
+	off, k := binary.Uvarint(b)
+	if !shortest(off, k) {
+		return fail("bad offset")
+	}
+	if k != len(b) {
+		return fail("%d trailing bytes", len(b)-k)
+	}
+	r.Offset = off
+	return r, nil
+}
+
+// Status codes of a response.
+const (
+	statusOK         byte = 0
+	statusNotFound   byte = 1
+	statusBusy       byte = 2
+	statusBadRequest byte = 3
+)
+
+// A response is
+//
+//	OK:        status(1)=0 uvarint(size) content[offset:size], then the server closes
+//	otherwise: status(1) uvarint(n <= MaxStatusText) text (UTF-8)
+//
+// size is the whole blob's length; only the bytes from the request's
+// offset follow. NotFound (1) covers a document not held, an entry that
+// does not name the hash, and content not held alike, so that a peer
+// learns nothing about documents it did not name. Busy (2): too many
+// fetches at once. BadRequest (3): the request did not decode.
+
+// response is a decoded response header.
+type response struct {
+	status byte
+	size   uint64 // statusOK
+	text   string // others
+}
+
+func appendResponse(b []byte, r *response) []byte {
+	b = append(b, r.status)
+	if r.status == statusOK {
+		return binary.AppendUvarint(b, r.size)
+	}
+	text := r.text
+	if len(text) > MaxStatusText {
+		text = text[:MaxStatusText]
+	}
+	b = binary.AppendUvarint(b, uint64(len(text)))
+	return append(b, text...)
+}
+
+// readResponse reads a response header from r, refusing a size over
+// maxSize and a text over MaxStatusText before reading them.
+func readResponse(r *bufio.Reader, maxSize uint64) (response, error) {
+	var resp response
+	st, err := r.ReadByte()
+	if err != nil {
+		return resp, fmt.Errorf("read response: %w", noEOF(err))
+	}
+	resp.status = st
+	n, err := readUvarint(r)
+	if err != nil {
+		return response{}, fmt.Errorf("%w: response: bad length: %w", ErrMalformed, noEOF(err))
+	}
+	switch st {
+	case statusOK:
+		if n > maxSize {
+			return response{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, maxSize)
+		}
+		resp.size = n
+		return resp, nil
+	case statusNotFound, statusBusy, statusBadRequest:
+	default:
+		return response{}, fmt.Errorf("%w: response: unknown status %d", ErrMalformed, st)
+	}
+	if n > MaxStatusText {
+		return response{}, fmt.Errorf("%w: response: text of %d bytes, the limit is %d", ErrMalformed, n, MaxStatusText)
+	}
+	text := make([]byte, n)
+	if _, err := io.ReadFull(r, text); err != nil {
+		return response{}, fmt.Errorf("%w: response: text: %w", ErrMalformed, noEOF(err))
+	}
+	if !utf8.Valid(text) {
+		return response{}, fmt.Errorf("%w: response: text is not UTF-8", ErrMalformed)
+	}
+	resp.text = string(text)
+	return resp, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// shortest reports whether binary.Uvarint decoded n from k bytes in the
+// shortest form: counts have one encoding on the wire.
+func shortest(n uint64, k int) bool {
+	return k > 0 && k == len(binary.AppendUvarint(nil, n))
+}
+
+// readUvarint reads an unsigned LEB128 varint in its shortest form.
+func readUvarint(r io.ByteReader) (uint64, error) {
+	var n uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			return 0, fmt.Errorf("varint overflows 64 bits")
+		}
+		n |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if c == 0 && i > 0 {
+				return 0, fmt.Errorf("varint not in its shortest form")
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("varint overflows 64 bits")
+}

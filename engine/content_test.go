@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/live"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// waitContent reads sub until every hash in want has had an
+// EventContentReady and an EventPendingContentReady has followed the last
+// of them. It fails on EventContentFailed for a wanted hash.
+func waitContent(t *testing.T, sub *live.Subscription, want map[replica.Hash]bool) {
+	t.Helper()
+	left := len(want)
+	ready := make(map[replica.Hash]bool)
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				t.Fatal("subscription closed")
+			}
+			switch ev.Kind {
+			case live.EventLagged:
+				t.Fatalf("lagged by %d", ev.Missed)
+			case live.EventContentFailed:
+				if want[ev.Hash] {
+					t.Fatalf("download of %x… failed: %v", ev.Hash[:5], ev.Err)
+				}
+			case live.EventContentReady:
+				if want[ev.Hash] && !ready[ev.Hash] {
+					ready[ev.Hash] = true
+					left--
+				}
+			case live.EventPendingContentReady:
+				if left == 0 {
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d downloads not reported", left, len(want))
+		}
+	}
+}
+
+func TestContentDownload(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, err := a.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string][]byte{"big": bytes.Repeat([]byte("docsnode content "), 20000)}
+	for i := range 5 {
+		values[fmt.Sprintf("k%d", i)] = fmt.Appendf(nil, "value %d", i)
+	}
+	want := make(map[replica.Hash]bool)
+	for k, v := range values {
+		if _, err := doc.Set(ctx, author, []byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+		want[replica.HashContent(v)] = true
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitContent(t, sub, want)
+	for k, v := range values {
+		e, err := bdoc.Get(ctx, author.ID(), []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := bdoc.ContentStatus(e); st != live.ContentComplete {
+			t.Fatalf("%s: content status %v", k, st)
+		}
+		got, err := bdoc.Content(e)
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("%s: content %d bytes, %v", k, len(got), err)
+		}
+	}
+
+	// A live write: the entry arrives with its content missing, and the
+	// content follows.
+	if _, err := doc.Set(ctx, author, []byte("later"), []byte("live value")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+		if ev.Kind != live.EventInsertRemote || string(ev.Entry.Key) != "later" {
+			return false
+		}
+		if ev.ContentStatus != live.ContentMissing {
+			t.Errorf("InsertRemote content status %v, want missing", ev.ContentStatus)
+		}
+		return true
+	})
+	waitContent(t, sub, map[replica.Hash]bool{replica.HashContent([]byte("live value")): true})
+	e, err := bdoc.Get(ctx, author.ID(), []byte("later"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bdoc.Content(e); err != nil || string(got) != "live value" {
+		t.Fatalf("later: %q, %v", got, err)
+	}
+	if st, err := b.live.DownloadStats(ctx); err != nil || st.Queued != 0 || st.Running != 0 {
+		t.Fatalf("download stats %+v, %v", st, err)
+	}
+}
+
+func TestDownloadPolicyExcludesPrefix(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := a.Authors().Default(ctx)
+	for _, k := range []string{"skip/a", "skip/b", "get/a"} {
+		if _, err := doc.Set(ctx, author, []byte(k), []byte("value of "+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Import without peers, so that the policy is in place before the
+	// first sync.
+	peers := tk.Nodes
+	tk.Nodes = nil
+	bdoc, err := b.Docs().Import(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := replica.DownloadPolicy{Mode: replica.DownloadEverythingExcept, Filters: []replica.KeyFilter{{Key: []byte("skip/"), Prefix: true}}}
+	if err := bdoc.SetDownloadPolicy(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bdoc.DownloadPolicy(ctx); err != nil || got.Mode != policy.Mode || len(got.Filters) != 1 {
+		t.Fatalf("DownloadPolicy = %+v, %v", got, err)
+	}
+	sub, err := bdoc.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := bdoc.StartSync(ctx, peers...); err != nil {
+		t.Fatal(err)
+	}
+	waitContent(t, sub, map[replica.Hash]bool{replica.HashContent([]byte("value of get/a")): true})
+	for _, k := range []string{"skip/a", "skip/b"} {
+		e, err := bdoc.Get(ctx, author.ID(), []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := bdoc.ContentStatus(e); st != live.ContentMissing {
+			t.Fatalf("%s: content status %v, want missing", k, st)
+		}
+	}
+	if st, _ := b.live.DownloadStats(ctx); st.Queued != 0 {
+		t.Fatalf("%d downloads queued for excluded keys", st.Queued)
+	}
+	// Reading excluded content asks for it.
+	e, _ := bdoc.Get(ctx, author.ID(), []byte("skip/a"))
+	if _, err := bdoc.Content(e); !errors.Is(err, blobs.ErrNotFound) {
+		t.Fatalf("Content of excluded key: %v", err)
+	}
+	waitContent(t, sub, map[replica.Hash]bool{e.Hash: true})
+	if got, err := bdoc.Content(e); err != nil || string(got) != "value of skip/a" {
+		t.Fatalf("skip/a after the read asked for it: %q, %v", got, err)
+	}
+}
+
+func TestDownloadResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	a := openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := a.Authors().Default(ctx)
+	content := []byte("content that arrives later")
+	h := replica.HashContent(content)
+	// An entry whose content a does not hold yet.
+	if _, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("k"), h, uint64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	cfg := TestConfig()
+	cfg.DataDir = dir
+	cfg.Endpoint.SecretKey = endpoint.SecretKey{} // kept in the store
+	first := cfg
+	// Slow retries: the download fails (a lacks the content) and must
+	// still be wanted when b stops.
+	first.Live.RetryBase, first.Live.RetryMax = time.Minute, time.Minute
+	b, err := Open(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	// The want is recorded before the entry is reported; the session's
+	// end records a's address, where the download resumes from.
+	waitFor(t, sub, 1, remoteKey("k"))
+	waitFor(t, sub, 1, func(ev live.LiveEvent) bool { return ev.Kind == live.EventSyncFinished && ev.Err == nil })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := b.act.Meta(ctx, "live/peer-addr/"+a.NodeID().String()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's address was not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Close()
+	if _, err := os.Stat(filepath.Join(dir, "blobs", ".wanted", fmt.Sprintf("%x", h[:]))); err != nil {
+		t.Fatalf("wanted set after close: %v", err)
+	}
+
+	if _, _, err := a.blobs.Put(bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	b, err = Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	bdoc, err := b.Docs().Open(ctx, doc.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := bdoc.Get(ctx, author.ID(), []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Polled with a deadline: the download may finish before any
+	// subscription could be taken.
+	for deadline := time.Now().Add(30 * time.Second); bdoc.ContentStatus(e) != live.ContentComplete; {
+		if time.Now().After(deadline) {
+			t.Fatal("the wanted content was not downloaded after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := b.blobs.Get(h); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("content after the restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "blobs", ".wanted", fmt.Sprintf("%x", h[:]))); !os.IsNotExist(err) {
+		t.Fatalf("want still recorded after the download: %v", err)
+	}
+}
