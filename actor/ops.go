@@ -329,6 +329,11 @@ func (a *Actor) InsertRemote(ctx context.Context, ns replica.NamespaceID, entrie
 	return a.insert(ctx, ns, info.Durability, entries, &from)
 }
 
+// prefetchMin is the smallest batch whose inserts start with one ordered
+// read of the keys they touch (replica.Txn.Prefetch) rather than a point
+// read each.
+const prefetchMin = 32
+
 func (a *Actor) insert(ctx context.Context, ns replica.NamespaceID, d replica.Durability, entries []replica.SignedEntry, from *replica.PeerID) ([]replica.InsertOutcome, error) {
 	return call(ctx, a, true, d == replica.Durable, func(a *Actor) ([]replica.InsertOutcome, error) {
 		h, _, err := a.doc(ns)
@@ -343,6 +348,11 @@ func (a *Actor) insert(ctx context.Context, ns replica.NamespaceID, d replica.Du
 			}
 			if err := lim.ValidateShape(&entries[i].Entry); err != nil {
 				return nil, fmt.Errorf("actor: insert %q: %w", entries[i].Key, err)
+			}
+		}
+		if len(entries) >= prefetchMin {
+			if err := a.txn.Prefetch(entries); err != nil {
+				return nil, fmt.Errorf("actor: insert: %w", err)
 			}
 		}
 		outs := make([]replica.InsertOutcome, len(entries))

@@ -192,6 +192,17 @@ func replay(t *rapid.T, label string, f fixture, order []SignedEntry) (*Store, *
 	ref := newRefStore()
 	txn := s.NewTxn()
 	defer func() { txn.Close() }()
+	// Sometimes a transaction starts with a Prefetch of every entry still
+	// to come, as the store actor does for a batch: outcomes must not
+	// change.
+	prefetch := func(i int) {
+		if rapid.Bool().Draw(t, fmt.Sprintf("%s-prefetch%d", label, i)) {
+			if err := txn.Prefetch(order[i:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	prefetch(0)
 	for i, se := range order {
 		var removed []Entry
 		got, err := txn.Insert(&se, func(e Entry) { removed = append(removed, e) })
@@ -207,6 +218,7 @@ func replay(t *rapid.T, label string, f fixture, order []SignedEntry) (*Store, *
 				t.Fatal(err)
 			}
 			txn = s.NewTxn()
+			prefetch(i + 1)
 		}
 	}
 	if err := txn.Commit(false); err != nil {

@@ -51,6 +51,11 @@ type Store struct {
 // defaultCacheSize is pebble's block cache when StoreOptions.CacheSize is 0.
 const defaultCacheSize = 64 << 20
 
+// defaultMemTableSize is pebble's memtable when StoreOptions.MemTableSize
+// is 0. Pebble starts with a small memtable and grows it up to this size,
+// so a node with little to write does not pay for it.
+const defaultMemTableSize = 16 << 20
+
 // OpenStore opens or creates the store in dir (ignored when opts.InMemory;
 // opts.FS, when set, overrides both).
 func OpenStore(dir string, opts StoreOptions) (*Store, error) {
@@ -84,8 +89,9 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if popts.CacheSize <= 0 {
 		popts.CacheSize = defaultCacheSize
 	}
-	if opts.MemTableSize > 0 {
-		popts.MemTableSize = opts.MemTableSize
+	popts.MemTableSize = opts.MemTableSize
+	if popts.MemTableSize == 0 {
+		popts.MemTableSize = defaultMemTableSize
 	}
 	// Bloom filters make the point lookups of Insert (mostly for keys that
 	// are not stored yet) skip tables.
@@ -732,6 +738,10 @@ type Txn struct {
 	removed map[NamespaceID]bool
 	heads   map[headSlot]uint64
 	tombs   map[headSlot]int // tombstone count deltas
+
+	// absent holds records keys that Prefetch found empty and nothing has
+	// written since, so lookup answers them without a point read.
+	absent map[string]struct{}
 }
 
 // NewTxn starts a transaction.
@@ -828,7 +838,43 @@ func (t *Txn) Close() {
 	}
 }
 
-func (t *Txn) set(k, v []byte) error { return t.b.Set(k, v, nil) }
+func (t *Txn) set(k, v []byte) error {
+	if t.absent != nil {
+		delete(t.absent, string(k))
+	}
+	return t.b.Set(k, v, nil)
+}
+
+// Prefetch prepares the Insert of a batch of entries: one ordered pass
+// over the records finds the keys that hold no value yet, and their
+// inserts then skip a point lookup each. It changes nothing stored. A
+// fresh replica receiving a document is the case it is for: there every
+// key is new.
+func (t *Txn) Prefetch(entries []SignedEntry) error {
+	if err := t.check(); err != nil || len(entries) == 0 {
+		return err
+	}
+	keys := make([][]byte, len(entries))
+	for i := range entries {
+		keys[i] = recordKey(entries[i].Namespace, entries[i].Author, entries[i].Key)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: keys[0], UpperBound: keySuccessor(keys[len(keys)-1])})
+	if err != nil {
+		return err
+	}
+	if t.absent == nil {
+		t.absent = make(map[string]struct{}, len(keys))
+	}
+	for _, k := range keys {
+		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+			continue
+		}
+		t.absent[string(k)] = struct{}{}
+	}
+	return it.Close()
+}
 
 // doc returns the document as this transaction sees it.
 func (t *Txn) doc(ns NamespaceID) (DocInfo, bool) {
@@ -1181,6 +1227,9 @@ func (t *Txn) updateIDs(se *SignedEntry, left []Entry, removed func(Entry)) erro
 // lookup reads the entry stored under a records or tombstones table key of
 // like's author.
 func (t *Txn) lookup(k []byte, like *SignedEntry) (SignedEntry, bool, error) {
+	if _, ok := t.absent[string(k)]; ok {
+		return SignedEntry{}, false, nil
+	}
 	v, closer, err := t.b.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return SignedEntry{}, false, nil

@@ -170,6 +170,6 @@ type StoreOptions struct {
 	// MemTableSize is the size of pebble's memtable in bytes: writes
 	// collect there before they are flushed to a table. Larger memtables
 	// mean fewer flushes and compactions while a large document arrives,
-	// and up to twice this much memory. Default 4 MiB (pebble's).
+	// and up to twice this much memory. Default 16 MiB.
 	MemTableSize uint64
 }
