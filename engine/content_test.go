@@ -275,3 +275,57 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 		t.Fatalf("want still recorded after the download: %v", err)
 	}
 }
+
+// TestDownloadFallsBackToNeighbours: the peer that sent the entry lacks
+// its content; another member of the document's swarm has it.
+func TestDownloadFallsBackToNeighbours(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := openEngine(t), openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := a.Authors().Default(ctx)
+	content := []byte("only c holds this")
+	h := replica.HashContent(content)
+	if _, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("k"), h, uint64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// c gets the entry from a, and the content from elsewhere.
+	if _, _, err := c.blobs.Put(bytes.NewReader(content)); err != nil {
+		t.Fatal(err)
+	}
+	_, csub, err := c.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csub.Close()
+	waitFor(t, csub, 1, func(ev live.LiveEvent) bool {
+		return ev.Kind == live.EventInsertRemote && ev.ContentStatus == live.ContentComplete
+	})
+
+	bdoc, bsub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsub.Close()
+	var from [32]byte
+	waitFor(t, bsub, 1, func(ev live.LiveEvent) bool {
+		if ev.Kind == live.EventContentFailed {
+			t.Fatalf("download failed: %v", ev.Err)
+		}
+		from = ev.Peer
+		return ev.Kind == live.EventContentReady && ev.Hash == h
+	})
+	if from != c.NodeID() {
+		t.Fatalf("content came from %x…, want c", from[:5])
+	}
+	e, _ := bdoc.Get(ctx, author.ID(), []byte("k"))
+	if got, err := bdoc.Content(e); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("content: %q, %v", got, err)
+	}
+}

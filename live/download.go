@@ -312,8 +312,12 @@ func (la *LiveActor) pumpDownloads() {
 		dl.state = dlRunning
 		la.dl.running++
 		cands := la.candidates(dl)
+		refs := make([]blobs.Ref, len(dl.docs))
+		for i, wd := range dl.docs {
+			refs[i] = wd.ref
+		}
 		la.wg.Go(func() {
-			from, err := la.runDownload(dl, cands)
+			from, err := la.runDownload(dl, cands, refs)
 			select {
 			case la.dlDone <- downloadResult{dl: dl, from: from, err: err}:
 			case <-la.ctx.Done():
@@ -367,10 +371,28 @@ func (la *LiveActor) candidates(dl *download) []candidate {
 	return out
 }
 
-// runDownload fetches dl from the first candidate that serves it whole.
-// It runs on its own goroutine and touches only what it was given and
-// the stores.
-func (la *LiveActor) runDownload(dl *download, cands []candidate) (endpoint.NodeID, error) {
+// runDownload fetches dl from the first candidate that serves it whole,
+// and then, failing that, from the peers each document last synced with
+// (a document not open for sync has no neighbours). It runs on its own
+// goroutine and touches only what it was given (refs is a copy of dl's
+// documents) and the stores.
+func (la *LiveActor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) (endpoint.NodeID, error) {
+	tried := make(map[endpoint.NodeID]bool, len(cands))
+	for _, c := range cands {
+		tried[c.addr.ID] = true
+	}
+	for _, ref := range refs {
+		ctx, cancel := la.storeCtx()
+		peers, _ := la.act.SyncPeers(ctx, ref.Namespace)
+		cancel()
+		for _, id := range peers {
+			nid := endpoint.NodeID(id)
+			if !tried[nid] && nid != la.self && len(cands) < 2*maxCandidates {
+				tried[nid] = true
+				cands = append(cands, candidate{endpoint.NodeAddr{ID: nid}, ref})
+			}
+		}
+	}
 	if len(cands) == 0 {
 		return endpoint.NodeID{}, fmt.Errorf("live: download %x…: %w", dl.hash[:5], ErrNoProviders)
 	}
