@@ -329,3 +329,46 @@ func TestDownloadFallsBackToNeighbours(t *testing.T) {
 		t.Fatalf("content: %q, %v", got, err)
 	}
 }
+
+// TestDownloadGivenUp: content no peer holds is given up after the
+// retries, reported, and the document's pending downloads still settle.
+func TestDownloadGivenUp(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := a.Authors().Default(ctx)
+	h := replica.HashContent([]byte("nobody has this"))
+	if _, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("lost"), h, 15); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	failed := false
+	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+		switch ev.Kind {
+		case live.EventContentReady:
+			t.Fatal("content nobody holds was reported ready")
+		case live.EventContentFailed:
+			if ev.Hash != h || !errors.Is(ev.Err, blobs.ErrNotFound) {
+				t.Fatalf("ContentFailed for %x…: %v", ev.Hash[:5], ev.Err)
+			}
+			failed = true
+		case live.EventPendingContentReady:
+			return failed
+		}
+		return false
+	})
+	if st, _ := b.live.DownloadStats(ctx); st.Queued != 0 {
+		t.Fatalf("%d downloads still queued", st.Queued)
+	}
+}
