@@ -35,4 +35,13 @@
 //
 // SyncStream and Server.Serve run the two sides on any Stream, such as an
 // in-process pipe in tests.
+//
+// With a content store (LiveConfig.Content), the LiveActor also serves
+// content over ALPN endpoint.ALPNBlobs and downloads the content of
+// entries that arrive from peers, as each document's download policy
+// allows (download.go): de-duplicated by hash, a bounded queue persisted
+// in the content store so that it resumes after a restart, bounded
+// concurrency, and retries with back-off. Subscribers see
+// EventContentReady per blob and EventPendingContentReady when a
+// document's downloads have run out.
 package live
