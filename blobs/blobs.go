@@ -116,6 +116,8 @@ type Store struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	syncErr  error // the last background sync's failure, reported by Close
+
+	wants *wantLog // the wanted set (wanted.go)
 }
 
 const (
@@ -149,8 +151,12 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 			os.Remove(filepath.Join(dir, tmpDir, e.Name()))
 		}
 	}
+	wants, err := openWantLog(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
 	s := &Store{
-		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval,
+		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants,
 		unsynced: make(map[string]struct{}),
 		fetching: make(map[replica.Hash]struct{}),
 		kick:     make(chan struct{}, 1),
@@ -173,7 +179,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	s.wg.Wait()
-	return s.syncErr
+	return errors.Join(s.syncErr, s.wants.close())
 }
 
 // MaxSize is the largest blob the store accepts.

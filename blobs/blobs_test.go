@@ -202,8 +202,16 @@ func TestWantedSet(t *testing.T) {
 	if err := s.DeleteWant(h1); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, wantedDir, "not-a-hash"), []byte("x"), 0o644)
 	s.Close()
+	// A torn record at the end (a crash in the middle of an append) is
+	// dropped; the records before it survive.
+	torn := appendWant(nil, wantPut, replica.HashContent([]byte("3")), []byte("three"))
+	f, err := os.OpenFile(wantLogPath(dir), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(torn[:len(torn)-2])
+	f.Close()
 
 	s, err = Open(dir, 0)
 	if err != nil {
@@ -216,5 +224,44 @@ func TestWantedSet(t *testing.T) {
 	}
 	if len(got) != 1 || got[h2] != "two" {
 		t.Fatalf("wanted set after reopen = %v", got)
+	}
+}
+
+// TestWantedSetCompacts checks the log is rewritten once it is mostly
+// deletions, and keeps the live records.
+func TestWantedSetCompacts(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	keep := replica.HashContent([]byte("keep"))
+	if err := s.PutWant(keep, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, 1000)
+	for i := range 3000 {
+		h := replica.HashContent([]byte{byte(i), byte(i >> 8)})
+		if err := s.PutWant(h, rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteWant(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := os.Stat(wantLogPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 2*wantLogMin {
+		t.Fatalf("log is %d bytes after 3000 puts and deletes; it was never compacted", st.Size())
+	}
+	got := map[replica.Hash]string{}
+	if err := s.Wants(0, func(h replica.Hash, rec []byte) { got[h] = string(rec) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[keep] != "kept" {
+		t.Fatalf("wanted set = %d records", len(got))
 	}
 }

@@ -240,8 +240,17 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	b.Close()
-	if _, err := os.Stat(filepath.Join(dir, "blobs", ".wanted", fmt.Sprintf("%x", h[:]))); err != nil {
-		t.Fatalf("wanted set after close: %v", err)
+	bs, err := blobs.Open(filepath.Join(dir, "blobs"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wanted := false
+	if err := bs.Wants(0, func(w replica.Hash, _ []byte) { wanted = wanted || w == h }); err != nil {
+		t.Fatal(err)
+	}
+	bs.Close()
+	if !wanted {
+		t.Fatal("the content is not in the wanted set after close")
 	}
 
 	if _, _, err := a.blobs.Put(bytes.NewReader(content)); err != nil {
