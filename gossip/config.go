@@ -15,7 +15,11 @@ import (
 // the default listed on it, so Config{} is DefaultConfig().
 //
 // The membership fields map to memberlist's Config of the same meaning;
-// their defaults are memberlist.DefaultLANConfig's. Fields memberlist has
+// their defaults are memberlist.DefaultLANConfig's, except the three timers
+// below, which are slower: a node runs one swarm per live document, so
+// each timer costs once per document, and nothing fast depends on them (a
+// Put is pushed to neighbours at once; a missed one is found by
+// reconciliation). Fields memberlist has
 // that are not listed here keep DefaultLANConfig's values, except these
 // fixed overrides:
 //
@@ -33,7 +37,8 @@ import (
 type Config struct {
 	// GossipInterval is how often memberlist gossips queued broadcasts
 	// (membership changes and ops) to GossipNodes random members. Ops are
-	// pushed to neighbours at once; this is the backstop. Default: 200ms.
+	// pushed to neighbours at once; this is the backstop. Default: 1s
+	// (memberlist's LAN profile: 200ms).
 	GossipInterval time.Duration
 
 	// GossipNodes is how many random members each gossip round reaches.
@@ -41,7 +46,9 @@ type Config struct {
 	GossipNodes int
 
 	// ProbeInterval is how often memberlist probes one random member for
-	// failure detection. Default: 1s.
+	// failure detection. A dead member is declared dead after about
+	// SuspicionMult × ProbeInterval. Default: 5s (memberlist's LAN
+	// profile: 1s).
 	ProbeInterval time.Duration
 
 	// ProbeTimeout is how long a probe waits for an ack before it tries
@@ -58,7 +65,9 @@ type Config struct {
 
 	// PushPullInterval is how often a member exchanges its full
 	// membership state with another (anti-entropy for membership). It is
-	// also how long dead members are still gossiped to. Default: 30s.
+	// also how long dead members are still gossiped to, and how often lost
+	// members are joined again. Default: 60s (memberlist's LAN profile:
+	// 30s).
 	PushPullInterval time.Duration
 
 	// StreamTimeout bounds one memberlist stream: a join, a push/pull or a
@@ -130,19 +139,23 @@ const (
 	DefaultSeenCacheSize       = 4096
 	DefaultInboxSize           = 1024
 	DefaultEventBuffer         = 1024
+	DefaultGossipInterval      = time.Second
+	DefaultProbeInterval       = 5 * time.Second
+	DefaultPushPullInterval    = 60 * time.Second
 )
 
-// DefaultConfig is the profile for real use: memberlist's LAN timings.
+// DefaultConfig is the profile for real use: memberlist's LAN timings with
+// slower gossip, probe and push/pull timers (see Config).
 func DefaultConfig() Config {
 	lan := memberlist.DefaultLANConfig()
 	return Config{
-		GossipInterval:      lan.GossipInterval,
+		GossipInterval:      DefaultGossipInterval,
 		GossipNodes:         lan.GossipNodes,
-		ProbeInterval:       lan.ProbeInterval,
+		ProbeInterval:       DefaultProbeInterval,
 		ProbeTimeout:        lan.ProbeTimeout,
 		SuspicionMult:       lan.SuspicionMult,
 		RetransmitMult:      lan.RetransmitMult,
-		PushPullInterval:    lan.PushPullInterval,
+		PushPullInterval:    DefaultPushPullInterval,
 		StreamTimeout:       lan.TCPTimeout,
 		PacketSize:          DefaultPacketSize,
 		PacketTimeout:       DefaultPacketTimeout,
