@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -321,14 +322,20 @@ func (s *Store) syncLoop() {
 }
 
 // syncNow fsyncs the pending paths, files before directories, so that a
-// directory entry never points at data that is not on disk.
+// directory entry never points at data that is not on disk, and the wanted
+// set's log last, so that a want is never removed on disk before the blob
+// it waited for is there.
 func (s *Store) syncNow() {
 	s.mu.Lock()
 	pending := s.unsynced
 	s.unsynced = make(map[string]struct{})
 	s.mu.Unlock()
-	var files, dirs []string
+	var files, dirs, last []string
 	for p := range pending {
+		if p == s.wants.path {
+			last = append(last, p)
+			continue
+		}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			dirs = append(dirs, p)
 		} else if err == nil {
@@ -336,7 +343,7 @@ func (s *Store) syncNow() {
 		}
 	}
 	var errs []error
-	for _, p := range append(files, dirs...) {
+	for _, p := range slices.Concat(files, dirs, last) {
 		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

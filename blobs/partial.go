@@ -114,9 +114,11 @@ func (p *Partial) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Finish checks that the content is whole and hashes to its name, fsyncs
-// it and installs it under its name. Fetched content is synced before
-// Finish returns so that a download, once reported, survives a crash. On
+// Finish checks that the content is whole and hashes to its name and
+// installs it under its name. Like Put, it leaves the fsync to the
+// background sync within FlushInterval; the wanted set is synced after the
+// blobs in each round, so a want removed after Finish is never durable
+// before the blob it waited for. On
 // a hash mismatch the partial data is dropped (ErrHashMismatch); when
 // bytes are missing it is kept for a resume (ErrLength). The Partial is
 // closed either way.
@@ -136,12 +138,9 @@ func (p *Partial) Finish() error {
 	}
 	p.done = true
 	defer p.s.release(p.hash)
-	err := p.f.Sync()
-	if cerr := p.f.Close(); err == nil {
-		err = cerr
-	}
+	err := p.f.Close()
 	if err == nil {
-		err = p.s.install(p.s.partialPath(p.hash), p.hash, true)
+		err = p.s.install(p.s.partialPath(p.hash), p.hash, false)
 	}
 	if err != nil {
 		os.Remove(p.s.partialPath(p.hash))
