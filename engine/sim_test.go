@@ -1,23 +1,32 @@
 package engine
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
 
 // simConverge: n nodes share a document; writers on several nodes write
-// at once; every node ends with the same entries.
+// at once, in rounds, overwriting half their keys in the last round; every
+// node ends with the same entries (same authors, keys, hashes and
+// timestamps), the latest write of each key.
 func simConverge(t *testing.T, n, writers, per int) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newSimCluster(t, n, 5*time.Millisecond, nil)
 		defer c.close()
 		docs := c.shareDoc()
 		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var last []replica.SignedEntry
 		for w := range writers {
 			node := c.nodes[w*n/writers]
 			wg.Go(func() {
@@ -26,11 +35,22 @@ func simConverge(t *testing.T, n, writers, per int) {
 					t.Error(err)
 					return
 				}
-				simWrite(t, docs[node.i], au, fmt.Sprintf("w%d", node.i), per)
+				prefix := fmt.Sprintf("w%d", node.i)
+				// The first round races the joins; the later ones find
+				// the swarm formed.
+				simWrite(t, docs[node.i], au, prefix, per/2)
+				time.Sleep(time.Duration(1+node.i) * 100 * time.Millisecond)
+				simWrite(t, docs[node.i], au, prefix, per)
+				time.Sleep(time.Second)
+				written := simWrite(t, docs[node.i], au, prefix, per/2)
+				mu.Lock()
+				last = append(last, written...)
+				mu.Unlock()
 			})
 		}
 		wg.Wait()
 		converged(t, docs, writers*per, 2*time.Minute)
+		holdsLatest(t, "node 0", snapshot(t, docs[0]), last)
 		t.Logf("converged at virtual %v", time.Now())
 	})
 }
@@ -47,14 +67,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		c := newSimCluster(t, 5, 5*time.Millisecond, nil)
 		defer c.close()
 		docs := c.shareDoc()
-		authors := make([]replica.Author, len(docs))
-		for i, n := range c.nodes {
-			au, err := n.e.Authors().Default(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			authors[i] = au
-		}
+		authors := simAuthors(t, c)
 		simWrite(t, docs[0], authors[0], "before", 10)
 		converged(t, docs, 10, time.Minute)
 
@@ -82,5 +95,266 @@ func TestSimPartitionHeals(t *testing.T) {
 		// Writes after the heal reach everyone.
 		simWrite(t, docs[0], authors[0], "after", 3)
 		converged(t, docs, 38, time.Minute)
+	})
+}
+
+// TestSimRestartResumes: a node with a data directory stops while the
+// others write, starts again on the same data, and resumes live sync with
+// the peers it remembers without being told of them: it receives what was
+// written while it was down and after, and its own writes reach the others.
+func TestSimRestartResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		c := newSimCluster(t, 3, 5*time.Millisecond, func(i int, cfg *Config) {
+			if i == 2 {
+				cfg.DataDir = dir
+			}
+		})
+		defer c.close()
+		docs := c.shareDoc()
+		authors := simAuthors(t, c)
+		simWrite(t, docs[0], authors[0], "first", 10)
+		converged(t, docs, 10, time.Minute)
+		// Node 2 remembers its sync peers once a session with one ended.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := docs[2].WaitSynced(ctx, c.nodes[0].e.NodeID()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		peers, err := docs[2].SyncPeers(ctx)
+		if err != nil || len(peers) == 0 {
+			t.Fatalf("node 2 remembers sync peers %v, %v", peers, err)
+		}
+		id := c.nodes[2].e.NodeID()
+
+		c.stop(c.nodes[2])
+		simWrite(t, docs[0], authors[0], "while-down", 10)
+		simWrite(t, docs[1], authors[1], "while-down", 5)
+		// Long enough for the others to find node 2 dead.
+		time.Sleep(20 * time.Second)
+		converged(t, docs[:2], 25, time.Minute)
+
+		c.start(c.nodes[2])
+		e2 := c.nodes[2].e
+		if e2.NodeID() != id {
+			t.Fatal("node 2 came back with another id")
+		}
+		d2, err := e2.Docs().Open(ctx, docs[0].ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[2] = d2
+		if st, err := d2.Status(ctx); err != nil || st == nil {
+			t.Fatalf("node 2 did not resume sync of the document: %v, %v", st, err)
+		}
+		converged(t, docs, 25, time.Minute)
+
+		// Live again in both directions.
+		a2, err := e2.Authors().Default(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		simWrite(t, docs[1], authors[1], "after", 5)
+		simWrite(t, d2, a2, "back", 5)
+		converged(t, docs, 35, time.Minute)
+	})
+}
+
+// TestSimSimultaneousDial: two nodes start a sync with each other at the
+// same virtual instant. The dial of the node with the lower id wins, the
+// other is refused as already syncing, nothing stays running or pending,
+// and both end with the same entries.
+func TestSimSimultaneousDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newSimCluster(t, 2, 20*time.Millisecond, nil)
+		defer c.close()
+		ctx := t.Context()
+		lo, hi := lowerFirst(c.nodes[0], c.nodes[1])
+		docLo, err := lo.e.Docs().Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := docLo.Share(ctx, ShareWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// hi holds the document without knowing any node of it.
+		tk.Nodes = nil
+		docHi, err := hi.e.Docs().Import(ctx, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auLo, _ := lo.e.Authors().Default(ctx)
+		auHi, _ := hi.e.Authors().Default(ctx)
+		simWrite(t, docLo, auLo, "lo", 10)
+		simWrite(t, docHi, auHi, "hi", 10)
+		synctest.Wait()
+		for _, d := range []*Doc{docLo, docHi} {
+			if st, _ := d.SyncStatus(ctx); len(st) != 0 {
+				t.Fatalf("a session ran before the dials: %+v", st)
+			}
+		}
+
+		subLo, _ := docLo.Subscribe(ctx)
+		defer subLo.Close()
+		subHi, _ := docHi.Subscribe(ctx)
+		defer subHi.Close()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := docLo.StartSync(ctx, hi.e.NodeAddr()); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if err := docHi.StartSync(ctx, lo.e.NodeAddr()); err != nil {
+				t.Error(err)
+			}
+		})
+		start := time.Now()
+		wg.Wait()
+		converged(t, []*Doc{docLo, docHi}, 20, time.Minute)
+		// Let every resync the dials flagged run out.
+		settle(t, []*Doc{docLo, docHi}, time.Minute)
+
+		loDials, loServed := sessionsOf(t, subLo)
+		hiDials, hiServed := sessionsOf(t, subHi)
+		t.Logf("lo dialled %d and served %d sessions, hi dialled %d and served %d", len(loDials), len(loServed), len(hiDials), len(hiServed))
+		if len(loDials) == 0 || loDials[0].err != nil || loDials[0].start.Before(start) {
+			t.Fatalf("the lower id's first dial: %+v, want a completed session", loDials)
+		}
+		if len(hiDials) == 0 || !errors.Is(hiDials[0].err, live.ErrAlreadySyncing) {
+			t.Fatalf("the higher id's first dial: %+v, want refused as already syncing", hiDials)
+		}
+		if len(hiServed) == 0 || hiServed[0].err != nil {
+			t.Fatalf("the higher id served %+v, want the lower id's session", hiServed)
+		}
+		// Only one of the two crossing dials ran: every session lo served
+		// started after hi's refused dial had ended.
+		for _, s := range loServed {
+			if s.start.Before(hiDials[0].at) {
+				t.Fatalf("lo served a session that started at %v, before hi's dial ended at %v", s.start, hiDials[0].at)
+			}
+		}
+		for _, st := range []struct {
+			d    *Doc
+			peer *simNode
+		}{{docLo, hi}, {docHi, lo}} {
+			status, err := st.d.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, ok := status[st.peer.e.NodeID()]
+			if !ok || ps.Origin != live.OriginNone || ps.Pending || ps.Resync {
+				t.Fatalf("state with %s: %+v (known %v), want idle", st.peer.e.NodeID().Short(), ps, ok)
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := docLo.WaitSynced(wctx, hi.e.NodeID()); err != nil {
+			t.Fatal(err)
+		}
+		if err := docHi.WaitSynced(wctx, lo.e.NodeID()); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(snapshot(t, docLo), snapshot(t, docHi)) {
+			t.Fatal("the two nodes hold different entries")
+		}
+	})
+}
+
+type simSession struct {
+	at, start time.Time // end and start, from the outcome
+	err       error
+}
+
+// sessionsOf drains sub and returns the sessions the node dialled and
+// those it served, in the order they ended.
+func sessionsOf(t *testing.T, sub *live.Subscription) (dialled, served []simSession) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-sub.C():
+			switch ev.Kind {
+			case live.EventLagged:
+				t.Fatalf("lagged by %d", ev.Missed)
+			case live.EventSyncFinished:
+				s := simSession{at: ev.Outcome.End, start: ev.Outcome.Start, err: ev.Err}
+				if ev.Outcome.Role == live.Acceptor {
+					served = append(served, s)
+				} else {
+					dialled = append(dialled, s)
+				}
+			}
+		default:
+			return dialled, served
+		}
+	}
+}
+
+func simAuthors(t *testing.T, c *simCluster) []replica.Author {
+	t.Helper()
+	out := make([]replica.Author, len(c.nodes))
+	for i, n := range c.nodes {
+		au, err := n.e.Authors().Default(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = au
+	}
+	return out
+}
+
+// TestSimOneWriteLinearSessions: in a converged 20-node swarm, one write
+// must not start a sync session between every pair of nodes. A write that
+// gossip delivers starts none; a write gossip cannot carry (its Put is
+// over the packet budget, so the writer reports its heads instead)
+// travels by sync, and every node that syncs it reports in turn: the
+// report gates keep the sessions linear in the swarm's size, where one
+// session per (node, reporter) would be quadratic.
+func TestSimOneWriteLinearSessions(t *testing.T) {
+	n := 20
+	if testing.Short() {
+		n = 10
+	}
+	synctest.Test(t, func(t *testing.T) {
+		c := newSimCluster(t, n, 5*time.Millisecond, func(_ int, cfg *Config) {
+			// Room for membership and reports, not for a Put with a
+			// 3000-byte key.
+			cfg.Gossip.PacketSize = 2048
+		})
+		defer c.close()
+		docs := c.shareDoc()
+		authors := simAuthors(t, c)
+		simWrite(t, docs[0], authors[0], "seed", 5)
+		converged(t, docs, 5, time.Minute)
+		settle(t, docs, time.Minute) // the joins' sessions and resyncs run out
+		sc := countSessions(t, docs)
+		defer sc.close()
+		bound := 2 * n
+
+		simWrite(t, docs[n/2], authors[n/2], "small", 1)
+		converged(t, docs, 6, time.Minute)
+		settle(t, docs, time.Minute)
+		perNode, total := sc.drain(t)
+		t.Logf("dials after a gossiped write: %d (per node %v)", total, perNode)
+		if total > bound {
+			t.Fatalf("one gossiped write made %d dials in a swarm of %d, bound %d", total, n, bound)
+		}
+
+		big := bytes.Repeat([]byte("k"), 3000)
+		if _, err := docs[n/2].Set(t.Context(), authors[n/2], big, []byte("too large to gossip")); err != nil {
+			t.Fatal(err)
+		}
+		converged(t, docs, 7, time.Minute)
+		settle(t, docs, time.Minute)
+		perNode, total = sc.drain(t)
+		t.Logf("dials after a write that travels by sync: %d (per node %v)", total, perNode)
+		if total < n-1 {
+			t.Fatalf("%d dials, want at least one per node that lacked the entry (%d)", total, n-1)
+		}
+		if total > bound {
+			t.Fatalf("one write made %d dials in a swarm of %d, bound %d", total, n, bound)
+		}
 	})
 }

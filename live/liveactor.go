@@ -170,6 +170,8 @@ type liveDoc struct {
 	// localInserts counts the local inserts the loop has seen, so that a
 	// peer's status can tell whether one happened since its last session.
 	localInserts uint64
+	// reports picks the sync reports that start a session.
+	reports ReportGate
 }
 
 type livePeer struct {
@@ -769,6 +771,7 @@ func (la *LiveActor) dialFinished(r dialResult) {
 		p.stats.record(r.out, r.err, local)
 	}
 	la.sessionEnded(d, p, seq, r.out, r.err, true)
+	la.nextReport(d, p)
 	la.runPending()
 }
 
@@ -796,6 +799,25 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 	}
 	p.stats.record(r.out, r.err, local)
 	la.sessionEnded(d, p, seq, r.out, r.err, false)
+	la.nextReport(d, p)
+}
+
+// nextReport opens d's report gate once no session with p runs or waits
+// (a retry after a failed dial, a busy peer), if p held it, and syncs with
+// a reporter whose kept report still shows news.
+func (la *LiveActor) nextReport(d *liveDoc, p *livePeer) {
+	if p.state.Running() || p.pending || !d.reports.Release(p.addr.ID) || !d.reports.Deferred() {
+		return
+	}
+	ctx, cancel := la.storeCtx()
+	defer cancel()
+	ours, err := la.act.Heads(ctx, d.ns)
+	if err != nil {
+		return // the next report tries again
+	}
+	if id, ok := d.reports.Next(ours); ok {
+		la.want(d, d.peer(id), ReasonReport)
+	}
 }
 
 // synced remembers a peer a session completed with, and reports our heads
@@ -813,6 +835,15 @@ func (la *LiveActor) synced(d *liveDoc, p *livePeer, out Outcome) {
 		if heads, err := la.act.Heads(ctx, d.ns); err == nil {
 			d.swarm.SyncReport(capHeads(heads))
 		}
+	}
+}
+
+// reportHeads publishes our heads of d as a sync report.
+func (la *LiveActor) reportHeads(d *liveDoc) {
+	ctx, cancel := la.storeCtx()
+	defer cancel()
+	if heads, err := la.act.Heads(ctx, d.ns); err == nil {
+		d.swarm.SyncReport(capHeads(heads))
 	}
 }
 
@@ -885,7 +916,11 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 				p.learn(m)
 			}
 		}
-		la.want(d, p, ReasonReport)
+		// A running session with the reporter is followed by another;
+		// other reports wait for the document's report-started session.
+		if p.state.Running() || d.reports.Report(ev.From, ev.Heads) {
+			la.want(d, p, ReasonReport)
+		}
 	case gossip.Lagged:
 		// Lost ops are recovered by syncing with the neighbours.
 		for _, m := range d.swarm.Members() {
@@ -901,7 +936,11 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 	case actor.InsertLocal:
 		if d := la.docs[ev.Namespace]; d != nil {
 			d.localInserts++
-			d.swarm.Put(ev.Entry) // best effort: an op too large is left to sync
+			if errors.Is(d.swarm.Put(ev.Entry), gossip.ErrOpTooLarge) {
+				// Gossip cannot carry it: report our heads instead, so
+				// that the peers sync the entry from us.
+				la.reportHeads(d)
+			}
 		}
 		la.emit(LiveEvent{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
 	case actor.InsertRemote:

@@ -205,6 +205,80 @@ func HasNewsFor(ours, theirs replica.Heads) bool {
 	return false
 }
 
+// ReportGate decides which sync reports with news start a session, for one
+// document (DESIGN, resync storms). A report reaches every member of the
+// swarm, and every session that brings entries makes its node report in
+// turn. If each report with news started a session, one write that
+// travels by sync (its gossip lost) would have every node sync with every
+// node that got it before: sessions quadratic in the swarm's size.
+//
+// The gate lets one report-started session run per document at a time.
+// While it runs, the latest report of each other reporter is kept, not
+// acted on; when it ends, Next offers one kept reporter whose report
+// still shows news for the heads held then, in random order, and drops
+// the others that no longer do. News that one session brought is not
+// fetched again from every node that reported it, and news it did not
+// bring is still fetched, by one more session.
+type ReportGate struct {
+	busy     bool
+	holder   endpoint.NodeID // the reporter the running session is with
+	deferred map[endpoint.NodeID]replica.Heads
+}
+
+// maxDeferredReports bounds the reports a ReportGate keeps; the latest
+// reporters past it are dropped (later reports bring them back).
+const maxDeferredReports = 64
+
+// Report takes a report of from that shows news for us (HasNewsFor). It
+// returns true when the caller should sync with from now; otherwise the
+// report is kept for Next.
+func (g *ReportGate) Report(from endpoint.NodeID, theirs replica.Heads) bool {
+	if !g.busy || g.holder == from {
+		g.busy, g.holder = true, from
+		delete(g.deferred, from)
+		return true
+	}
+	if _, ok := g.deferred[from]; ok || len(g.deferred) < maxDeferredReports {
+		if g.deferred == nil {
+			g.deferred = make(map[endpoint.NodeID]replica.Heads)
+		}
+		g.deferred[from] = theirs
+	}
+	return false
+}
+
+// Release reports that the sessions with peer are over for now (none runs).
+// It returns true when peer held the gate, which is then open.
+func (g *ReportGate) Release(peer endpoint.NodeID) bool {
+	if !g.busy || g.holder != peer {
+		return false
+	}
+	g.busy = false
+	return true
+}
+
+// Deferred reports whether reports are kept for Next.
+func (g *ReportGate) Deferred() bool { return len(g.deferred) > 0 }
+
+// Next picks, once the gate is open, a kept reporter whose report still
+// shows news for ours, and gives it the gate: the caller syncs with it.
+// Reports that no longer show news are dropped.
+func (g *ReportGate) Next(ours replica.Heads) (endpoint.NodeID, bool) {
+	if g.busy {
+		return endpoint.NodeID{}, false
+	}
+	for id, theirs := range g.deferred { // map order: a random pick
+		switch {
+		case !HasNewsFor(ours, theirs):
+			delete(g.deferred, id)
+		case !g.busy:
+			delete(g.deferred, id)
+			g.busy, g.holder = true, id
+		}
+	}
+	return g.holder, g.busy
+}
+
 // Backoff is how long to wait before dialling again after failures
 // failed dials in a row: base doubled per failure up to max, scaled by
 // jitter (in [0, 1)) into the upper half of that, so that nodes that

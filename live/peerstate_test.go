@@ -180,3 +180,76 @@ func TestBackoff(t *testing.T) {
 		t.Fatalf("capped back-off %v, want %v", d, max/2)
 	}
 }
+
+func TestReportGate(t *testing.T) {
+	a, b, c, d := nodeID(1), nodeID(2), nodeID(3), nodeID(4)
+	au1, au2 := replica.AuthorID{1}, replica.AuthorID{2}
+	var g ReportGate
+	if !g.Report(a, replica.Heads{au1: 5}) {
+		t.Fatal("the first report with news does not start a session")
+	}
+	if !g.Report(a, replica.Heads{au1: 6}) {
+		t.Fatal("a second report of the gate's holder is refused")
+	}
+	if g.Report(b, replica.Heads{au1: 5}) || g.Report(c, replica.Heads{au2: 3}) || g.Report(d, replica.Heads{au1: 4}) {
+		t.Fatal("a report started a second session while one runs")
+	}
+	if g.Release(b) {
+		t.Fatal("a peer that does not hold the gate released it")
+	}
+	if _, ok := g.Next(replica.Heads{}); ok {
+		t.Fatal("Next gave the gate away while it is held")
+	}
+	if !g.Release(a) {
+		t.Fatal("the holder did not release the gate")
+	}
+	// The session brought au1 up to 6, not au2: only c's report is still news.
+	next, ok := g.Next(replica.Heads{au1: 6})
+	if !ok || next != c {
+		t.Fatalf("Next = %s, %v; want c", next.Short(), ok)
+	}
+	if g.Deferred() {
+		t.Fatal("reports that are no longer news are kept")
+	}
+	if g.Report(a, replica.Heads{au1: 9}) {
+		t.Fatal("a report started a session while c holds the gate")
+	}
+	g.Release(c)
+	if _, ok := g.Next(replica.Heads{au1: 9, au2: 3}); ok || g.Deferred() {
+		t.Fatal("Next offered a reporter with no news")
+	}
+	if !g.Report(b, replica.Heads{au2: 4}) {
+		t.Fatal("the open gate refused a report")
+	}
+}
+
+// TestReportGateBoundsStorm: every node of a swarm hears every other
+// node's report; the sessions the gates allow stay linear in the swarm.
+func TestReportGateBoundsStorm(t *testing.T) {
+	const n = 50
+	au := replica.AuthorID{7}
+	news := replica.Heads{au: 1}
+	gates := make([]ReportGate, n)
+	sessions := 0
+	// Node 0 has the news and every other node hears a report of each of
+	// nodes 0..n-1 before any session ends.
+	for i := 1; i < n; i++ {
+		for r := range n {
+			if r != i && gates[i].Report(nodeID(byte(r)), news) {
+				sessions++
+			}
+		}
+	}
+	// Each node's session ends with the news in hand.
+	for i := 1; i < n; i++ {
+		for r := range n {
+			gates[i].Release(nodeID(byte(r)))
+		}
+		if _, ok := gates[i].Next(news); ok {
+			sessions++
+		}
+	}
+	if sessions != n-1 {
+		t.Fatalf("%d sessions for one piece of news in a swarm of %d, want %d", sessions, n, n-1)
+	}
+}
