@@ -358,3 +358,25 @@ func TestSimOneWriteLinearSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestSimLeaveThenStartSync: StartSync right after Leave opens the
+// document's swarm again (the old one has left by then) and syncs.
+func TestSimLeaveThenStartSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newSimCluster(t, 2, 5*time.Millisecond, nil)
+		defer c.close()
+		docs := c.shareDoc()
+		authors := simAuthors(t, c)
+		simWrite(t, docs[0], authors[0], "before", 5)
+		converged(t, docs, 5, time.Minute)
+		ctx := t.Context()
+		if err := docs[1].Leave(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := docs[1].StartSync(ctx, c.nodes[0].e.NodeAddr()); err != nil {
+			t.Fatalf("StartSync right after Leave: %v", err)
+		}
+		simWrite(t, docs[0], authors[0], "after", 5)
+		converged(t, docs, 10, time.Minute)
+	})
+}

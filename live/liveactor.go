@@ -224,7 +224,7 @@ type startSyncReply struct {
 
 type leaveReq struct {
 	doc   replica.NamespaceID
-	reply chan error
+	reply chan (<-chan struct{}) // closed once the swarm has left; nil if none
 }
 
 type subscribeReq struct {
@@ -399,20 +399,28 @@ func (la *LiveActor) storedPeers(ctx context.Context, doc replica.NamespaceID) (
 }
 
 // Leave stops syncing doc: it cancels the sessions this node dialled for
-// it and leaves its swarm (in the background). Subscriptions stay.
+// it and leaves its swarm, and returns once the swarm has left (at most
+// JoinTimeout), so that StartSync may open it again. Subscriptions stay.
 func (la *LiveActor) Leave(ctx context.Context, doc replica.NamespaceID) error {
-	reply := make(chan error, 1)
-	err, cerr := call(ctx, la, leaveReq{doc: doc, reply: reply}, reply)
-	if cerr != nil {
-		return cerr
-	}
+	reply := make(chan (<-chan struct{}), 1)
+	left, err := call(ctx, la, leaveReq{doc: doc, reply: reply}, reply)
 	if err != nil {
 		return err
 	}
-	if _, err := la.act.Doc(ctx, doc); err != nil {
-		return nil // not held: nothing to resume anyway
+	if _, err := la.act.Doc(ctx, doc); err == nil {
+		if err := la.act.SetMeta(ctx, openKey(doc), []byte{0}); err != nil {
+			return err
+		}
+	} // else not held: nothing to resume anyway
+	// Until the swarm has left, the router holds its topic and a StartSync
+	// of doc would fail with gossip.ErrSwarmOpen.
+	select {
+	case <-left:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-la.done:
 	}
-	return la.act.SetMeta(ctx, openKey(doc), []byte{0})
+	return nil
 }
 
 // Subscribe returns a subscription to the events of doc, open for sync or
@@ -435,11 +443,23 @@ func (la *LiveActor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortR
 	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.AcceptTimeout)
 	defer cancel()
 	reply := make(chan AbortReason, 1)
-	r, err := call(ctx, la, acceptReq{doc: ns, peer: peer, reply: reply}, reply)
-	if err != nil {
+	select {
+	case la.inbox <- acceptReq{doc: ns, peer: peer, reply: reply}:
+	case <-ctx.Done():
+		return AbortBusy
+	case <-la.done:
 		return AbortBusy
 	}
-	return r
+	// The loop answers as soon as it takes the request, and from then on
+	// counts a served session as running until Finished: take its answer
+	// whatever the timeout, or the session would be refused while the
+	// loop waits for its end, and the pair would stay Running for good.
+	select {
+	case r := <-reply:
+		return r
+	case <-la.done:
+		return AbortBusy
+	}
 }
 
 // Finished implements Policy.
@@ -664,10 +684,10 @@ func (la *LiveActor) forward(sw *gossip.Swarm) {
 	}
 }
 
-func (la *LiveActor) leave(doc replica.NamespaceID) error {
+func (la *LiveActor) leave(doc replica.NamespaceID) <-chan struct{} {
 	d := la.docs[doc]
 	if d == nil {
-		return nil
+		return closedChan
 	}
 	delete(la.docs, doc)
 	d.cancel()
@@ -675,13 +695,18 @@ func (la *LiveActor) leave(doc replica.NamespaceID) error {
 		p.failWaiters(fmt.Errorf("live: %s left before %s confirmed sync: %w", doc.Short(), p.addr.ID.Short(), ErrNotSyncing))
 	}
 	sw := d.swarm
+	left := make(chan struct{})
 	la.wg.Go(func() {
+		defer close(left)
 		ctx, cancel := context.WithTimeout(context.Background(), la.cfg.JoinTimeout)
 		defer cancel()
 		sw.Leave(ctx)
 	})
-	return nil
+	return left
 }
+
+// closedChan is a closed channel: nothing to wait for.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // want records a reason to sync d with p and dials when the state,
 // the back-off and the document's dial budget allow; otherwise the sync
