@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,16 @@ type Options struct {
 	// then reads as missing and is fetched again from peers. Default
 	// DefaultFlushInterval.
 	FlushInterval time.Duration
+	// SmallMax is the largest blob kept in the store's small-blob
+	// database (.small/, a pebble database) rather than in a file of its
+	// own: storing a small value then costs a log write, not the creation
+	// of a file. Fetches of small blobs are held in memory and not
+	// resumed. Default DefaultSmallMax (16 KiB); a negative value keeps
+	// every blob in a file.
+	SmallMax int64
+	// SmallCacheSize is the small-blob database's block cache. Default
+	// DefaultSmallCacheSize (8 MiB).
+	SmallCacheSize int64
 }
 
 // Status says how much of a blob the store holds.
@@ -97,10 +108,10 @@ func (s Status) String() string {
 }
 
 // Store is a directory of blobs named by the lowercase hex of their hash,
-// fanned out by the first two hex characters. Fetches in progress live
-// under .partial/ and the wanted set under .wanted/, outside the names of
-// complete blobs, so a blob appears under its name only once it is whole
-// and verified.
+// fanned out by the first two hex characters, and a database of small
+// blobs under .small/. Fetches in progress live under .partial/ and the
+// wanted set under .wanted/, outside the names of complete blobs, so a
+// blob appears under its name only once it is whole and verified.
 //
 // Its methods are safe for concurrent use. Close it after its last use:
 // it joins the goroutine that syncs recent writes.
@@ -118,7 +129,8 @@ type Store struct {
 	wg       sync.WaitGroup
 	syncErr  error // the last background sync's failure, reported by Close
 
-	wants *wantLog // the wanted set (wanted.go)
+	wants *wantLog    // the wanted set (wanted.go)
+	small *smallStore // nil when every blob is a file
 }
 
 const (
@@ -141,6 +153,12 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
 	}
+	if o.SmallMax == 0 {
+		o.SmallMax = DefaultSmallMax
+	}
+	if o.SmallCacheSize <= 0 {
+		o.SmallCacheSize = DefaultSmallCacheSize
+	}
 	for _, d := range []string{dir, filepath.Join(dir, partialDir), filepath.Join(dir, wantedDir), filepath.Join(dir, tmpDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
@@ -156,8 +174,15 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
+	var small *smallStore
+	if o.SmallMax > 0 {
+		if small, err = openSmall(dir, min(o.SmallMax, o.MaxSize), o.SmallCacheSize); err != nil {
+			wants.close()
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+	}
 	s := &Store{
-		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants,
+		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants, small: small,
 		unsynced: make(map[string]struct{}),
 		fetching: make(map[replica.Hash]struct{}),
 		kick:     make(chan struct{}, 1),
@@ -180,7 +205,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	s.wg.Wait()
-	return errors.Join(s.syncErr, s.wants.close())
+	return errors.Join(s.syncErr, s.wants.close(), s.small.close())
 }
 
 // MaxSize is the largest blob the store accepts.
@@ -192,6 +217,10 @@ func (s *Store) path(h replica.Hash) string {
 	name := hexName(h)
 	return filepath.Join(s.dir, name[:2], name)
 }
+
+// smallPath stands for the small-blob database's log in the set of paths
+// to sync.
+func (s *Store) smallPath() string { return filepath.Join(s.dir, smallDir) }
 
 func (s *Store) partialPath(h replica.Hash) string {
 	return filepath.Join(s.dir, partialDir, hexName(h))
@@ -213,6 +242,22 @@ func (s *Store) PutDurable(r io.Reader) (replica.Hash, uint64, error) {
 func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 	if s.isClosed() {
 		return replica.Hash{}, 0, ErrClosed
+	}
+	if s.small != nil {
+		// Read up to one byte past the small limit: content that fits
+		// goes to the database, the rest to a file as it streams in.
+		head, err := io.ReadAll(io.LimitReader(r, s.small.max+1))
+		if err != nil {
+			return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+		}
+		if int64(len(head)) <= s.small.max {
+			sum := replica.HashContent(head)
+			if err := s.putSmall(sum, head, durable); err != nil {
+				return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+			}
+			return sum, uint64(len(head)), nil
+		}
+		r = io.MultiReader(bytes.NewReader(head), r)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "put-*")
 	if err != nil {
@@ -278,6 +323,18 @@ func (s *Store) install(src string, h replica.Hash, durable bool) error {
 	return nil
 }
 
+// putSmall stores verified content in the small-blob database. Without
+// durable the write joins the next background sync.
+func (s *Store) putSmall(h replica.Hash, b []byte, durable bool) error {
+	if err := s.small.set(h, b, durable); err != nil {
+		return err
+	}
+	if !durable {
+		s.markUnsynced(s.smallPath())
+	}
+	return nil
+}
+
 func (s *Store) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -322,18 +379,23 @@ func (s *Store) syncLoop() {
 }
 
 // syncNow fsyncs the pending paths, files before directories, so that a
-// directory entry never points at data that is not on disk, and the wanted
-// set's log last, so that a want is never removed on disk before the blob
-// it waited for is there.
+// directory entry never points at data that is not on disk, then the
+// small-blob database's log, and the wanted set's log last, so that a want
+// is never removed on disk before the blob it waited for is there.
 func (s *Store) syncNow() {
 	s.mu.Lock()
 	pending := s.unsynced
 	s.unsynced = make(map[string]struct{})
 	s.mu.Unlock()
 	var files, dirs, last []string
+	smallDirty := false
 	for p := range pending {
 		if p == s.wants.path {
 			last = append(last, p)
+			continue
+		}
+		if s.small != nil && p == s.smallPath() {
+			smallDirty = true
 			continue
 		}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
@@ -343,7 +405,17 @@ func (s *Store) syncNow() {
 		}
 	}
 	var errs []error
-	for _, p := range slices.Concat(files, dirs, last) {
+	for _, p := range slices.Concat(files, dirs) {
+		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if smallDirty {
+		if err := s.small.sync(); err != nil {
+			errs = append(errs, fmt.Errorf("sync small blobs: %w", err))
+		}
+	}
+	for _, p := range last {
 		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -362,14 +434,28 @@ func syncPath(p string) error {
 
 // Has reports whether the blob is stored.
 func (s *Store) Has(h replica.Hash) bool {
+	if _, ok := s.smallSize(h); ok {
+		return true
+	}
 	_, err := os.Stat(s.path(h))
 	return err == nil
+}
+
+// smallSize is the length of a blob held in the small-blob database.
+func (s *Store) smallSize(h replica.Hash) (int64, bool) {
+	if s.small == nil {
+		return 0, false
+	}
+	return s.small.size(h)
 }
 
 // Status reports how much of the blob with hash h and length size the
 // store holds. A stored file of another length (a crash interrupted its
 // sync) counts as missing.
 func (s *Store) Status(h replica.Hash, size uint64) Status {
+	if n, ok := s.smallSize(h); ok && uint64(n) == size {
+		return Complete
+	}
 	if st, err := os.Stat(s.path(h)); err == nil && uint64(st.Size()) == size {
 		return Complete
 	}
@@ -383,6 +469,19 @@ func (s *Store) Status(h replica.Hash, size uint64) Status {
 // blob that fails the check is removed, so that it reads as missing and
 // can be fetched again.
 func (s *Store) Get(h replica.Hash) ([]byte, error) {
+	if s.small != nil {
+		b, ok, err := s.small.get(h)
+		if err != nil {
+			return nil, fmt.Errorf("get blob: %w", err)
+		}
+		if ok {
+			if replica.HashContent(b) != h {
+				s.small.delete(h)
+				return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrCorrupt)
+			}
+			return b, nil
+		}
+	}
 	b, err := os.ReadFile(s.path(h))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrNotFound)
@@ -397,8 +496,28 @@ func (s *Store) Get(h replica.Hash) ([]byte, error) {
 	return b, nil
 }
 
+// blobReader reads a stored blob; the caller closes it.
+type blobReader interface {
+	io.ReadSeeker
+	io.Closer
+}
+
+// bytesBlob is a small blob read from the database.
+type bytesBlob struct{ *bytes.Reader }
+
+func (bytesBlob) Close() error { return nil }
+
 // open opens a stored blob for reading; the caller closes it.
-func (s *Store) open(h replica.Hash) (*os.File, int64, error) {
+func (s *Store) open(h replica.Hash) (blobReader, int64, error) {
+	if s.small != nil {
+		b, ok, err := s.small.get(h)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			return bytesBlob{bytes.NewReader(b)}, int64(len(b)), nil
+		}
+	}
 	f, err := os.Open(s.path(h))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, ErrNotFound

@@ -18,7 +18,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func openStore(t *testing.T, maxSize int64) *Store {
 	t.Helper()
-	s, err := OpenOptions(t.TempDir(), Options{MaxSize: maxSize, FlushInterval: 10 * time.Millisecond})
+	return openStoreOptions(t, Options{MaxSize: maxSize})
+}
+
+// openStoreOptions opens a store in a temporary directory, with a short
+// flush interval unless o sets one.
+func openStoreOptions(t *testing.T, o Options) *Store {
+	t.Helper()
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 10 * time.Millisecond
+	}
+	s, err := OpenOptions(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +36,35 @@ func openStore(t *testing.T, maxSize int64) *Store {
 	return s
 }
 
+// Both places a blob can live: a file of its own, and the small-blob
+// database.
+var tiers = []struct {
+	name     string
+	smallMax int64
+}{{"file", -1}, {"small", 0}}
+
+// tamper replaces what the store holds under h with b.
+func tamper(t *testing.T, s *Store, h replica.Hash, b []byte) {
+	t.Helper()
+	if _, ok := s.smallSize(h); ok {
+		if err := s.small.set(h, b, false); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(s.path(h), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPutGetVerify(t *testing.T) {
-	s := openStore(t, 1024)
+	for _, tier := range tiers {
+		t.Run(tier.name, func(t *testing.T) { testPutGetVerify(t, tier.smallMax) })
+	}
+}
+
+func testPutGetVerify(t *testing.T, smallMax int64) {
+	s := openStoreOptions(t, Options{MaxSize: 1024, SmallMax: smallMax})
 	content := []byte("hello, docsnode")
 	h, n, err := s.Put(bytes.NewReader(content))
 	if err != nil {
@@ -51,9 +88,7 @@ func TestPutGetVerify(t *testing.T) {
 	}
 	// A blob changed on disk is refused, not returned, and then reads as
 	// missing so that it can be fetched again.
-	if err := os.WriteFile(s.path(h), []byte("tampered"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tamper(t, s, h, []byte("tampered"))
 	if _, err := s.Get(h); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("tampered blob: %v", err)
 	}
@@ -115,7 +150,7 @@ func TestBackgroundSync(t *testing.T) {
 }
 
 func TestPartialResumeAndVerify(t *testing.T) {
-	s := openStore(t, 1<<20)
+	s := openStoreOptions(t, Options{MaxSize: 1 << 20, SmallMax: 1000})
 	content := bytes.Repeat([]byte("0123456789"), 1000)
 	h := replica.HashContent(content)
 	size := uint64(len(content))
@@ -156,9 +191,9 @@ func TestPartialResumeAndVerify(t *testing.T) {
 
 	// Wrong bytes of the right length: nothing under the hash, partial
 	// data dropped.
-	other := bytes.Repeat([]byte("x"), 100)
-	h2 := replica.HashContent([]byte(strings.Repeat("y", 100)))
-	p, err = s.BeginFetch(h2, 100)
+	other := bytes.Repeat([]byte("x"), 2000)
+	h2 := replica.HashContent([]byte(strings.Repeat("y", 2000)))
+	p, err = s.BeginFetch(h2, 2000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,20 +201,93 @@ func TestPartialResumeAndVerify(t *testing.T) {
 	if err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("Finish of wrong bytes: %v", err)
 	}
-	if s.Has(h2) || s.Status(h2, 100) != Missing {
+	if s.Has(h2) || s.Status(h2, 2000) != Missing {
 		t.Fatal("wrong bytes stored")
 	}
 	// A short fetch keeps its data for a resume.
-	p, _ = s.BeginFetch(h2, 100)
+	p, _ = s.BeginFetch(h2, 2000)
 	p.Write(other[:10])
 	if err := p.Finish(); !errors.Is(err, ErrLength) {
 		t.Fatalf("Finish of a short fetch: %v", err)
 	}
-	if s.Status(h2, 100) != Incomplete {
+	if s.Status(h2, 2000) != Incomplete {
 		t.Fatal("short fetch not kept")
 	}
 	if _, err := s.BeginFetch(h2, 1<<21); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("BeginFetch over the limit: %v", err)
+	}
+}
+
+// TestSmallBlobs checks where blobs go by size, that small ones survive a
+// reopen, and that a small fetch is held in memory: verified, installed
+// by Finish, and started over after Close.
+func TestSmallBlobs(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenOptions(dir, Options{SmallMax: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, large := bytes.Repeat([]byte("s"), 100), bytes.Repeat([]byte("l"), 101)
+	hs, _, err := s.Put(bytes.NewReader(small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, _, err := s.Put(bytes.NewReader(large))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.path(hs)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a blob of SmallMax bytes has a file: %v", err)
+	}
+	if _, err := os.Stat(s.path(hl)); err != nil {
+		t.Errorf("a blob over SmallMax has no file: %v", err)
+	}
+	if n, ok := s.smallSize(hs); !ok || n != 100 {
+		t.Errorf("small-blob database holds %d bytes, ok %v; want 100", n, ok)
+	}
+
+	fetched := bytes.Repeat([]byte("f"), 50)
+	hf := replica.HashContent(fetched)
+	p, err := s.BeginFetch(hf, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Write(fetched[:20])
+	p.Close()
+	if st := s.Status(hf, 50); st != Missing {
+		t.Fatalf("Status after a closed small fetch = %v, want missing", st)
+	}
+	if p, err = s.BeginFetch(hf, 50); err != nil || p.Offset() != 0 {
+		t.Fatalf("BeginFetch again: offset %d, %v; want a fresh start", p.Offset(), err)
+	}
+	p.Write(bytes.Repeat([]byte("g"), 50))
+	if err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("Finish of wrong bytes: %v", err)
+	}
+	if p, err = s.BeginFetch(hf, 50); err != nil {
+		t.Fatal(err)
+	}
+	p.Write(fetched)
+	if err := p.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, partialDir)); len(entries) != 0 {
+		t.Errorf("a small fetch left %d partial files", len(entries))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = OpenOptions(dir, Options{SmallMax: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range [][]byte{small, large, fetched} {
+		h := replica.HashContent(c)
+		if got, err := s.Get(h); err != nil || !bytes.Equal(got, c) || s.Status(h, uint64(len(c))) != Complete {
+			t.Errorf("blob of %d bytes after reopen: %v", len(c), err)
+		}
 	}
 }
 

@@ -125,6 +125,23 @@ func TestFetch(t *testing.T) {
 	if n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second); err != nil || n != 0 {
 		t.Fatalf("second fetch: %d, %v", n, err)
 	}
+
+	// A small blob: served from the server's small-blob database and
+	// stored in the client's.
+	small := []byte("a small value")
+	se = srv.hold(t, "small", small)
+	if _, ok := srv.store.smallSize(se.Hash); !ok {
+		t.Fatal("the server holds the small value outside its small-blob database")
+	}
+	if n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second); err != nil || n != uint64(len(small)) {
+		t.Fatalf("small fetch: %d, %v", n, err)
+	}
+	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("Get of the small blob: %q, %v", got, err)
+	}
+	if _, ok := store.smallSize(se.Hash); !ok {
+		t.Fatal("the fetched small value is not in the small-blob database")
+	}
 }
 
 // TestFetchRefused checks that a blob is served only for a document the

@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -15,14 +16,17 @@ import (
 // outside the names of complete blobs. It knows the hash and the length
 // the content must have: it refuses bytes beyond the length, and Finish
 // installs the blob only when the whole content hashes to its name.
-// Partial data left by Close is resumed by the next BeginFetch.
+// Partial data left by Close is resumed by the next BeginFetch. A blob
+// small enough for the small-blob database (Options.SmallMax) is collected
+// in memory instead, and a fetch of it starts over.
 //
 // A Partial is used by one goroutine.
 type Partial struct {
 	s    *Store
 	hash replica.Hash
 	size uint64
-	f    *os.File
+	f    *os.File // nil for a small blob, collected in buf
+	buf  []byte
 	h    hash.Hash
 	off  uint64
 	done bool
@@ -56,6 +60,14 @@ func (s *Store) BeginFetch(h replica.Hash, size uint64) (*Partial, error) {
 }
 
 func (s *Store) openPartial(h replica.Hash, size uint64) (*Partial, error) {
+	if s.small.fits(size) {
+		// A partial file left by a store that kept small blobs in files
+		// would read as Incomplete forever.
+		if err := os.Remove(s.partialPath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return &Partial{s: s, hash: h, size: size, buf: make([]byte, 0, size), h: blake3.New(32, nil)}, nil
+	}
 	f, err := os.OpenFile(s.partialPath(h), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -108,6 +120,12 @@ func (p *Partial) Write(b []byte) (int, error) {
 	if uint64(len(b)) > p.size-p.off {
 		return 0, fmt.Errorf("%w: more than the entry's %d bytes", ErrTooLarge, p.size)
 	}
+	if p.f == nil {
+		p.buf = append(p.buf, b...)
+		p.h.Write(b)
+		p.off += uint64(len(b))
+		return len(b), nil
+	}
 	n, err := p.f.Write(b)
 	p.h.Write(b[:n])
 	p.off += uint64(n)
@@ -138,6 +156,13 @@ func (p *Partial) Finish() error {
 	}
 	p.done = true
 	defer p.s.release(p.hash)
+	if p.f == nil {
+		if err := p.s.putSmall(p.hash, p.buf, false); err != nil {
+			return fmt.Errorf("finish %x…: %w", p.hash[:5], err)
+		}
+		p.buf = nil
+		return nil
+	}
 	err := p.f.Close()
 	if err == nil {
 		err = p.s.install(p.s.partialPath(p.hash), p.hash, false)
@@ -157,6 +182,10 @@ func (p *Partial) Close() error {
 	}
 	p.done = true
 	defer p.s.release(p.hash)
+	if p.f == nil {
+		p.buf = nil
+		return nil
+	}
 	return p.f.Close()
 }
 
@@ -167,8 +196,12 @@ func (p *Partial) Discard() error {
 		return nil
 	}
 	p.done = true
-	p.f.Close()
 	defer p.s.release(p.hash)
+	if p.f == nil {
+		p.buf = nil
+		return nil
+	}
+	p.f.Close()
 	err := os.Remove(p.s.partialPath(p.hash))
 	if os.IsNotExist(err) {
 		return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,7 +170,7 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream) {
 // lookup checks that the request names a held document and an entry of it
 // with the requested hash, and opens the content. One point read and one
 // open: cheap enough for every request.
-func (s *Server) lookup(ctx context.Context, req *Request) (*os.File, uint64, error) {
+func (s *Server) lookup(ctx context.Context, req *Request) (blobReader, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	se, err := s.entries.Get(ctx, req.Namespace, req.Author, req.Key)

@@ -98,8 +98,8 @@ func TestContentDownload(t *testing.T) {
 		}
 	}
 
-	// A live write: the entry arrives with its content missing, and the
-	// content follows.
+	// A small live write carries its content in the gossip Put: the
+	// entry arrives with its content complete.
 	if _, err := doc.Set(ctx, author, []byte("later"), []byte("live value")); err != nil {
 		t.Fatal(err)
 	}
@@ -107,18 +107,41 @@ func TestContentDownload(t *testing.T) {
 		if ev.Kind != live.EventInsertRemote || string(ev.Entry.Key) != "later" {
 			return false
 		}
-		if ev.ContentStatus != live.ContentMissing {
-			t.Errorf("InsertRemote content status %v, want missing", ev.ContentStatus)
+		if ev.ContentStatus != live.ContentComplete {
+			t.Errorf("InsertRemote of a small value: content status %v, want complete", ev.ContentStatus)
 		}
 		return true
 	})
-	waitContent(t, sub, map[replica.Hash]bool{replica.HashContent([]byte("live value")): true})
 	e, err := bdoc.Get(ctx, author.ID(), []byte("later"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := bdoc.Content(e); err != nil || string(got) != "live value" {
 		t.Fatalf("later: %q, %v", got, err)
+	}
+
+	// A larger one arrives with its content missing, and the content
+	// follows.
+	bigLive := bytes.Repeat([]byte("live "), 2000)
+	if _, err := doc.Set(ctx, author, []byte("later-big"), bigLive); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+		if ev.Kind != live.EventInsertRemote || string(ev.Entry.Key) != "later-big" {
+			return false
+		}
+		if ev.ContentStatus != live.ContentMissing {
+			t.Errorf("InsertRemote of a large value: content status %v, want missing", ev.ContentStatus)
+		}
+		return true
+	})
+	waitContent(t, sub, map[replica.Hash]bool{replica.HashContent(bigLive): true})
+	e, err = bdoc.Get(ctx, author.ID(), []byte("later-big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bdoc.Content(e); err != nil || !bytes.Equal(got, bigLive) {
+		t.Fatalf("later-big: %d bytes, %v", len(got), err)
 	}
 	if st, err := b.live.DownloadStats(ctx); err != nil || st.Queued != 0 || st.Running != 0 {
 		t.Fatalf("download stats %+v, %v", st, err)

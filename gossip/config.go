@@ -110,6 +110,13 @@ type Config struct {
 	// to drop duplicates. Default: 4096.
 	SeenCacheSize int
 
+	// InlineContent is the largest content a Put carries along with its
+	// entry (Swarm.PutContent) when pushed to neighbours, so that they
+	// need not fetch it. The gossip queue never holds content, so this
+	// adds nothing to its memory. Default: 4 KiB; a negative value sends
+	// entries alone.
+	InlineContent int
+
 	// InboxSize bounds received ops waiting for the swarm's goroutine;
 	// beyond it they are dropped and counted in Stats.InboxDropped.
 	// Default: 1024.
@@ -137,6 +144,7 @@ const (
 	DefaultEagerFanout         = 32
 	DefaultMaxQueuedBroadcasts = 4096
 	DefaultSeenCacheSize       = 4096
+	DefaultInlineContent       = 4 << 10
 	DefaultInboxSize           = 1024
 	DefaultEventBuffer         = 1024
 	DefaultGossipInterval      = time.Second
@@ -164,6 +172,7 @@ func DefaultConfig() Config {
 		EagerFanout:         DefaultEagerFanout,
 		MaxQueuedBroadcasts: DefaultMaxQueuedBroadcasts,
 		SeenCacheSize:       DefaultSeenCacheSize,
+		InlineContent:       DefaultInlineContent,
 		InboxSize:           DefaultInboxSize,
 		EventBuffer:         DefaultEventBuffer,
 		Limits:              replica.DefaultLimits(),
@@ -204,6 +213,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.EagerFanout, d.EagerFanout)
 	setDefault(&c.MaxQueuedBroadcasts, d.MaxQueuedBroadcasts)
 	setDefault(&c.SeenCacheSize, d.SeenCacheSize)
+	if c.InlineContent == 0 {
+		c.InlineContent = d.InlineContent
+	}
 	setDefault(&c.InboxSize, d.InboxSize)
 	setDefault(&c.EventBuffer, d.EventBuffer)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)

@@ -16,6 +16,10 @@ type Event interface{ isEvent() }
 type OpPut struct {
 	From  endpoint.NodeID // the node that published it, as it claims
 	Entry replica.SignedEntry
+	// Content is the entry's content when the publisher sent it along
+	// (see Config.InlineContent), else nil. Its length and BLAKE3 hash
+	// match the entry's.
+	Content []byte
 }
 
 // OpContentReady says From holds the content with this hash.

@@ -18,7 +18,8 @@ type opFilter struct {
 	seen   *seenSet
 }
 
-// admitted is an op to deliver, with the bytes it arrived as (to relay).
+// admitted is an op to deliver, with the bytes it arrived as (to relay;
+// a Put with content is relayed without, see relayBytes).
 type admitted struct {
 	op  op
 	raw []byte
@@ -44,11 +45,11 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 			counts.invalid++
 			continue
 		}
-		if o.origin == f.self || !f.seen.add(opKey(raw)) {
+		if o.origin == f.self || !f.seen.add(opKey(raw, &o)) {
 			counts.duplicate++
 			continue
 		}
-		if o.kind == opPut {
+		if o.kind == opPut || o.kind == opPutContent {
 			if err := f.limits.ValidateUnsigned(&o.entry.Entry, f.doc, now); err != nil {
 				counts.invalid++
 				continue
@@ -87,11 +88,26 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 // event is what the consumer is told about an admitted op.
 func (o *op) event() Event {
 	switch o.kind {
-	case opPut:
-		return OpPut{From: o.origin, Entry: o.entry}
+	case opPut, opPutContent:
+		return OpPut{From: o.origin, Entry: o.entry, Content: o.content}
 	case opContentReady:
 		return OpContentReady{From: o.origin, Hash: o.hash}
 	default:
 		return OpSyncReport{From: o.origin, Heads: o.heads}
 	}
+}
+
+// relayBytes is what a relay queues for gossip: the bytes the op arrived
+// as, but a Put without the content it may carry, which was for the
+// origin's direct neighbours.
+func (a *admitted) relayBytes() []byte {
+	if a.op.kind != opPutContent {
+		return a.raw
+	}
+	plain := op{kind: opPut, origin: a.op.origin, entry: a.op.entry}
+	b, err := appendOp(nil, &plain)
+	if err != nil {
+		return a.raw // cannot happen: a put always encodes
+	}
+	return b
 }

@@ -138,3 +138,37 @@ func TestNotifyMsgNeverBlocks(t *testing.T) {
 		t.Errorf("queued %q, want a copy of the first message", got)
 	}
 }
+
+func TestFilterPutWithContent(t *testing.T) {
+	doc := newTestDoc(t)
+	self, peer := endpoint.GenerateSecretKey().Public(), endpoint.GenerateSecretKey().Public()
+	f := newTestFilter(doc.id(), self)
+	e := doc.entry("k", "some content")
+	withContent := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e, content: []byte("some content")})
+	plain := mustOp(t, &op{kind: opPut, origin: peer, entry: e})
+
+	got, counts := f.admit([][]byte{withContent, plain}, time.Now())
+	if len(got) != 1 || counts.duplicate != 1 {
+		t.Fatalf("admitted %d ops with %d duplicates, want the entry once", len(got), counts.duplicate)
+	}
+	ev, ok := got[0].op.event().(OpPut)
+	if !ok || string(ev.Content) != "some content" || string(ev.Entry.Key) != "k" {
+		t.Fatalf("event = %#v, want the put with its content", got[0].op.event())
+	}
+	// A relay passes the entry on without the content.
+	relayed, err := decodeOp(got[0].relayBytes(), 4096)
+	if err != nil || relayed.kind != opPut || relayed.origin != peer || relayed.content != nil {
+		t.Fatalf("relayed op: kind %d, origin %v, %d content bytes, err %v; want a plain put from the origin", relayed.kind, relayed.origin, len(relayed.content), err)
+	}
+
+	// A copy whose content was swapped is refused and does not hide the
+	// genuine op.
+	e2 := doc.entry("k2", "genuine")
+	forged := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e2, content: []byte("genuine")})
+	forged[len(forged)-1] ^= 1
+	genuine := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e2, content: []byte("genuine")})
+	got, counts = f.admit([][]byte{forged, genuine}, time.Now())
+	if len(got) != 1 || counts.invalid != 1 || string(got[0].op.content) != "genuine" {
+		t.Fatalf("admitted %d ops (%d invalid), want the genuine one", len(got), counts.invalid)
+	}
+}

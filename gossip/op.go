@@ -25,6 +25,7 @@ const (
 	opPut          opKind = 1
 	opContentReady opKind = 2
 	opSyncReport   opKind = 3
+	opPutContent   opKind = 4
 )
 
 // opHeaderLen is version(1) kind(1) origin(32).
@@ -34,6 +35,7 @@ const opHeaderLen = 1 + 1 + 32
 //
 //	version(1)=1 kind(1) origin(32)
 //	Put:          signed entry, replica.SignedEntry.AppendBinary
+//	PutContent:   uvarint(n) signed entry (n bytes) content (the entry's Len bytes)
 //	ContentReady: hash(32)
 //	SyncReport:   uvarint(n <= MaxReportAuthors), n × { author(32) uvarint(timestamp) },
 //	              authors strictly ascending
@@ -51,6 +53,9 @@ type op struct {
 	entry  replica.SignedEntry // opPut
 	hash   replica.Hash        // opContentReady
 	heads  replica.Heads       // opSyncReport
+	// content is the entry's content for opPutContent; its length and
+	// hash match the entry's once the op decoded.
+	content []byte
 }
 
 func appendOp(b []byte, o *op) ([]byte, error) {
@@ -59,6 +64,13 @@ func appendOp(b []byte, o *op) ([]byte, error) {
 	switch o.kind {
 	case opPut:
 		b = o.entry.AppendBinary(b)
+	case opPutContent:
+		if uint64(len(o.content)) != o.entry.Len {
+			return nil, fmt.Errorf("gossip: encode put: %d bytes of content for an entry of length %d", len(o.content), o.entry.Len)
+		}
+		b = binary.AppendUvarint(b, uint64(o.entry.EncodedLen()))
+		b = o.entry.AppendBinary(b)
+		b = append(b, o.content...)
 	case opContentReady:
 		b = append(b, o.hash[:]...)
 	case opSyncReport:
@@ -86,7 +98,9 @@ const minHeadLen = replica.IDLen + 1
 
 // decodeOp decodes one op that must fill b. Keys longer than maxKeyLen are
 // refused before allocation; so are more than MaxReportAuthors heads, or
-// more heads than the remaining bytes could hold. Signatures are not checked.
+// more heads than the remaining bytes could hold. Signatures are not
+// checked; the content a PutContent carries is checked against the
+// entry's length and hash.
 func decodeOp(b []byte, maxKeyLen int) (op, error) {
 	var o op
 	if len(b) < opHeaderLen {
@@ -105,6 +119,23 @@ func decodeOp(b []byte, maxKeyLen int) (op, error) {
 			return op{}, fmt.Errorf("%w: put: %w", ErrMalformedOp, err)
 		}
 		o.entry = se
+	case opPutContent:
+		n, k := binary.Uvarint(body)
+		if k <= 0 || n > uint64(len(body)-k) {
+			return op{}, fmt.Errorf("%w: put with content: bad entry length", ErrMalformedOp)
+		}
+		se, err := replica.UnmarshalSignedEntry(body[k:k+int(n)], maxKeyLen)
+		if err != nil {
+			return op{}, fmt.Errorf("%w: put with content: %w", ErrMalformedOp, err)
+		}
+		content := body[k+int(n):]
+		if uint64(len(content)) != se.Len {
+			return op{}, fmt.Errorf("%w: put with content: %d bytes of content, the entry says %d", ErrMalformedOp, len(content), se.Len)
+		}
+		if replica.HashContent(content) != se.Hash {
+			return op{}, fmt.Errorf("%w: put with content: content does not match the entry's hash", ErrMalformedOp)
+		}
+		o.entry, o.content = se, content
 	case opContentReady:
 		if len(body) != len(o.hash) {
 			return op{}, fmt.Errorf("%w: content ready body is %d bytes, want %d", ErrMalformedOp, len(body), len(o.hash))
@@ -160,14 +191,23 @@ func decodeHeads(b []byte) (replica.Heads, error) {
 
 // opKey is what receivers de-duplicate on: BLAKE3 of the op's encoding,
 // leaving out the origin of a Put, so that one entry is delivered once
-// whoever claims to have published it. raw must have decoded.
-func opKey(raw []byte) [32]byte {
-	if opKind(raw[1]) != opPut {
+// whoever claims to have published it. A Put with content has the key of
+// the plain Put of its entry: whichever arrives first is delivered. o is
+// raw decoded.
+func opKey(raw []byte, o *op) [32]byte {
+	var entry []byte
+	switch o.kind {
+	case opPut:
+		entry = raw[opHeaderLen:]
+	case opPutContent:
+		_, k := binary.Uvarint(raw[opHeaderLen:])
+		entry = raw[opHeaderLen+k : len(raw)-len(o.content)]
+	default:
 		return blake3.Sum256(raw)
 	}
 	h := blake3.New(32, nil)
-	h.Write(raw[:2])
-	h.Write(raw[opHeaderLen:])
+	h.Write([]byte{opVersion, byte(opPut)})
+	h.Write(entry)
 	var k [32]byte
 	h.Sum(k[:0])
 	return k

@@ -20,6 +20,8 @@ func TestOpRoundTrip(t *testing.T) {
 	}
 	for _, o := range []op{
 		{kind: opPut, origin: origin, entry: doc.entry("a/b", "hello")},
+		{kind: opPutContent, origin: origin, entry: doc.entry("a/c", "hello"), content: []byte("hello")},
+		{kind: opPutContent, origin: origin, entry: doc.entry("a/d", ""), content: []byte{}},
 		{kind: opContentReady, origin: origin, hash: replica.HashContent([]byte("x"))},
 		{kind: opSyncReport, origin: origin, heads: heads},
 		{kind: opSyncReport, origin: origin, heads: replica.Heads{}},
@@ -34,7 +36,8 @@ func TestOpRoundTrip(t *testing.T) {
 		}
 		if got.kind != o.kind || got.origin != o.origin || got.hash != o.hash ||
 			!bytes.Equal(got.entry.Key, o.entry.Key) || got.entry.Record != o.entry.Record ||
-			got.entry.AuthorSig != o.entry.AuthorSig || !maps.Equal(got.heads, o.heads) {
+			got.entry.AuthorSig != o.entry.AuthorSig || !maps.Equal(got.heads, o.heads) ||
+			!bytes.Equal(got.content, o.content) {
 			t.Errorf("kind %d: round trip changed the op", o.kind)
 		}
 		again, _ := appendOp(nil, &got)
@@ -49,6 +52,9 @@ func TestDecodeOpRejects(t *testing.T) {
 	origin := endpoint.GenerateSecretKey().Public()
 	put, _ := appendOp(nil, &op{kind: opPut, origin: origin, entry: doc.entry("k", "v")})
 	ready, _ := appendOp(nil, &op{kind: opContentReady, origin: origin})
+	withContent := mustOp(t, &op{kind: opPutContent, origin: origin, entry: doc.entry("k", "value"), content: []byte("value")})
+	otherContent := bytes.Clone(withContent)
+	otherContent[len(otherContent)-1] ^= 1
 	a1, a2 := replica.AuthorID{1}, replica.AuthorID{2}
 	report, _ := appendOp(nil, &op{kind: opSyncReport, origin: origin, heads: replica.Heads{a1: 1, a2: 2}})
 	// Swap the two heads: same value, not the canonical order.
@@ -60,20 +66,25 @@ func TestDecodeOpRejects(t *testing.T) {
 	tooMany = append(tooMany, make([]byte, 1025*minHeadLen)...)
 
 	cases := map[string][]byte{
-		"empty":             nil,
-		"short header":      put[:opHeaderLen-1],
-		"version 2":         append([]byte{2}, put[1:]...),
-		"unknown kind":      append([]byte{opVersion, 9}, put[2:]...),
-		"put truncated":     put[:len(put)-1],
-		"put trailing":      append(bytes.Clone(put), 0),
-		"ready short":       ready[:len(ready)-1],
-		"ready trailing":    append(bytes.Clone(ready), 0),
-		"report truncated":  report[:len(report)-1],
-		"report trailing":   append(bytes.Clone(report), 0),
-		"report unsorted":   unsorted,
-		"report too many":   tooMany,
-		"report count lies": append(bytes.Clone(report[:opHeaderLen]), 0x10),
-		"put key too long":  mustOp(t, &op{kind: opPut, origin: origin, entry: doc.entry(string(make([]byte, 5000)), "v")}),
+		"empty":                   nil,
+		"short header":            put[:opHeaderLen-1],
+		"version 2":               append([]byte{2}, put[1:]...),
+		"unknown kind":            append([]byte{opVersion, 9}, put[2:]...),
+		"put truncated":           put[:len(put)-1],
+		"put trailing":            append(bytes.Clone(put), 0),
+		"ready short":             ready[:len(ready)-1],
+		"ready trailing":          append(bytes.Clone(ready), 0),
+		"report truncated":        report[:len(report)-1],
+		"report trailing":         append(bytes.Clone(report), 0),
+		"report unsorted":         unsorted,
+		"report too many":         tooMany,
+		"report count lies":       append(bytes.Clone(report[:opHeaderLen]), 0x10),
+		"put content short":       withContent[:len(withContent)-1],
+		"put content long":        append(bytes.Clone(withContent), 'x'),
+		"put content other bytes": otherContent,
+		"put content no entry":    append(bytes.Clone(withContent[:opHeaderLen]), 0xff, 0x01),
+		"put content cut entry":   withContent[:opHeaderLen+10],
+		"put key too long":        mustOp(t, &op{kind: opPut, origin: origin, entry: doc.entry(string(make([]byte, 5000)), "v")}),
 	}
 	for name, b := range cases {
 		if _, err := decodeOp(b, 4096); !errors.Is(err, ErrMalformedOp) {
@@ -138,6 +149,7 @@ func FuzzDecodeOp(f *testing.F) {
 	origin := endpoint.GenerateSecretKey().Public()
 	f.Add(mustOp(f, &op{kind: opPut, origin: origin, entry: doc.entry("k", "v")}))
 	f.Add(mustOp(f, &op{kind: opContentReady, origin: origin}))
+	f.Add(mustOp(f, &op{kind: opPutContent, origin: origin, entry: doc.entry("k", "v"), content: []byte("v")}))
 	f.Add(mustOp(f, &op{kind: opSyncReport, origin: origin, heads: replica.Heads{{1}: 1, {2}: 1 << 40}}))
 	f.Add([]byte{opVersion, byte(opSyncReport)})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -150,6 +162,9 @@ func FuzzDecodeOp(f *testing.F) {
 		}
 		if len(o.entry.Key) > 64 || len(o.heads) > MaxReportAuthors {
 			t.Fatalf("decoded past a bound: key %d bytes, %d heads", len(o.entry.Key), len(o.heads))
+		}
+		if o.kind == opPutContent && replica.HashContent(o.content) != o.entry.Hash {
+			t.Fatal("a put's content that does not match its entry decoded")
 		}
 		raw, err := appendOp(nil, &o)
 		if err != nil {
@@ -164,7 +179,7 @@ func FuzzDecodeOp(f *testing.F) {
 		}
 		// Ops other than Put have one encoding per value (a Put's
 		// entry uses replica's varints, which allow padded forms).
-		if o.kind != opPut && !bytes.Equal(raw, b) {
+		if o.kind != opPut && o.kind != opPutContent && !bytes.Equal(raw, b) {
 			t.Fatalf("non-canonical input decoded: %x re-encodes as %x", b, raw)
 		}
 	})

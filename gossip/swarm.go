@@ -283,28 +283,45 @@ func (s *Swarm) closeLocked() error {
 
 // Put publishes an entry this node inserted into the document.
 func (s *Swarm) Put(se replica.SignedEntry) error {
+	return s.PutContent(se, nil)
+}
+
+// PutContent publishes an entry this node inserted, together with its
+// content when content is not nil and at most Config.InlineContent bytes:
+// the neighbours it is pushed to then hold the content at once. The
+// gossip queue, and so relays, carry the entry alone. content must be the
+// entry's content.
+func (s *Swarm) PutContent(se replica.SignedEntry, content []byte) error {
 	if se.Namespace != s.doc {
 		return fmt.Errorf("%w: entry of %s, swarm of %s", ErrWrongDocument, se.Namespace.Short(), s.doc.Short())
 	}
-	return s.publish(&op{kind: opPut, entry: se})
+	plain := &op{kind: opPut, entry: se}
+	if content == nil || len(content) > s.cfg.InlineContent {
+		return s.publish(plain, nil)
+	}
+	return s.publish(plain, &op{kind: opPutContent, entry: se, content: content})
 }
+
+// InlineContent is the largest content PutContent sends along with an
+// entry; below zero when none is sent.
+func (s *Swarm) InlineContent() int { return s.cfg.InlineContent }
 
 // ContentReady publishes that this node now holds the content with hash h.
 func (s *Swarm) ContentReady(h replica.Hash) error {
-	return s.publish(&op{kind: opContentReady, hash: h})
+	return s.publish(&op{kind: opContentReady, hash: h}, nil)
 }
 
 // SyncReport publishes this node's latest timestamp per author in the
 // document, at most MaxReportAuthors of them.
 func (s *Swarm) SyncReport(heads replica.Heads) error {
-	return s.publish(&op{kind: opSyncReport, heads: heads})
+	return s.publish(&op{kind: opSyncReport, heads: heads}, nil)
 }
 
-// publish pushes o to up to EagerFanout neighbours and queues it for
-// gossip. It does not wait for the network: sends run on the transport's
-// goroutines. An op over MaxOpSize is neither pushed nor queued, but
-// counted and returned as ErrOpTooLarge.
-func (s *Swarm) publish(o *op) error {
+// publish pushes o, or eager instead when it is given and fits, to up to
+// EagerFanout neighbours and queues o for gossip. It does not wait for the
+// network: sends run on the transport's goroutines. An o over MaxOpSize is
+// neither pushed nor queued, but counted and returned as ErrOpTooLarge.
+func (s *Swarm) publish(o, eager *op) error {
 	if s.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -313,15 +330,23 @@ func (s *Swarm) publish(o *op) error {
 	if err != nil {
 		return err
 	}
-	if budget := s.cfg.MaxOpSize(); len(raw) > budget {
+	budget := s.cfg.MaxOpSize()
+	if len(raw) > budget {
 		s.stats.opsTooLarge.Add(1)
 		return fmt.Errorf("%w: %d bytes, budget %d", ErrOpTooLarge, len(raw), budget)
+	}
+	push := raw
+	if eager != nil {
+		eager.origin = s.self
+		if b, err := appendOp(nil, eager); err == nil && len(b) <= budget {
+			push = b
+		}
 	}
 	s.stats.opsPublished.Add(1)
 	for _, n := range s.eagerTargets() {
 		// Errors mean the swarm is closing; the queue below still holds
 		// the op until then.
-		_ = s.ml.SendBestEffort(n, raw)
+		_ = s.ml.SendBestEffort(n, push)
 	}
 	s.enqueue(raw)
 	return nil
@@ -443,7 +468,7 @@ func (s *Swarm) handleOps(batch [][]byte) {
 	for _, a := range ok {
 		s.emit(a.op.event())
 		if relay {
-			s.enqueue(a.raw)
+			s.enqueue(a.relayBytes())
 		}
 	}
 }

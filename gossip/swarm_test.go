@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -151,7 +152,7 @@ func TestInvalidPutNotDelivered(t *testing.T) {
 		t.Fatalf("Put of another document's entry: err = %v, want ErrWrongDocument", err)
 	}
 	// A misbehaving node would send it anyway.
-	if err := swarms[0].publish(&op{kind: opPut, entry: foreign}); err != nil {
+	if err := swarms[0].publish(&op{kind: opPut, entry: foreign}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := swarms[0].Put(doc.entry("good", "v")); err != nil {
@@ -358,5 +359,38 @@ func TestSlowConsumerDoesNotBlock(t *testing.T) {
 		}
 	case <-timeout.C:
 		t.Fatal("no Lagged event once the consumer read")
+	}
+}
+
+func TestPutCarriesSmallContent(t *testing.T) {
+	// Without periodic gossip the content-less copy in the queue cannot
+	// arrive before the eager push.
+	nodes := newTestNodes(t, 2, func(c *Config) { c.GossipInterval = time.Hour })
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+	small := "small value"
+	large := string(bytes.Repeat([]byte("x"), DefaultInlineContent+1))
+	if err := swarms[0].PutContent(doc.entry("small", small), []byte(small)); err != nil {
+		t.Fatal(err)
+	}
+	if err := swarms[0].PutContent(doc.entry("large", large), []byte(large)); err != nil {
+		t.Fatal(err)
+	}
+	watchers[1].waitFor(t, "both puts", func(evs []Event) bool { return putsOf(evs, "small") == 1 && putsOf(evs, "large") == 1 })
+	for _, ev := range watchers[1].snapshot() {
+		p, ok := ev.(OpPut)
+		if !ok {
+			continue
+		}
+		switch string(p.Entry.Key) {
+		case "small":
+			if string(p.Content) != small {
+				t.Errorf("small put arrived with content %q, want %q", p.Content, small)
+			}
+		case "large":
+			if p.Content != nil {
+				t.Errorf("a put over InlineContent carried %d bytes of content", len(p.Content))
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -925,6 +926,14 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 	case gossip.OpPut:
 		ctx, cancel := la.storeCtx()
 		defer cancel()
+		if ev.Content != nil && la.content != nil && la.policyAllows(d.ns, ev.Entry.Key) {
+			// The swarm checked the content against the entry's hash.
+			// Stored first, it makes the entry's content complete when
+			// InsertRemote is reported, and nothing is fetched.
+			// Should it fail, the content reads as missing and is
+			// downloaded like any other.
+			la.content.Put(bytes.NewReader(ev.Content))
+		}
 		// The swarm verified the entry; the store applies last writer
 		// wins and emits InsertRemote when it is new.
 		la.act.InsertRemote(ctx, d.ns, []replica.SignedEntry{ev.Entry}, replica.PeerID(ev.From))
@@ -956,12 +965,26 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 	}
 }
 
+// inlineContent is the content to send along with a local entry's Put:
+// when the swarm sends content that small and the store holds it, else
+// nil.
+func (la *LiveActor) inlineContent(d *liveDoc, e *replica.SignedEntry) []byte {
+	if la.content == nil || e.Len > uint64(max(d.swarm.InlineContent(), 0)) {
+		return nil
+	}
+	b, err := la.content.Get(e.Hash)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 func (la *LiveActor) handleStore(ev actor.Event) {
 	switch ev.Kind {
 	case actor.InsertLocal:
 		if d := la.docs[ev.Namespace]; d != nil {
 			d.localInserts++
-			if errors.Is(d.swarm.Put(ev.Entry), gossip.ErrOpTooLarge) {
+			if errors.Is(d.swarm.PutContent(ev.Entry, la.inlineContent(d, &ev.Entry)), gossip.ErrOpTooLarge) {
 				// Gossip cannot carry it: report our heads instead, so
 				// that the peers sync the entry from us.
 				la.reportHeads(d)
