@@ -233,6 +233,22 @@ func (s *Store) Put(r io.Reader) (replica.Hash, uint64, error) {
 	return s.put(r, false)
 }
 
+// PutBytes is Put of content held in memory: a small blob is stored
+// without another copy.
+func (s *Store) PutBytes(b []byte) (replica.Hash, uint64, error) {
+	if s.small == nil || int64(len(b)) > s.small.max {
+		return s.put(bytes.NewReader(b), false)
+	}
+	if s.isClosed() {
+		return replica.Hash{}, 0, ErrClosed
+	}
+	sum := replica.HashContent(b)
+	if err := s.putSmall(sum, b, false); err != nil {
+		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+	}
+	return sum, uint64(len(b)), nil
+}
+
 // PutDurable is Put that fsyncs the blob and its directory before it
 // returns: for entries of durable documents.
 func (s *Store) PutDurable(r io.Reader) (replica.Hash, uint64, error) {

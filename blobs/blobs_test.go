@@ -101,6 +101,15 @@ func testPutGetVerify(t *testing.T, smallMax int64) {
 	if h2, _, err := s.PutDurable(strings.NewReader("durable")); err != nil || !s.Has(h2) {
 		t.Fatalf("PutDurable: %v", err)
 	}
+	inMemory := []byte("put from memory")
+	if h3, n3, err := s.PutBytes(inMemory); err != nil || h3 != replica.HashContent(inMemory) || n3 != uint64(len(inMemory)) {
+		t.Fatalf("PutBytes = %x, %d, %v", h3, n3, err)
+	} else if got, err := s.Get(h3); err != nil || !bytes.Equal(got, inMemory) {
+		t.Fatalf("Get after PutBytes = %q, %v", got, err)
+	}
+	if _, _, err := s.PutBytes(make([]byte, 1025)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("PutBytes over the limit: %v", err)
+	}
 	entries, _ := os.ReadDir(filepath.Join(s.dir, tmpDir))
 	if len(entries) != 0 {
 		t.Fatalf("temporary file %s left behind", entries[0].Name())

@@ -16,7 +16,13 @@ type opFilter struct {
 	doc    replica.NamespaceID
 	limits replica.Limits // defaults filled in
 	seen   *seenSet
+	keys   *replica.Verifier // for batches of up to singleVerifyMax puts
 }
+
+// singleVerifyMax is the largest number of puts in one received batch
+// that are checked one by one with the filter's cached keys; larger
+// batches go to replica.VerifyBatch.
+const singleVerifyMax = 8
 
 // admitted is an op to deliver, with the bytes it arrived as (to relay;
 // a Put with content is relayed without, see relayBytes).
@@ -61,14 +67,22 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 	if len(puts) == 0 {
 		return out, counts
 	}
-	entries := make([]replica.SignedEntry, len(puts))
-	for i, j := range puts {
-		entries[i] = out[j].op.entry
-	}
 	bad := make(map[int]bool)
-	for i, err := range replica.VerifyBatch(entries) {
-		if err != nil {
-			bad[puts[i]] = true
+	if len(puts) <= singleVerifyMax && f.keys != nil {
+		for _, j := range puts {
+			if f.keys.Verify(&out[j].op.entry) != nil {
+				bad[j] = true
+			}
+		}
+	} else {
+		entries := make([]replica.SignedEntry, len(puts))
+		for i, j := range puts {
+			entries[i] = out[j].op.entry
+		}
+		for i, err := range replica.VerifyBatch(entries) {
+			if err != nil {
+				bad[puts[i]] = true
+			}
 		}
 	}
 	if len(bad) == 0 {

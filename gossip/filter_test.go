@@ -40,10 +40,18 @@ func TestFilterDeliversValidOpsOnce(t *testing.T) {
 	}
 }
 
+// TestFilterRejectsInvalidPuts runs with the filter's cached keys, which
+// check small batches, and without, as larger batches are checked.
 func TestFilterRejectsInvalidPuts(t *testing.T) {
+	t.Run("cached keys", func(t *testing.T) { testFilterRejectsInvalidPuts(t, replica.NewVerifier(2)) })
+	t.Run("batch", func(t *testing.T) { testFilterRejectsInvalidPuts(t, nil) })
+}
+
+func testFilterRejectsInvalidPuts(t *testing.T, keys *replica.Verifier) {
 	doc, otherDoc := newTestDoc(t), newTestDoc(t)
 	self, peer := endpoint.GenerateSecretKey().Public(), endpoint.GenerateSecretKey().Public()
 	f := newTestFilter(doc.id(), self)
+	f.keys = keys
 
 	badSig := doc.entry("bad-sig", "v")
 	badSig.AuthorSig[0] ^= 1

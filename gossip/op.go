@@ -205,10 +205,8 @@ func opKey(raw []byte, o *op) [32]byte {
 	default:
 		return blake3.Sum256(raw)
 	}
-	h := blake3.New(32, nil)
-	h.Write([]byte{opVersion, byte(opPut)})
-	h.Write(entry)
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+	// One small buffer: a streaming hasher would allocate kilobytes per
+	// received op, duplicates included.
+	var buf [512]byte
+	return blake3.Sum256(append(append(buf[:0], opVersion, byte(opPut)), entry...))
 }

@@ -117,6 +117,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 			doc:    doc,
 			limits: cfg.Limits,
 			seen:   newSeenSet(cfg.SeenCacheSize),
+			keys:   replica.NewVerifier(0),
 		},
 		members: make(map[endpoint.NodeID]member),
 		hints:   make(map[endpoint.NodeID]endpoint.NodeAddr),

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -932,7 +931,7 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 			// InsertRemote is reported, and nothing is fetched.
 			// Should it fail, the content reads as missing and is
 			// downloaded like any other.
-			la.content.Put(bytes.NewReader(ev.Content))
+			la.content.PutBytes(ev.Content)
 		}
 		// The swarm verified the entry; the store applies last writer
 		// wins and emits InsertRemote when it is new.

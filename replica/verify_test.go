@@ -25,7 +25,8 @@ var (
 	}()
 )
 
-// TestVerifyBatchMatchesSingle checks that VerifyBatch accepts exactly what
+// TestVerifyBatchMatchesSingle checks that VerifyBatch and a Verifier
+// (with a small key cache, so that keys are evicted) accept exactly what
 // SignedEntry.Verify accepts, on random mixes of valid entries, corrupted
 // signatures, non-minimal s, keys that are not points and the ZIP-215 edge
 // cases of small-order and non-canonical keys and R values.
@@ -71,10 +72,14 @@ func TestVerifyBatchMatchesSingle(t *testing.T) {
 			}
 		}
 		errs := VerifyBatch(entries)
+		v := NewVerifier(rapid.IntRange(1, 8).Draw(t, "cached keys"))
 		for i := range entries {
 			want := entries[i].Verify()
 			if (want == nil) != (errs[i] == nil) {
 				t.Fatalf("entry %d: batch says %v, single says %v", i, errs[i], want)
+			}
+			if got := v.Verify(&entries[i]); (got == nil) != (want == nil) {
+				t.Fatalf("entry %d: Verifier says %v, single says %v", i, got, want)
 			}
 			if errs[i] != nil && !errors.Is(errs[i], ErrBadSignature) {
 				t.Fatalf("entry %d: %v, want ErrBadSignature", i, errs[i])

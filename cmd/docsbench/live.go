@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ func runLive(args []string) error {
 	grace := fs.Duration("grace", 2*time.Second, "wait after the last write for deliveries")
 	dir := fs.String("dir", "", "parent of the nodes' data directories (default: stores in memory, content in temporary directories)")
 	form := fs.Duration("form", 30*time.Second, "longest wait for the swarm to form")
+	gossipEvery := fs.Duration("gossip-interval", 0, "gossip.Config.GossipInterval (0: the default)")
+	settle := fs.Duration("settle", 300*time.Millisecond, "quiet time without a finished sync session before the writes start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +62,9 @@ func runLive(args []string) error {
 			cfg.DataDir = filepath.Join(*dir, fmt.Sprintf("node-%d", i))
 		}
 		cfg.Live.EventBuffer = 4 * (*writes + n)
+		if *gossipEvery > 0 {
+			cfg.Gossip.GossipInterval = *gossipEvery
+		}
 	})
 	defer closeAll()
 	if err != nil {
@@ -73,6 +79,9 @@ func runLive(args []string) error {
 	arrived := make([]atomic.Int64, *writes*n)
 	neighbours := make([]atomic.Int32, n)
 	var lagged atomic.Int64
+	// Sessions this process dialled, and the start of the writes (ns
+	// since base, 0 before) to tell those during the writes.
+	var dialled, dialledWriting, writingFrom atomic.Int64
 	var readers sync.WaitGroup
 	subs := make([]*live.Subscription, 0, n)
 	defer func() {
@@ -106,6 +115,13 @@ func runLive(args []string) error {
 					neighbours[node].Store(int32(len(up)))
 				case live.EventLagged:
 					lagged.Add(int64(ev.Missed))
+				case live.EventSyncFinished:
+					if ev.Outcome.Role == live.Initiator {
+						dialled.Add(1)
+						if w := writingFrom.Load(); w != 0 && int64(time.Since(base)) > w {
+							dialledWriting.Add(1)
+						}
+					}
 				}
 			}
 		})
@@ -161,6 +177,18 @@ func runLive(args []string) error {
 		counts[i] = neighbours[i].Load()
 	}
 	fmt.Printf("swarm of %d nodes: formed=%v in %.2f s, neighbours per node %v\n", n, formed, time.Since(t0).Seconds(), counts)
+	// The swarm's first sync sessions (one per neighbour pair, and their
+	// connection handshakes) are the join's cost, not live delivery's:
+	// the writes start once no session has ended for -settle.
+	settled := time.Now()
+	for last, deadline := dialled.Load(), time.Now().Add(*form); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if d := dialled.Load(); d != last {
+			last, settled = d, time.Now()
+		} else if time.Since(settled) >= *settle {
+			break
+		}
+	}
+	fmt.Printf("first sessions settled: %d dialled, %.2f s after the swarm formed\n", dialled.Load(), time.Since(t0).Seconds())
 
 	authors := make([]replica.Author, n)
 	for i, e := range engines {
@@ -170,7 +198,20 @@ func runLive(args []string) error {
 	}
 	value := make([]byte, 64)
 	setTimes := make([]time.Duration, 0, *writes)
+	// DOCSBENCH_LIVE_CPUPROFILE=file profiles the writes and deliveries.
+	if path := os.Getenv("DOCSBENCH_LIVE_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	cpu0 := cpuTime()
 	start := time.Now()
+	writingFrom.Store(int64(time.Since(base)))
 	next := start
 	for w := range *writes {
 		if d := time.Until(next); d > 0 {
@@ -202,6 +243,10 @@ func runLive(args []string) error {
 	for end := time.Now().Add(*grace); time.Now().Before(end) && delivered() < want; {
 		time.Sleep(20 * time.Millisecond)
 	}
+	cpu, busy := cpuTime()-cpu0, time.Since(start)
+	if os.Getenv("DOCSBENCH_LIVE_CPUPROFILE") != "" {
+		pprof.StopCPUProfile()
+	}
 
 	lat := make([]time.Duration, 0, want)
 	afterSet := make([]time.Duration, 0, want) // from Set's return
@@ -228,6 +273,9 @@ func runLive(args []string) error {
 	}
 	fmt.Printf("wrote %d entries in %.2f s (%.0f/s); %d of %d deliveries; lagged events %d; max %.1f ms\n",
 		*writes, wrote.Seconds(), float64(*writes)/wrote.Seconds(), len(lat), want, lagged.Load(), pct(1))
+	fmt.Printf("sync sessions dialled: %d before the writes, %d after the first write\n", dialled.Load()-dialledWriting.Load(), dialledWriting.Load())
+	fmt.Printf("CPU from the first write to the last delivery: %.2f s in %.2f s (%.0f%% of one core), %.0f µs per delivery\n",
+		cpu.Seconds(), busy.Seconds(), 100*cpu.Seconds()/busy.Seconds(), float64(cpu.Microseconds())/float64(max(len(lat), 1)))
 	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
 		n, *writes, pct(0.50), pct(0.99), 100*float64(len(lat))/float64(want))
 	return nil
