@@ -491,7 +491,20 @@ func (s *Swarm) announce(announced map[endpoint.NodeID]endpoint.NodeAddr) {
 	for _, a := range up {
 		announced[a.ID] = a
 		s.emit(NeighborUp{Node: a})
+		// Connect now rather than on the first op for the neighbour, so
+		// that the first write after a join does not wait for a
+		// handshake. run holds wg, so adding to it here is safe.
+		s.wg.Go(func() { s.connect(a) })
 	}
+}
+
+// connect dials the neighbour's gossip connection, which the transport
+// then finds open (endpoint connections are shared per node and
+// protocol). A failure is left to the transport's own dial.
+func (s *Swarm) connect(a endpoint.NodeAddr) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.PacketTimeout)
+	defer cancel()
+	s.r.ep.Dial(ctx, a, endpoint.ALPNGossip)
 }
 
 // membershipChanges lists the members of current that are new or whose
