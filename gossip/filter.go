@@ -17,6 +17,7 @@ type opFilter struct {
 	limits replica.Limits // defaults filled in
 	seen   *seenSet
 	keys   *replica.Verifier // for batches of up to singleVerifyMax puts
+	buf    []byte            // opKey's scratch
 }
 
 // singleVerifyMax is the largest number of puts in one received batch
@@ -51,7 +52,7 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 			counts.invalid++
 			continue
 		}
-		if o.origin == f.self || !f.seen.add(opKey(raw, &o)) {
+		if o.origin == f.self || !f.seen.add(opKey(raw, &o, &f.buf)) {
 			counts.duplicate++
 			continue
 		}

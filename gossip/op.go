@@ -193,8 +193,8 @@ func decodeHeads(b []byte) (replica.Heads, error) {
 // leaving out the origin of a Put, so that one entry is delivered once
 // whoever claims to have published it. A Put with content has the key of
 // the plain Put of its entry: whichever arrives first is delivered. o is
-// raw decoded.
-func opKey(raw []byte, o *op) [32]byte {
+// raw decoded; scratch is reused for the bytes hashed.
+func opKey(raw []byte, o *op, scratch *[]byte) [32]byte {
 	var entry []byte
 	switch o.kind {
 	case opPut:
@@ -205,8 +205,8 @@ func opKey(raw []byte, o *op) [32]byte {
 	default:
 		return blake3.Sum256(raw)
 	}
-	// One small buffer: a streaming hasher would allocate kilobytes per
+	// One reused buffer: a streaming hasher would allocate kilobytes per
 	// received op, duplicates included.
-	var buf [512]byte
-	return blake3.Sum256(append(append(buf[:0], opVersion, byte(opPut)), entry...))
+	*scratch = append(append((*scratch)[:0], opVersion, byte(opPut)), entry...)
+	return blake3.Sum256(*scratch)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -209,7 +210,7 @@ func runLive(args []string) error {
 			return err
 		}
 	}
-	cpu0 := cpuTime()
+	cpu0, alloc0, gc0 := cpuTime(), heapAllocated(), gcCycles()
 	start := time.Now()
 	writingFrom.Store(int64(time.Since(base)))
 	next := start
@@ -244,6 +245,7 @@ func runLive(args []string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cpu, busy := cpuTime()-cpu0, time.Since(start)
+	allocated, cycles := heapAllocated()-alloc0, gcCycles()-gc0
 	if os.Getenv("DOCSBENCH_LIVE_CPUPROFILE") != "" {
 		pprof.StopCPUProfile()
 	}
@@ -274,9 +276,27 @@ func runLive(args []string) error {
 	fmt.Printf("wrote %d entries in %.2f s (%.0f/s); %d of %d deliveries; lagged events %d; max %.1f ms\n",
 		*writes, wrote.Seconds(), float64(*writes)/wrote.Seconds(), len(lat), want, lagged.Load(), pct(1))
 	fmt.Printf("sync sessions dialled: %d before the writes, %d after the first write\n", dialled.Load()-dialledWriting.Load(), dialledWriting.Load())
+	fmt.Printf("heap allocated from the first write to the last delivery: %.1f MB, %.1f KB per delivery, %d GC cycles\n",
+		float64(allocated)/(1<<20), float64(allocated)/1024/float64(max(len(lat), 1)), cycles)
 	fmt.Printf("CPU from the first write to the last delivery: %.2f s in %.2f s (%.0f%% of one core), %.0f µs per delivery\n",
 		cpu.Seconds(), busy.Seconds(), 100*cpu.Seconds()/busy.Seconds(), float64(cpu.Microseconds())/float64(max(len(lat), 1)))
 	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
 		n, *writes, pct(0.50), pct(0.99), 100*float64(len(lat))/float64(want))
 	return nil
+}
+
+// heapAllocated is the bytes allocated on the heap since the process
+// started.
+func heapAllocated() uint64 { return readUint64Metric("/gc/heap/allocs:bytes") }
+
+// gcCycles is the number of completed GC cycles.
+func gcCycles() uint64 { return readUint64Metric("/gc/cycles/total:gc-cycles") }
+
+func readUint64Metric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
