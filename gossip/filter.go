@@ -68,11 +68,11 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 	if len(puts) == 0 {
 		return out, counts
 	}
-	bad := make(map[int]bool)
+	var bad map[int]bool // made on the first bad signature
 	if len(puts) <= singleVerifyMax && f.keys != nil {
 		for _, j := range puts {
 			if f.keys.Verify(&out[j].op.entry) != nil {
-				bad[j] = true
+				bad = markBad(bad, j)
 			}
 		}
 	} else {
@@ -82,7 +82,7 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 		}
 		for i, err := range replica.VerifyBatch(entries) {
 			if err != nil {
-				bad[puts[i]] = true
+				bad = markBad(bad, puts[i])
 			}
 		}
 	}
@@ -98,6 +98,14 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 		kept = append(kept, a)
 	}
 	return kept, counts
+}
+
+func markBad(bad map[int]bool, i int) map[int]bool {
+	if bad == nil {
+		bad = make(map[int]bool)
+	}
+	bad[i] = true
+	return bad
 }
 
 // event is what the consumer is told about an admitted op.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -75,9 +76,16 @@ func (e *Entry) AppendSigningBytes(dst []byte) []byte {
 
 // ID returns BLAKE3 of the signing bytes.
 func (e *Entry) ID() EntryID {
-	var buf [256]byte
-	return blake3.Sum256(e.AppendSigningBytes(buf[:0]))
+	// blake3.Sum256 lets its argument escape, so a stack buffer would be
+	// a heap allocation on every call.
+	bp := idBufs.Get().(*[]byte)
+	*bp = e.AppendSigningBytes((*bp)[:0])
+	id := blake3.Sum256(*bp)
+	idBufs.Put(bp)
+	return id
 }
+
+var idBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // IsTombstone reports whether the entry is a prefix tombstone.
 func (e *Entry) IsTombstone() bool { return e.Record.IsTombstone() }
