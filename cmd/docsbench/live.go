@@ -62,7 +62,6 @@ func runLive(args []string) error {
 		if *dir != "" {
 			cfg.DataDir = filepath.Join(*dir, fmt.Sprintf("node-%d", i))
 		}
-		cfg.Live.EventBuffer = 4 * (*writes + n)
 		if *gossipEvery > 0 {
 			cfg.Gossip.GossipInterval = *gossipEvery
 		}
