@@ -55,6 +55,12 @@ type Config struct {
 	// tries the next, while earlier attempts keep running; a failed
 	// attempt starts the next at once. Default: 250ms.
 	DialStagger time.Duration
+
+	// MaxQueuedDatagrams bounds the datagrams one connection holds for
+	// sending (Conn.SendDatagram), beyond the 32 quic-go itself queues.
+	// They wait only while the peer is slow or unreachable; beyond the
+	// bound SendDatagram fails with ErrDatagramQueueFull. Default: 128.
+	MaxQueuedDatagrams int
 }
 
 // Defaults, as documented on Config.
@@ -65,6 +71,7 @@ const (
 	DefaultMaxIncomingStreams = 256
 	DefaultMaxConns           = 1024
 	DefaultDialStagger        = 250 * time.Millisecond
+	DefaultMaxQueuedDatagrams = 128
 )
 
 // DefaultListenAddr is the default Config.ListenAddr.
@@ -81,6 +88,7 @@ func DefaultConfig() Config {
 		MaxIncomingStreams: DefaultMaxIncomingStreams,
 		MaxConns:           DefaultMaxConns,
 		DialStagger:        DefaultDialStagger,
+		MaxQueuedDatagrams: DefaultMaxQueuedDatagrams,
 	}
 }
 
@@ -123,6 +131,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialStagger <= 0 {
 		c.DialStagger = DefaultDialStagger
+	}
+	if c.MaxQueuedDatagrams <= 0 {
+		c.MaxQueuedDatagrams = DefaultMaxQueuedDatagrams
 	}
 	return c
 }

@@ -1,9 +1,12 @@
 package endpoint
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/quic-go/quic-go"
 )
@@ -33,16 +36,34 @@ const (
 // next Dial then connects again). A Conn given to a Handler belongs to that
 // handler; the endpoint closes it when the handler returns.
 type Conn struct {
+	e        *Endpoint
 	qc       *quic.Conn
 	remoteID NodeID
 	alpn     string
+	// datagrams: the peer accepts datagrams (this side always does).
+	datagrams bool
+
+	// dgMu guards the datagrams waiting for the connection's sender
+	// goroutine, which runs while dgSending is set.
+	dgMu      sync.Mutex
+	dgQueue   [][]byte
+	dgSending bool
 }
 
-func newConn(qc *quic.Conn, remoteID NodeID) *Conn {
+// MaxDatagramSize is the largest datagram Conn.SendDatagram takes. Every
+// QUIC path carries UDP payloads of 1200 bytes (RFC 9000, section 14), and
+// quic-go reserves 37 of them for the packet header and tag when it sizes
+// a datagram, so a datagram of this size fits on any connection.
+const MaxDatagramSize = 1200 - 37
+
+func newConn(e *Endpoint, qc *quic.Conn, remoteID NodeID) *Conn {
+	state := qc.ConnectionState()
 	return &Conn{
-		qc:       qc,
-		remoteID: remoteID,
-		alpn:     qc.ConnectionState().TLS.NegotiatedProtocol,
+		e:         e,
+		qc:        qc,
+		remoteID:  remoteID,
+		alpn:      state.TLS.NegotiatedProtocol,
+		datagrams: state.SupportsDatagrams.Remote,
 	}
 }
 
@@ -68,6 +89,71 @@ func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
 // AcceptStream waits for the peer to open a bidirectional stream.
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 	return c.qc.AcceptStream(ctx)
+}
+
+// SendDatagram sends p to the peer in one QUIC datagram (RFC 9221): it
+// arrives whole or not at all, may be lost, and is never retransmitted.
+// SendDatagram does not wait for the network: it copies p and queues it
+// for the connection's sender goroutine, which hands datagrams to QUIC in
+// order. Errors wrap ErrDatagramTooLarge (over MaxDatagramSize),
+// ErrDatagramsUnsupported, ErrDatagramQueueFull (Config.MaxQueuedDatagrams
+// are waiting, as happens while the peer is unreachable) or ErrClosed, or
+// are the connection's close reason.
+func (c *Conn) SendDatagram(p []byte) error {
+	switch {
+	case len(p) > MaxDatagramSize:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrDatagramTooLarge, len(p), MaxDatagramSize)
+	case !c.datagrams:
+		return ErrDatagramsUnsupported
+	}
+	if err := c.Err(); err != nil {
+		return err
+	}
+	c.dgMu.Lock()
+	defer c.dgMu.Unlock()
+	if len(c.dgQueue) >= c.e.cfg.MaxQueuedDatagrams {
+		return ErrDatagramQueueFull
+	}
+	if !c.dgSending {
+		if !c.e.spawn(c.sendDatagrams) {
+			return ErrClosed
+		}
+		c.dgSending = true
+	}
+	c.dgQueue = append(c.dgQueue, bytes.Clone(p))
+	return nil
+}
+
+// sendDatagrams hands the queued datagrams to QUIC until none is left.
+// quic-go's SendDatagram blocks while its own queue is full, so this runs
+// on a goroutine of its own; it ends when the queue is empty, or when the
+// connection closes (which also ends a blocked send).
+func (c *Conn) sendDatagrams() {
+	for {
+		c.dgMu.Lock()
+		batch := c.dgQueue
+		c.dgQueue = nil
+		if len(batch) == 0 || !c.live() {
+			c.dgSending = false
+			c.dgMu.Unlock()
+			return
+		}
+		c.dgMu.Unlock()
+		for _, p := range batch {
+			// A peer whose datagram limit is below MaxDatagramSize refuses
+			// some: like any datagram, they are lost.
+			if err := c.qc.SendDatagram(p); err != nil && !c.live() {
+				break
+			}
+		}
+	}
+}
+
+// ReceiveDatagram waits for the next datagram from the peer. Datagrams
+// that arrive while 128 wait to be received are dropped (quic-go's
+// receive queue).
+func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
+	return c.qc.ReceiveDatagram(ctx)
 }
 
 // Done is closed once the connection is closed, by either side or by an

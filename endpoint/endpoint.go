@@ -142,6 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Endpoint, error) {
 			KeepAlivePeriod:       cfg.KeepAlivePeriod,
 			MaxIncomingStreams:    int64(cfg.MaxIncomingStreams),
 			MaxIncomingUniStreams: int64(cfg.MaxIncomingStreams),
+			EnableDatagrams:       true,
 		},
 		handlers: make(map[string]Handler),
 		conns:    make(map[connKey]*Conn),
@@ -304,7 +305,7 @@ func (e *Endpoint) serve(qc *quic.Conn) {
 		qc.CloseWithError(CodeNormal, "bad certificate")
 		return
 	}
-	conn := newConn(qc, remote)
+	conn := newConn(e, qc, remote)
 
 	code, reason := e.admit(conn)
 	if reason != "" {
@@ -425,6 +426,31 @@ func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn,
 	}
 }
 
+// Cached returns the live connection to node id for protocol alpn that an
+// earlier Dial made, without dialling: for callers that must not wait for
+// a handshake.
+func (e *Endpoint) Cached(id NodeID, alpn string) (*Conn, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.conns[connKey{id: id, alpn: alpn}]
+	if !ok || !c.live() {
+		return nil, false
+	}
+	return c, true
+}
+
+// spawn runs f on a goroutine that Close waits for, unless the endpoint
+// is closed.
+func (e *Endpoint) spawn(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Go(f)
+	return true
+}
+
 // runDial performs one shared dial and publishes its result.
 func (e *Endpoint) runDial(key connKey, addrs []netip.AddrPort, run *dialRun) {
 	qc, err := e.dialAddrs(e.ctx, key.id, addrs, key.alpn)
@@ -437,7 +463,7 @@ func (e *Endpoint) runDial(key connKey, addrs []netip.AddrPort, run *dialRun) {
 	case err != nil:
 		run.err = fmt.Errorf("endpoint: dial %s: %w", key.id.Short(), err)
 	default:
-		c := newConn(qc, key.id)
+		c := newConn(e, qc, key.id)
 		e.conns[key] = c
 		run.conn = c
 		// Drop the connection from the cache as soon as it dies, so that

@@ -47,6 +47,19 @@ var (
 	// ErrBadSeed means a secret key seed is not 32 bytes.
 	ErrBadSeed = errors.New("endpoint: secret key seed must be 32 bytes")
 
+	// ErrDatagramTooLarge means a datagram is over MaxDatagramSize; send
+	// it on a stream instead.
+	ErrDatagramTooLarge = errors.New("endpoint: datagram exceeds MaxDatagramSize; send it on a stream")
+
+	// ErrDatagramsUnsupported means the peer did not enable QUIC
+	// datagrams on the connection.
+	ErrDatagramsUnsupported = errors.New("endpoint: the peer does not accept datagrams")
+
+	// ErrDatagramQueueFull means Config.MaxQueuedDatagrams datagrams are
+	// already waiting to be sent on the connection, as happens while the
+	// peer is unreachable. The datagram is not sent.
+	ErrDatagramQueueFull = errors.New("endpoint: datagram queue full (Config.MaxQueuedDatagrams)")
+
 	// ErrBadNodeAddr means an encoded NodeAddr is truncated, has too many
 	// addresses, or holds an address that cannot be dialled.
 	ErrBadNodeAddr = errors.New("endpoint: malformed node address")
