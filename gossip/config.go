@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -23,11 +24,15 @@ import (
 // that are not listed here keep DefaultLANConfig's values, except these
 // fixed overrides:
 //
+//   - GossipInterval is zero, which turns memberlist's gossip timer off:
+//     the swarm runs its own rounds, only while it has something to
+//     spread (see GossipInterval below).
+//
 //   - Name is the node id in hex, so that the transport's dial can check
 //     the peer's identity.
-//   - Transport is the node's QUIC endpoint (one QUIC stream per packet);
-//     UDPBufferSize is PacketSize, since a packet is not bound by a UDP
-//     datagram here.
+//   - Transport is the node's QUIC endpoint (a QUIC datagram per small
+//     packet, a QUIC stream per larger one); UDPBufferSize is PacketSize,
+//     since a packet is not bound by a UDP datagram here.
 //   - ProtocolVersion is memberlist.ProtocolVersionMax: every member runs
 //     this package, so there are no old peers to stay compatible with.
 //   - EnableCompression is off: ops are mostly hashes and signatures, which
@@ -35,10 +40,15 @@ import (
 //   - GossipToTheDeadTime is PushPullInterval, as memberlist's profiles do.
 //   - Delegate, Events and Alive are the swarm's own, and Logger is Logger.
 type Config struct {
-	// GossipInterval is how often memberlist gossips queued broadcasts
-	// (membership changes and ops) to GossipNodes random members. Ops are
-	// pushed to neighbours at once; this is the backstop. Default: 1s
-	// (memberlist's LAN profile: 200ms).
+	// GossipInterval is how often the swarm gossips while it has
+	// something to spread: queued ops, which go to GossipNodes random
+	// members each round until each has been sent its number of times
+	// (RetransmitMult), and a membership change, after which the rounds
+	// ping GossipNodes members to carry memberlist's queued alive or dead
+	// message. No timer runs while there is nothing to spread; memberlist's
+	// own gossip timer is off. Ops are pushed to neighbours at once; the
+	// rounds are the backstop. Default: 1s (memberlist's LAN profile:
+	// 200ms).
 	GossipInterval time.Duration
 
 	// GossipNodes is how many random members each gossip round reaches.
@@ -81,6 +91,16 @@ type Config struct {
 	// PacketSize are dropped. Default: 64 KiB, which fits a Put with the
 	// largest key replica allows and a sync report of MaxReportAuthors.
 	PacketSize int
+
+	// MaxDatagramPacket is the largest memberlist packet sent in a QUIC
+	// datagram; larger packets go on a QUIC stream of their own, as do
+	// packets to a peer without datagram support. A datagram costs one
+	// QUIC packet and no stream set-up, which is most of the cost of the
+	// probes and acks every swarm exchanges while the node is idle. At
+	// most endpoint.MaxDatagramSize minus the 33-byte stream header.
+	// Default: that maximum, 1130 bytes; a negative value sends every
+	// packet on a stream.
+	MaxDatagramPacket int
 
 	// PacketTimeout bounds sending one packet, dial included. Default: 5s.
 	PacketTimeout time.Duration
@@ -138,6 +158,7 @@ type Config struct {
 // Defaults, as documented on Config.
 const (
 	DefaultPacketSize          = 64 << 10
+	DefaultMaxDatagramPacket   = endpoint.MaxDatagramSize - headerLen
 	DefaultPacketTimeout       = 5 * time.Second
 	DefaultMaxPacketsInFlight  = 256
 	DefaultMaxStreamBytes      = 8 << 20
@@ -166,6 +187,7 @@ func DefaultConfig() Config {
 		PushPullInterval:    DefaultPushPullInterval,
 		StreamTimeout:       lan.TCPTimeout,
 		PacketSize:          DefaultPacketSize,
+		MaxDatagramPacket:   DefaultMaxDatagramPacket,
 		PacketTimeout:       DefaultPacketTimeout,
 		MaxPacketsInFlight:  DefaultMaxPacketsInFlight,
 		MaxStreamBytes:      DefaultMaxStreamBytes,
@@ -207,6 +229,10 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PushPullInterval, d.PushPullInterval)
 	setDefault(&c.StreamTimeout, d.StreamTimeout)
 	setDefault(&c.PacketSize, d.PacketSize)
+	if c.MaxDatagramPacket == 0 {
+		c.MaxDatagramPacket = d.MaxDatagramPacket
+	}
+	c.MaxDatagramPacket = min(c.MaxDatagramPacket, d.MaxDatagramPacket)
 	setDefault(&c.PacketTimeout, d.PacketTimeout)
 	setDefault(&c.MaxPacketsInFlight, d.MaxPacketsInFlight)
 	setDefault(&c.MaxStreamBytes, d.MaxStreamBytes)
@@ -247,7 +273,8 @@ func (c Config) memberlistConfig(name string) *memberlist.Config {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = name
 	mc.ProtocolVersion = memberlist.ProtocolVersionMax
-	mc.GossipInterval = c.GossipInterval
+	// The swarm's gossipLoop gossips, only while something is queued.
+	mc.GossipInterval = 0
 	mc.GossipNodes = c.GossipNodes
 	mc.ProbeInterval = c.ProbeInterval
 	mc.ProbeTimeout = c.ProbeTimeout

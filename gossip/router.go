@@ -128,7 +128,9 @@ func (r *Router) Close() error {
 }
 
 // serveConn accepts the gossip streams of one connection, each on its own
-// goroutine; QUIC's stream limit bounds how many run at once.
+// goroutine (QUIC's stream limit bounds how many run at once), and its
+// datagrams on one more. Peers send on connections they dialled, so only
+// accepted connections carry incoming packets.
 func (r *Router) serveConn(ctx context.Context, conn *endpoint.Conn) {
 	r.mu.Lock()
 	if r.closed {
@@ -143,6 +145,7 @@ func (r *Router) serveConn(ctx context.Context, conn *endpoint.Conn) {
 	stop := context.AfterFunc(r.ctx, cancel)
 	defer stop()
 	var streams sync.WaitGroup
+	streams.Go(func() { r.serveDatagrams(ctx, conn) })
 	for {
 		st, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -183,5 +186,27 @@ func (r *Router) serveStream(ctx context.Context, conn *endpoint.Conn, st *endpo
 		s.t.receivePacket(conn, st)
 	case kindStream:
 		s.t.receiveStream(ctx, conn, st)
+	}
+}
+
+// serveDatagrams hands each datagram of conn, one memberlist packet after
+// the stream header, to the swarm of its topic. A datagram with a bad
+// header or for a topic without an open swarm is dropped.
+func (r *Router) serveDatagrams(ctx context.Context, conn *endpoint.Conn) {
+	for {
+		b, err := conn.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		if len(b) < headerLen {
+			continue
+		}
+		topic, kind, err := decodeHeader(b[:headerLen])
+		if err != nil || kind != kindPacket {
+			continue
+		}
+		if s := r.lookup(topic); s != nil {
+			s.t.receiveDatagram(conn, b[headerLen:])
+		}
 	}
 }

@@ -56,14 +56,17 @@ type Swarm struct {
 	cfg   Config
 	meta  []byte // this node's memberlist meta: its NodeAddr
 
-	t     *transport
-	ml    *memberlist.Memberlist
-	queue *memberlist.TransmitLimitedQueue
-	stats counters
+	t           *transport
+	ml          *memberlist.Memberlist
+	queue       *opQueue
+	stats       counters
+	gossipArmed atomic.Bool // gossipLoop has a round due; for tests
 
-	inbox          chan []byte
-	membersChanged chan struct{} // 1-buffered, coalesces changes
-	events         chan Event
+	inbox             chan []byte
+	membersChanged    chan struct{} // 1-buffered, coalesces changes
+	membershipChanged chan struct{} // 1-buffered: wakes gossipLoop
+	memberLost        chan struct{} // 1-buffered: wakes reconnectLoop
+	events            chan Event
 
 	// Owned by run.
 	filter *opFilter
@@ -103,15 +106,17 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 	}
 	cfg := r.cfg
 	s := &Swarm{
-		r:              r,
-		doc:            doc,
-		topic:          topic,
-		self:           self.ID,
-		cfg:            cfg,
-		meta:           meta,
-		inbox:          make(chan []byte, cfg.InboxSize),
-		membersChanged: make(chan struct{}, 1),
-		events:         make(chan Event, cfg.EventBuffer),
+		r:                 r,
+		doc:               doc,
+		topic:             topic,
+		self:              self.ID,
+		cfg:               cfg,
+		meta:              meta,
+		inbox:             make(chan []byte, cfg.InboxSize),
+		membersChanged:    make(chan struct{}, 1),
+		membershipChanged: make(chan struct{}, 1),
+		memberLost:        make(chan struct{}, 1),
+		events:            make(chan Event, cfg.EventBuffer),
 		filter: &opFilter{
 			self:   self.ID,
 			doc:    doc,
@@ -124,10 +129,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 		lost:    make(map[endpoint.NodeID]lostMember),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.queue = &memberlist.TransmitLimitedQueue{
-		NumNodes:       func() int { return int(s.neighbours.Load()) + 1 },
-		RetransmitMult: cfg.RetransmitMult,
-	}
+	s.queue = newOpQueue(func() int { return int(s.neighbours.Load()) + 1 }, cfg.RetransmitMult)
 	s.t = newTransport(r.ep, topic, cfg, s.lookupAddr, &s.stats)
 
 	mc := cfg.memberlistConfig(self.ID.String())
@@ -145,6 +147,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 	s.ml = ml
 	s.lifeMu.Lock()
 	s.wg.Go(s.run)
+	s.wg.Go(s.gossipLoop)
 	s.wg.Go(s.reconnectLoop)
 	s.lifeMu.Unlock()
 	return s, nil
@@ -428,16 +431,25 @@ func (s *Swarm) run() {
 
 // reconnectLoop joins again, every PushPullInterval, up to reconnectBatch
 // random members lost within reconnectWindow. A member that comes back is
-// no longer lost (setMember). Shutdown makes a Join under way fail fast,
-// as the transport's dials end with it.
+// no longer lost (setMember). No timer runs while no member is lost.
+// Shutdown makes a Join under way fail fast, as the transport's dials end
+// with it.
 func (s *Swarm) reconnectLoop() {
-	tick := time.NewTicker(s.cfg.PushPullInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var timerC <-chan time.Time // nil while no member is lost
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-tick.C:
+		case <-s.memberLost:
+			if timerC == nil {
+				timer.Reset(s.cfg.PushPullInterval)
+				timerC = timer.C
+			}
+			continue
+		case <-timerC:
 		}
 		var targets []string
 		now := time.Now()
@@ -451,10 +463,12 @@ func (s *Swarm) reconnectLoop() {
 		}
 		s.mu.Unlock()
 		if len(targets) == 0 {
+			timerC = nil
 			continue
 		}
+		timer.Reset(s.cfg.PushPullInterval)
 		rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-		s.ml.Join(targets[:min(len(targets), reconnectBatch)]) // best effort: tried again next tick
+		s.ml.Join(targets[:min(len(targets), reconnectBatch)]) // best effort: tried again next time
 	}
 }
 
@@ -573,6 +587,10 @@ func (s *Swarm) removeMember(n *memberlist.Node) {
 			clear(s.lost)
 		}
 		s.lost[id] = lostMember{addr: m.addr, since: time.Now()}
+		select {
+		case s.memberLost <- struct{}{}:
+		default:
+		}
 	}
 	delete(s.members, id)
 	s.neighbours.Store(int64(len(s.members)))
@@ -580,11 +598,14 @@ func (s *Swarm) removeMember(n *memberlist.Node) {
 	s.signalMembers()
 }
 
+// signalMembers wakes run to announce the change, and gossipLoop to
+// spread the membership message memberlist queued for it.
 func (s *Swarm) signalMembers() {
 	select {
 	case s.membersChanged <- struct{}{}:
 	default:
 	}
+	s.signalMembership()
 }
 
 // delegate receives memberlist's callbacks for one swarm. memberlist calls

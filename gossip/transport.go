@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -34,20 +35,25 @@ const flushGrace = 250 * time.Millisecond
 var _ memberlist.NodeAwareTransport = (*transport)(nil)
 
 // transport carries one swarm's memberlist over the node's QUIC endpoint.
-// Every packet is one QUIC stream, and every memberlist stream is one QUIC
-// stream, each starting with the swarm's header; the Router hands incoming
-// ones to the transport of their topic.
+// A packet of up to MaxDatagramPacket bytes is one QUIC datagram, a larger
+// one a QUIC stream of its own, and every memberlist stream is one QUIC
+// stream; each starts with the swarm's header, and the Router hands
+// incoming ones to the transport of their topic.
 //
 // Node names are node ids, so WriteToAddress and DialAddressTimeout know
 // whom they dial and the endpoint checks the peer proves that id.
-// WriteToAddress never waits for the network: each packet is sent on its
-// own goroutine, and dropped when MaxPacketsInFlight are under way.
+// WriteToAddress never waits for the network: a datagram on a connection
+// already open is queued with the endpoint, and any other packet is sent
+// on its own goroutine, dropped when MaxPacketsInFlight are under way.
 type transport struct {
 	ep     *endpoint.Endpoint
 	topic  topicID
 	cfg    Config
 	lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool)
 	stats  *counters
+
+	// Packets sent in a datagram and on a stream, for tests.
+	sentDatagrams, sentStreams atomic.Uint64
 
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
@@ -137,6 +143,24 @@ func (t *transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	}
 	pkt := appendHeader(make([]byte, 0, headerLen+len(b)), t.topic, kindPacket)
 	pkt = append(pkt, b...)
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return time.Time{}, ErrClosed
+	}
+	if conn, ok := t.ep.Cached(to.ID, endpoint.ALPNGossip); ok {
+		switch err := t.sendDatagram(conn, pkt); {
+		case err == nil:
+			return time.Now(), nil
+		case errors.Is(err, endpoint.ErrDatagramQueueFull):
+			// Like a full socket buffer: the packet is lost.
+			t.stats.packetsDropped.Add(1)
+			return time.Now(), nil
+		}
+		// Too large for a datagram, or the connection is gone: send it
+		// on a stream, dialling again if need be.
+	}
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -159,6 +183,23 @@ func (t *transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 	return time.Now(), nil
 }
 
+// errNotDatagram: the packet is over MaxDatagramPacket.
+var errNotDatagram = errors.New("gossip: packet too large for a datagram")
+
+// sendDatagram queues pkt as a datagram on conn, if it is small enough.
+func (t *transport) sendDatagram(conn *endpoint.Conn, pkt []byte) error {
+	if len(pkt)-headerLen > t.cfg.MaxDatagramPacket {
+		return errNotDatagram
+	}
+	if err := conn.SendDatagram(pkt); err != nil {
+		return err
+	}
+	t.sentDatagrams.Add(1)
+	return nil
+}
+
+// sendPacket dials the peer and sends pkt in a datagram, or on a stream
+// when it is too large for one.
 func (t *transport) sendPacket(to endpoint.NodeAddr, pkt []byte) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.PacketTimeout)
 	defer cancel()
@@ -166,6 +207,14 @@ func (t *transport) sendPacket(to endpoint.NodeAddr, pkt []byte) error {
 	if err != nil {
 		return err
 	}
+	switch err := t.sendDatagram(conn, pkt); {
+	case err == nil:
+		return nil
+	case errors.Is(err, endpoint.ErrDatagramQueueFull):
+		t.stats.packetsDropped.Add(1)
+		return nil
+	}
+	t.sentStreams.Add(1)
 	st, err := conn.OpenStream(ctx)
 	if err != nil {
 		return err
@@ -249,6 +298,22 @@ func (t *transport) receivePacket(conn *endpoint.Conn, st *endpoint.Stream) {
 		t.stats.packetsDropped.Add(1)
 		return
 	}
+	t.deliver(conn, buf)
+}
+
+// receiveDatagram hands a packet that arrived in a datagram, its header
+// stripped by the Router, to memberlist.
+func (t *transport) receiveDatagram(conn *endpoint.Conn, buf []byte) {
+	if len(buf) > t.cfg.PacketSize+packetSlack {
+		t.stats.packetsDropped.Add(1)
+		return
+	}
+	t.deliver(conn, buf)
+}
+
+// deliver queues a received packet for memberlist, or drops it when
+// memberlist is packetQueue packets behind.
+func (t *transport) deliver(conn *endpoint.Conn, buf []byte) {
 	pkt := &memberlist.Packet{
 		Buf:       buf,
 		From:      net.UDPAddrFromAddrPort(conn.RemoteAddr()),
