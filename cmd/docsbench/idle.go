@@ -7,7 +7,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/docsnode/docsnode/engine"
@@ -21,7 +23,10 @@ func init() { scenarios["idle"] = runIdle }
 // and imported on the others); once every node has confirmed every
 // document with node 0 (WaitSynced), nothing is written for the idle
 // window, and the process's CPU time over it (getrusage, user + system)
-// is reported as a share of one core, for all the nodes together.
+// is reported as a share of one core, for all the nodes together, with the
+// process's context switches over the window (about its wake-ups).
+// DOCSBENCH_IDLE_CPUPROFILE and DOCSBENCH_IDLE_TRACE record a CPU profile
+// and an execution trace of the window alone.
 func runIdle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
 	docs := fs.Int("docs", 100, "documents, each shared by every node")
@@ -114,11 +119,26 @@ func runIdle(args []string) error {
 			return err
 		}
 	}
-	cpu0, start := cpuTime(), time.Now()
+	// DOCSBENCH_IDLE_TRACE=file records an execution trace of the window,
+	// which shows what wakes the process (go tool trace).
+	if path := os.Getenv("DOCSBENCH_IDLE_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+	}
+	cpu0, csw0, start := cpuTime(), contextSwitches(), time.Now()
 	time.Sleep(window)
-	cpu, elapsed := cpuTime()-cpu0, time.Since(start)
+	cpu, csw, elapsed := cpuTime()-cpu0, contextSwitches()-csw0, time.Since(start)
 	if os.Getenv("DOCSBENCH_IDLE_CPUPROFILE") != "" {
 		pprof.StopCPUProfile()
+	}
+	if os.Getenv("DOCSBENCH_IDLE_TRACE") != "" {
+		trace.Stop()
 	}
 
 	// Still in sync after the window: nothing was lost or written.
@@ -136,7 +156,21 @@ func runIdle(args []string) error {
 			}
 		}
 	}
+	// Each time a thread of the process goes to sleep (a futex or epoll
+	// wait) counts one switch; while idle that is close to the number of
+	// wake-ups, which cost more than the work they do.
+	fmt.Printf("idle window: %d context switches, %.0f a second\n", csw, float64(csw)/elapsed.Seconds())
 	fmt.Printf("idle docs=%d nodes=%d seconds=%.0f cpu_s=%.3f cpu_pct=%.2f\n",
 		*docs, n, elapsed.Seconds(), cpu.Seconds(), 100*cpu.Seconds()/elapsed.Seconds())
 	return nil
+}
+
+// contextSwitches is how often the process's threads have gone off a CPU,
+// voluntarily or not (getrusage).
+func contextSwitches() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Nvcsw + ru.Nivcsw
 }
