@@ -52,18 +52,21 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 			counts.invalid++
 			continue
 		}
-		if o.origin == f.self || !f.seen.add(opKey(raw, &o, &f.buf)) {
+		if o.origin == f.self || !f.seen.add(opKey(raw, o.kind, len(o.content), &f.buf)) {
 			counts.duplicate++
 			continue
 		}
+		// Validated in place: taking o's address would move every
+		// decoded op to the heap.
+		out = append(out, admitted{op: o, raw: raw})
 		if o.kind == opPut || o.kind == opPutContent {
-			if err := f.limits.ValidateUnsigned(&o.entry.Entry, f.doc, now); err != nil {
+			if err := f.limits.ValidateUnsigned(&out[len(out)-1].op.entry.Entry, f.doc, now); err != nil {
 				counts.invalid++
+				out = out[:len(out)-1]
 				continue
 			}
-			puts = append(puts, len(out))
+			puts = append(puts, len(out)-1)
 		}
-		out = append(out, admitted{op: o, raw: raw})
 	}
 	if len(puts) == 0 {
 		return out, counts

@@ -193,15 +193,16 @@ func decodeHeads(b []byte) (replica.Heads, error) {
 // leaving out the origin of a Put, so that one entry is delivered once
 // whoever claims to have published it. A Put with content has the key of
 // the plain Put of its entry: whichever arrives first is delivered. o is
-// raw decoded; scratch is reused for the bytes hashed.
-func opKey(raw []byte, o *op, scratch *[]byte) [32]byte {
+// raw decoded, to an op of that kind carrying contentLen bytes of
+// content; scratch is reused for the bytes hashed.
+func opKey(raw []byte, kind opKind, contentLen int, scratch *[]byte) [32]byte {
 	var entry []byte
-	switch o.kind {
+	switch kind {
 	case opPut:
 		entry = raw[opHeaderLen:]
 	case opPutContent:
 		_, k := binary.Uvarint(raw[opHeaderLen:])
-		entry = raw[opHeaderLen+k : len(raw)-len(o.content)]
+		entry = raw[opHeaderLen+k : len(raw)-contentLen]
 	default:
 		return blake3.Sum256(raw)
 	}
