@@ -357,13 +357,19 @@ func (s *Store) isClosed() bool {
 	return s.closed
 }
 
-// markUnsynced adds paths to the next background sync.
+// markUnsynced adds paths to the next background sync, and wakes the
+// sync goroutine only when the set was empty: a steady writer of small
+// blobs adds the same path each time and should not wake it each time.
 func (s *Store) markUnsynced(paths ...string) {
 	s.mu.Lock()
+	wasEmpty := len(s.unsynced) == 0
 	for _, p := range paths {
 		s.unsynced[p] = struct{}{}
 	}
 	s.mu.Unlock()
+	if !wasEmpty {
+		return
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
