@@ -15,6 +15,11 @@
 // protocol): callers share one live connection, and overlapping Dials share
 // one handshake.
 //
+// Besides streams, a connection carries QUIC datagrams (Conn.SendDatagram,
+// at most MaxDatagramSize bytes): unreliable, unordered messages that cost
+// one packet and no stream set-up. SendDatagram never waits for the
+// network; a connection queues at most Config.MaxQueuedDatagrams.
+//
 // NodeAddr, a node id plus the addresses to try, has a compact bounded
 // binary encoding for tickets (NodeAddr.AppendBinary, DecodeNodeAddr).
 //

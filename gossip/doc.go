@@ -6,21 +6,25 @@
 //
 // A Router serves the gossip protocol (endpoint.ALPNGossip) and holds the
 // node's swarms; Router.Open starts the swarm of one document and Swarm.Join
-// joins it through peers that hold the document too. Every memberlist packet
-// travels on its own QUIC stream, and every memberlist stream (join,
+// joins it through peers that hold the document too. A small memberlist
+// packet travels in one QUIC datagram, a larger one on a QUIC stream of its
+// own (Config.MaxDatagramPacket), and every memberlist stream (join,
 // push/pull) on one QUIC stream, each opened with a 33-byte header: a topic
 // derived from the document id by BLAKE3 key derivation, and a kind byte. A
-// node without a swarm for the topic resets the stream as soon as it reads
-// the header, so only nodes that hold the document join its swarm or hear
-// its traffic, and the header does not disclose the document id (its read
-// capability) to a node dialled by mistake.
+// node without a swarm for the topic drops the datagram or resets the
+// stream as soon as it reads the header, so only nodes that hold the
+// document join its swarm or hear its traffic, and the header does not
+// disclose the document id (its read capability) to a node dialled by
+// mistake.
 //
 // Members are named by their node id in hex, so each dial checks the peer's
 // identity, and carry their endpoint.NodeAddr in memberlist's node meta;
 // NeighborUp hands it to the live layer to dial sync sessions.
 //
 // Published ops are pushed at once to up to Config.EagerFanout neighbours,
-// and queued in memberlist's broadcast queue, whose gossip is the backstop.
+// and queued in the swarm's broadcast queue, whose gossip rounds are the
+// backstop. A swarm gossips only while it has ops queued or a membership
+// change to spread, so an idle swarm runs no timer but memberlist's probes.
 // An op larger than memberlist can gossip (Config.MaxOpSize) is refused with
 // ErrOpTooLarge and counted in Stats.OpsTooLarge, rather than kept in the
 // queue forever. Receivers drop ops they have seen (a bounded window), check

@@ -42,8 +42,9 @@ const (
 // members, and reports received ops and neighbour changes on Events.
 //
 // Published ops are pushed at once to up to EagerFanout neighbours, and
-// queued for memberlist's gossip as the backstop. Delivery is best effort:
-// receivers drop duplicates, and correctness comes from reconciliation.
+// queued for the swarm's gossip rounds as the backstop. Delivery is best
+// effort: receivers drop duplicates, and correctness comes from
+// reconciliation.
 //
 // One goroutine per swarm decodes, de-duplicates and verifies received ops
 // and fans events out; memberlist's callbacks only copy bytes into its
