@@ -35,6 +35,7 @@ func runIdle(args []string) error {
 	settle := fs.Duration("settle", 3*time.Second, "quiet time after setup before the window opens")
 	gossipEvery := fs.Duration("gossip-interval", 0, "gossip.Config.GossipInterval (0: the default)")
 	probeEvery := fs.Duration("probe-interval", 0, "gossip.Config.ProbeInterval (0: the default)")
+	pushPullEvery := fs.Duration("push-pull-interval", 0, "gossip.Config.PushPullInterval (0: the default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,9 @@ func runIdle(args []string) error {
 		}
 		if *probeEvery > 0 {
 			cfg.Gossip.ProbeInterval = *probeEvery
+		}
+		if *pushPullEvery > 0 {
+			cfg.Gossip.PushPullInterval = *pushPullEvery
 		}
 	})
 	defer closeAll()
