@@ -39,20 +39,37 @@ type filterCounts struct {
 // admit filters a batch of received ops at local time now and returns
 // those to deliver, in arrival order.
 //
-// An op is marked seen before it is validated. The key covers the
+// A seen op is dropped before it is decoded. An op is marked seen once it
+// decodes, before its entry is validated: the key covers the entry's
 // signatures, so a forged copy marks only its own bytes and cannot hide
-// the genuine op; the genuine one is then never validated twice.
+// the genuine op, and the genuine one is never validated twice. A Put
+// with content is checked against its content while decoding, so one
+// with swapped content marks nothing.
 func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts) {
 	var counts filterCounts
 	out := make([]admitted, 0, len(raws))
 	var puts []int // indexes into out
 	for _, raw := range raws {
-		o, err := decodeOp(raw, f.limits.MaxKeyLen)
-		if err != nil {
+		// Duplicates, most of what gossip rounds bring, are dropped
+		// before decoding.
+		key, ok := opKey(raw, &f.buf)
+		if !ok {
 			counts.invalid++
 			continue
 		}
-		if o.origin == f.self || !f.seen.add(opKey(raw, o.kind, len(o.content), &f.buf)) {
+		if f.seen.contains(key) {
+			counts.duplicate++
+			continue
+		}
+		o, err := decodeOp(raw, f.limits.MaxKeyLen)
+		if err != nil {
+			// Not marked seen: a Put whose content was swapped must not
+			// hide the genuine one, which has the same key.
+			counts.invalid++
+			continue
+		}
+		f.seen.add(key)
+		if o.origin == f.self {
 			counts.duplicate++
 			continue
 		}

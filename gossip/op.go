@@ -192,22 +192,29 @@ func decodeHeads(b []byte) (replica.Heads, error) {
 // opKey is what receivers de-duplicate on: BLAKE3 of the op's encoding,
 // leaving out the origin of a Put, so that one entry is delivered once
 // whoever claims to have published it. A Put with content has the key of
-// the plain Put of its entry: whichever arrives first is delivered. o is
-// raw decoded, to an op of that kind carrying contentLen bytes of
-// content; scratch is reused for the bytes hashed.
-func opKey(raw []byte, kind opKind, contentLen int, scratch *[]byte) [32]byte {
+// the plain Put of its entry: whichever arrives first is delivered. It
+// reads only the header and, for a Put with content, the entry's length,
+// so that a duplicate costs no decoding; ok is false when raw is too short
+// for that. scratch is reused for the bytes hashed.
+func opKey(raw []byte, scratch *[]byte) (key [32]byte, ok bool) {
+	if len(raw) < opHeaderLen {
+		return key, false
+	}
 	var entry []byte
-	switch kind {
+	switch opKind(raw[1]) {
 	case opPut:
 		entry = raw[opHeaderLen:]
 	case opPutContent:
-		_, k := binary.Uvarint(raw[opHeaderLen:])
-		entry = raw[opHeaderLen+k : len(raw)-contentLen]
+		n, k := binary.Uvarint(raw[opHeaderLen:])
+		if k <= 0 || n > uint64(len(raw)-opHeaderLen-k) {
+			return key, false
+		}
+		entry = raw[opHeaderLen+k : opHeaderLen+k+int(n)]
 	default:
-		return blake3.Sum256(raw)
+		return blake3.Sum256(raw), true
 	}
 	// One reused buffer: a streaming hasher would allocate kilobytes per
 	// received op, duplicates included.
 	*scratch = append(append((*scratch)[:0], opVersion, byte(opPut)), entry...)
-	return blake3.Sum256(*scratch)
+	return blake3.Sum256(*scratch), true
 }
