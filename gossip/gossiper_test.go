@@ -1,9 +1,11 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,27 +46,39 @@ func sendRaw(t *testing.T, from *Swarm, to endpoint.NodeID, o *op) {
 // datagrams are off, on streams of their own. Both arrive.
 func TestPacketsByDatagramOrStream(t *testing.T) {
 	for _, tc := range []struct {
-		name              string
-		maxDatagram       int
-		key               string
-		datagram, streams uint64
+		name        string
+		maxDatagram int
+		key         string
+		datagram    bool
 	}{
-		{"small in a datagram", 0, "small", 1, 0},
-		{"large on a stream", 0, strings.Repeat("k", 2000), 0, 1},
-		{"small on a stream when datagrams are off", -1, "small", 0, 1},
+		{"small in a datagram", 0, "small", true},
+		{"large on a stream", 0, strings.Repeat("k", 2000), false},
+		{"small on a stream when datagrams are off", -1, "small", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := newTestNodes(t, 2, quiet, func(c *Config) { c.MaxDatagramPacket = tc.maxDatagram })
 			doc := newTestDoc(t)
 			swarms, watchers := joinAll(t, nodes, doc.id())
-			// Joining sent membership pings; count from here.
-			eventually(t, "the membership rounds to end", func() bool { return !swarms[0].gossipArmed.Load() && drained(swarms) })
-			dg0, st0 := swarms[0].t.sentDatagrams.Load(), swarms[0].t.sentStreams.Load()
+			e := doc.entry(tc.key, "v")
+			var (
+				mu  sync.Mutex
+				how []bool // how each packet holding e's key went
+			)
+			hook := func(pkt []byte, datagram bool) {
+				if bytes.Contains(pkt, e.Key) {
+					mu.Lock()
+					how = append(how, datagram)
+					mu.Unlock()
+				}
+			}
+			swarms[0].t.testHookSent.Store(&hook)
 
-			sendRaw(t, swarms[0], nodes[1].id(), &op{kind: opPut, entry: doc.entry(tc.key, "v")})
+			sendRaw(t, swarms[0], nodes[1].id(), &op{kind: opPut, entry: e})
 			watchers[1].waitFor(t, "the put", func(evs []Event) bool { return putsOf(evs, tc.key) == 1 })
-			if dg, st := swarms[0].t.sentDatagrams.Load()-dg0, swarms[0].t.sentStreams.Load()-st0; dg != tc.datagram || st != tc.streams {
-				t.Errorf("sent %d datagrams and %d streams, want %d and %d", dg, st, tc.datagram, tc.streams)
+			mu.Lock()
+			defer mu.Unlock()
+			if len(how) != 1 || how[0] != tc.datagram {
+				t.Errorf("the put went out %d times, in a datagram: %v; want once, %v", len(how), how, tc.datagram)
 			}
 		})
 	}

@@ -52,8 +52,9 @@ type transport struct {
 	lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool)
 	stats  *counters
 
-	// Packets sent in a datagram and on a stream, for tests.
-	sentDatagrams, sentStreams atomic.Uint64
+	// testHookSent, when set, sees every packet sent, header included,
+	// and whether it went in a datagram.
+	testHookSent atomic.Pointer[func(pkt []byte, datagram bool)]
 
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
@@ -194,8 +195,14 @@ func (t *transport) sendDatagram(conn *endpoint.Conn, pkt []byte) error {
 	if err := conn.SendDatagram(pkt); err != nil {
 		return err
 	}
-	t.sentDatagrams.Add(1)
+	t.sent(pkt, true)
 	return nil
+}
+
+func (t *transport) sent(pkt []byte, datagram bool) {
+	if hook := t.testHookSent.Load(); hook != nil {
+		(*hook)(pkt, datagram)
+	}
 }
 
 // sendPacket dials the peer and sends pkt in a datagram, or on a stream
@@ -214,7 +221,7 @@ func (t *transport) sendPacket(to endpoint.NodeAddr, pkt []byte) error {
 		t.stats.packetsDropped.Add(1)
 		return nil
 	}
-	t.sentStreams.Add(1)
+	t.sent(pkt, false)
 	st, err := conn.OpenStream(ctx)
 	if err != nil {
 		return err
