@@ -67,8 +67,8 @@ func (s *Swarm) signalMembership() {
 }
 
 // gossipLoop runs a gossip round every GossipInterval while the queue
-// holds ops or membership rounds are due, and no timer while there is
-// nothing to send. At most one round's pings are under way at a time, and
+// holds ops or membership rounds are due, the first at once after a
+// membership change, and no timer while there is nothing to send. At most one round's pings are under way at a time, and
 // the loop returns once they have returned (each within ProbeTimeout).
 func (s *Swarm) gossipLoop() {
 	var (
@@ -82,9 +82,9 @@ func (s *Swarm) gossipLoop() {
 	timer.Stop()
 	defer pings.Wait()
 	defer timer.Stop()
-	arm := func() {
+	arm := func(after time.Duration) {
 		if timerC == nil {
-			timer.Reset(interval)
+			timer.Reset(after)
 			timerC = timer.C
 			s.gossipArmed.Store(true)
 		}
@@ -94,10 +94,14 @@ func (s *Swarm) gossipLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-wakeOnQueue:
-			arm()
+			// Published ops were pushed already; the queue is the
+			// backstop, so its first round can wait.
+			arm(interval)
 		case <-s.membershipChanged:
+			// Nothing else spreads a membership change; a Leave waits
+			// for it.
 			membership = s.membershipRounds()
-			arm()
+			arm(0)
 		case <-timerC:
 			timerC = nil
 			s.gossipArmed.Store(false)
@@ -125,7 +129,7 @@ func (s *Swarm) gossipLoop() {
 			}
 			membership = max(0, membership-1)
 			// The next round checks again whether anything is left.
-			arm()
+			arm(interval)
 		}
 	}
 }
