@@ -127,6 +127,15 @@ type Config struct {
 	// directly. Default: 32.
 	EagerFanout int
 
+	// QueueAllOps queues every published op for the gossip rounds. By
+	// default an op the eager push sent to every member is not queued: a
+	// push is then lost only with its QUIC datagram, which the live
+	// layer's catch-up sessions repair (live.LiveConfig.CatchUpDelay), at
+	// a fraction of the cost of sending every op to GossipNodes members
+	// RetransmitMult times more. Ops that some member was not sent are
+	// always queued.
+	QueueAllOps bool
+
 	// MaxQueuedBroadcasts bounds the ops held in a swarm's broadcast
 	// queue for retransmission; beyond it the most retransmitted are
 	// dropped and counted in Stats.BroadcastsPruned. Default: 4096.

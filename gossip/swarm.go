@@ -348,28 +348,33 @@ func (s *Swarm) publish(o, eager *op) error {
 		}
 	}
 	s.stats.opsPublished.Add(1)
-	for _, n := range s.eagerTargets() {
+	targets, members := s.eagerTargets()
+	for _, n := range targets {
 		// Errors mean the swarm is closing; the queue below still holds
 		// the op until then.
 		_ = s.ml.SendBestEffort(n, push)
 	}
-	s.enqueue(raw)
+	if len(targets) < members || s.cfg.QueueAllOps {
+		s.enqueue(raw)
+	}
 	return nil
 }
 
-// eagerTargets picks up to EagerFanout live neighbours at random.
-func (s *Swarm) eagerTargets() []*memberlist.Node {
+// eagerTargets picks up to EagerFanout live neighbours at random, out of
+// members.
+func (s *Swarm) eagerTargets() (targets []*memberlist.Node, members int) {
 	s.mu.Lock()
 	nodes := make([]*memberlist.Node, 0, len(s.members))
 	for _, m := range s.members {
 		nodes = append(nodes, m.node)
 	}
 	s.mu.Unlock()
+	members = len(nodes)
 	if len(nodes) > s.cfg.EagerFanout {
 		rand.Shuffle(len(nodes), func(i, j int) { nodes[i], nodes[j] = nodes[j], nodes[i] })
 		nodes = nodes[:s.cfg.EagerFanout]
 	}
-	return nodes
+	return nodes, members
 }
 
 // enqueue adds raw to memberlist's broadcast queue, keeping the queue

@@ -59,12 +59,17 @@ func drained(swarms []*Swarm) bool {
 // neighbours, or, with a fanout smaller than the swarm, pushed to some and
 // relayed through gossip to the rest.
 func TestPutReachesOthersOnce(t *testing.T) {
-	t.Run("push to all", func(t *testing.T) { testPutReachesOthersOnce(t, DefaultEagerFanout) })
-	t.Run("push to one, relay", func(t *testing.T) { testPutReachesOthersOnce(t, 1) })
+	t.Run("push to all", func(t *testing.T) { testPutReachesOthersOnce(t, DefaultEagerFanout, false) })
+	t.Run("push to all, queue all", func(t *testing.T) { testPutReachesOthersOnce(t, DefaultEagerFanout, true) })
+	t.Run("push to one, relay", func(t *testing.T) { testPutReachesOthersOnce(t, 1, false) })
 }
 
-func testPutReachesOthersOnce(t *testing.T, fanout int) {
-	nodes := newTestNodes(t, 3, func(c *Config) { c.EagerFanout = fanout })
+// testPutReachesOthersOnce: with fanout 1 or queueAll the ops are also
+// queued for gossip rounds, and copies arrive (and are dropped); when the
+// push reaches every member, nothing is queued and no copy arrives.
+func testPutReachesOthersOnce(t *testing.T, fanout int, queueAll bool) {
+	nodes := newTestNodes(t, 3, func(c *Config) { c.EagerFanout, c.QueueAllOps = fanout, queueAll })
+	queued := fanout < 2 || queueAll
 	doc := newTestDoc(t)
 	swarms, watchers := joinAll(t, nodes, doc.id())
 
@@ -106,8 +111,11 @@ func testPutReachesOthersOnce(t *testing.T, fanout int) {
 			t.Errorf("node %d accepted %d ops, want %d", i+1, st.OpsAccepted, n+1)
 		}
 		// Eager pushes and gossip both delivered: the copies were dropped.
-		if st.OpsDuplicate == 0 {
-			t.Errorf("node %d saw no duplicates; the gossip backstop did not run", i+1)
+		if queued && st.OpsDuplicate == 0 {
+			t.Errorf("node %d saw no duplicates; the gossip rounds did not run", i+1)
+		}
+		if !queued && st.OpsDuplicate != 0 {
+			t.Errorf("node %d saw %d duplicates; ops the push sent to everyone were queued", i+1, st.OpsDuplicate)
 		}
 	}
 	if got := countOf[OpPut](watchers[0].snapshot(), nil); got != 0 {

@@ -46,6 +46,17 @@ type LiveConfig struct {
 	AcceptTimeout time.Duration
 	// StoreTimeout bounds each store call the loop makes. Default 10s.
 	StoreTimeout time.Duration
+	// CatchUpDelay is how long a document must go without inserts
+	// before the LiveActor checks that its writes reached the swarm:
+	// then, if this node wrote to it, it reports its heads (a peer that
+	// missed the latest write syncs with it), and it syncs with one
+	// random neighbour (which catches up an op lost earlier in a burst).
+	// Gossip pushes each write to every neighbour at once; this is what
+	// repairs a push that was lost. A document written to without a
+	// pause is checked every MaxCatchUpDelay instead. Default 1s.
+	CatchUpDelay time.Duration
+	// MaxCatchUpDelay bounds the wait for a pause. Default 5s.
+	MaxCatchUpDelay time.Duration
 
 	// Content is the node's content store. With it, the LiveActor serves
 	// content to peers (ALPN docsnode/blobs/1) and downloads the content
@@ -96,6 +107,8 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	def(&c.JoinTimeout, 10*time.Second)
 	def(&c.AcceptTimeout, 2*time.Second)
 	def(&c.StoreTimeout, 10*time.Second)
+	def(&c.CatchUpDelay, time.Second)
+	def(&c.MaxCatchUpDelay, max(5*time.Second, c.CatchUpDelay))
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 6
 	}
@@ -172,6 +185,11 @@ type liveDoc struct {
 	localInserts uint64
 	// reports picks the sync reports that start a session.
 	reports ReportGate
+	// Catch-up (LiveConfig.CatchUpDelay): the first insert since the
+	// last one, when it is due, and whether a local insert was among
+	// them.
+	busySince, catchUpAt time.Time
+	wroteSince           bool
 }
 
 type livePeer struct {
@@ -741,6 +759,40 @@ func (la *LiveActor) want(d *liveDoc, p *livePeer, reason SyncReason) {
 	})
 }
 
+// inserted notes a local insert or a Put received by gossip in d for the
+// catch-up: due CatchUpDelay after the last, at most MaxCatchUpDelay after
+// the first.
+func (la *LiveActor) inserted(d *liveDoc, local bool) {
+	now := time.Now()
+	if d.catchUpAt.IsZero() {
+		d.busySince = now
+	}
+	d.catchUpAt = now.Add(la.cfg.CatchUpDelay)
+	if last := d.busySince.Add(la.cfg.MaxCatchUpDelay); last.Before(d.catchUpAt) {
+		d.catchUpAt = last
+	}
+	d.wroteSince = d.wroteSince || local
+	la.schedule(d.catchUpAt)
+}
+
+// catchUp makes sure the inserts since the last catch-up are everywhere:
+// a heads report if some were local, and a session with one random
+// neighbour.
+func (la *LiveActor) catchUp(d *liveDoc) {
+	if d.wroteSince {
+		la.reportHeads(d)
+	}
+	d.catchUpAt, d.busySince, d.wroteSince = time.Time{}, time.Time{}, false
+	members := d.swarm.Members()
+	if len(members) == 0 {
+		return
+	}
+	m := members[rand.IntN(len(members))]
+	p := d.peer(m.ID)
+	p.learn(m)
+	la.want(d, p, ReasonCatchUp)
+}
+
 // schedule makes the timer fire by t (at once when t is past).
 func (la *LiveActor) schedule(t time.Time) {
 	if !la.due.IsZero() && !t.Before(la.due) {
@@ -755,6 +807,13 @@ func (la *LiveActor) schedule(t time.Time) {
 func (la *LiveActor) runPending() {
 	now := time.Now()
 	for _, d := range la.docs {
+		if !d.catchUpAt.IsZero() {
+			if now.Before(d.catchUpAt) {
+				la.schedule(d.catchUpAt)
+			} else {
+				la.catchUp(d)
+			}
+		}
 		for _, p := range d.peers {
 			if !p.pending {
 				continue
@@ -923,6 +982,9 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 	case gossip.OpContentReady:
 		la.contentAnnounced(d.ns, ev.From, ev.Hash)
 	case gossip.OpPut:
+		// Entries that sessions bring are reconciled already; those that
+		// gossip brings are followed by a catch-up.
+		la.inserted(d, false)
 		ctx, cancel := la.storeCtx()
 		defer cancel()
 		if ev.Content != nil && la.content != nil && la.policyAllows(d.ns, ev.Entry.Key) {
@@ -983,6 +1045,7 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 	case actor.InsertLocal:
 		if d := la.docs[ev.Namespace]; d != nil {
 			d.localInserts++
+			la.inserted(d, true)
 			if errors.Is(d.swarm.PutContent(ev.Entry, la.inlineContent(d, &ev.Entry)), gossip.ErrOpTooLarge) {
 				// Gossip cannot carry it: report our heads instead, so
 				// that the peers sync the entry from us.

@@ -26,6 +26,9 @@ const (
 	ReasonReport
 	// ReasonResync: news arrived while a session ran; this one catches up.
 	ReasonResync
+	// ReasonCatchUp: the document went quiet after inserts; a session
+	// with a random neighbour repairs any gossip push that was lost.
+	ReasonCatchUp
 )
 
 func (r SyncReason) String() string {
@@ -38,6 +41,8 @@ func (r SyncReason) String() string {
 		return "report"
 	case ReasonResync:
 		return "resync"
+	case ReasonCatchUp:
+		return "catch-up"
 	}
 	return "reason(?)"
 }
