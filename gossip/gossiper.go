@@ -68,8 +68,9 @@ func (s *Swarm) signalMembership() {
 
 // gossipLoop runs a gossip round every GossipInterval while the queue
 // holds ops or membership rounds are due, the first at once after a
-// membership change, and no timer while there is nothing to send. At most one round's pings are under way at a time, and
-// the loop returns once they have returned (each within ProbeTimeout).
+// membership change, and no timer while there is nothing to send. At most
+// one round's pings are under way at a time, and the loop returns once
+// they have returned (each within ProbeTimeout).
 func (s *Swarm) gossipLoop() {
 	var (
 		timer       = time.NewTimer(time.Hour)
