@@ -85,8 +85,9 @@ type Stats struct {
 	// their retransmissions were done (MaxQueuedBroadcasts).
 	BroadcastsPruned uint64
 	// PacketsDropped: packets dropped by the transport: outgoing beyond
-	// MaxPacketsInFlight, incoming oversize, unreadable or beyond the
-	// receive queue.
+	// MaxPacketsInFlight or beyond the connection's datagram queue
+	// (endpoint.Config.MaxQueuedDatagrams), incoming oversize, unreadable
+	// or beyond the receive queue.
 	PacketsDropped uint64
 	// PacketsFailed: outgoing packets whose dial or stream failed.
 	PacketsFailed uint64
