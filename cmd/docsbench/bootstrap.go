@@ -141,15 +141,9 @@ func runBootstrap(args []string) error {
 	debug.FreeOSMemory()
 	resetPeakRSS()
 	// DOCSBENCH_SYNC_CPUPROFILE=file profiles the fresh side's sync.
-	if path := os.Getenv("DOCSBENCH_SYNC_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := cpuProfileFromEnv("DOCSBENCH_SYNC_CPUPROFILE")
+	if err != nil {
+		return err
 	}
 	// DOCSBENCH_SYNC_HEAPPROFILE=file writes a heap profile at the sync's
 	// largest heap (sampled every second).
@@ -160,9 +154,7 @@ func runBootstrap(args []string) error {
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
 	peakHeap := stopHeap()
-	if os.Getenv("DOCSBENCH_SYNC_CPUPROFILE") != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
-	"runtime/pprof"
-	"runtime/trace"
 	"sync"
 	"syscall"
 	"time"
@@ -113,37 +110,22 @@ func runIdle(args []string) error {
 
 	window := time.Duration(*seconds * float64(time.Second))
 	// DOCSBENCH_IDLE_CPUPROFILE=file profiles the idle window alone.
-	if path := os.Getenv("DOCSBENCH_IDLE_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := cpuProfileFromEnv("DOCSBENCH_IDLE_CPUPROFILE")
+	if err != nil {
+		return err
 	}
 	// DOCSBENCH_IDLE_TRACE=file records an execution trace of the window,
 	// which shows what wakes the process (go tool trace).
-	if path := os.Getenv("DOCSBENCH_IDLE_TRACE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
+	stopTrace, err := traceFromEnv("DOCSBENCH_IDLE_TRACE")
+	if err != nil {
+		stopProfile()
+		return err
 	}
 	cpu0, csw0, start := cpuTime(), contextSwitches(), time.Now()
 	time.Sleep(window)
 	cpu, csw, elapsed := cpuTime()-cpu0, contextSwitches()-csw0, time.Since(start)
-	if os.Getenv("DOCSBENCH_IDLE_CPUPROFILE") != "" {
-		pprof.StopCPUProfile()
-	}
-	if os.Getenv("DOCSBENCH_IDLE_TRACE") != "" {
-		trace.Stop()
-	}
+	stopTrace()
+	stopProfile()
 
 	// Still in sync after the window: nothing was lost or written.
 	for i := 1; i < n; i++ {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/metrics"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,15 +198,9 @@ func runLive(args []string) error {
 	value := make([]byte, 64)
 	setTimes := make([]time.Duration, 0, *writes)
 	// DOCSBENCH_LIVE_CPUPROFILE=file profiles the writes and deliveries.
-	if path := os.Getenv("DOCSBENCH_LIVE_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopProfile, err := cpuProfileFromEnv("DOCSBENCH_LIVE_CPUPROFILE")
+	if err != nil {
+		return err
 	}
 	cpu0, alloc0, gc0 := cpuTime(), heapAllocated(), gcCycles()
 	start := time.Now()
@@ -245,9 +238,7 @@ func runLive(args []string) error {
 	}
 	cpu, busy := cpuTime()-cpu0, time.Since(start)
 	allocated, cycles := heapAllocated()-alloc0, gcCycles()-gc0
-	if os.Getenv("DOCSBENCH_LIVE_CPUPROFILE") != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 
 	lat := make([]time.Duration, 0, want)
 	afterSet := make([]time.Duration, 0, want) // from Set's return
