@@ -33,6 +33,9 @@ const (
 	// kindStream: a memberlist stream (push/pull, join, TCP ping, reliable
 	// message), both directions, for as long as memberlist uses it.
 	kindStream streamKind = 2
+	// kindOp: one gossip op, in a datagram, for the swarm itself rather
+	// than its memberlist: an eager push (Swarm.publish).
+	kindOp streamKind = 3
 )
 
 // headerLen is the size of the header that starts every gossip stream:
@@ -53,7 +56,7 @@ func decodeHeader(b []byte) (topicID, streamKind, error) {
 	}
 	copy(t[:], b)
 	switch k := streamKind(b[32]); k {
-	case kindPacket, kindStream:
+	case kindPacket, kindStream, kindOp:
 		return t, k, nil
 	default:
 		return topicID{}, 0, fmt.Errorf("%w: unknown kind %d", ErrBadHeader, k)

@@ -125,13 +125,13 @@ func TestSyncReportAuthorLimit(t *testing.T) {
 
 func TestHeaderRoundTrip(t *testing.T) {
 	topic := topicOf(replica.NamespaceID{7})
-	for _, k := range []streamKind{kindPacket, kindStream} {
+	for _, k := range []streamKind{kindPacket, kindStream, kindOp} {
 		gotTopic, gotKind, err := decodeHeader(appendHeader(nil, topic, k))
 		if err != nil || gotTopic != topic || gotKind != k {
 			t.Errorf("kind %d: got %x %d %v", k, gotTopic[:4], gotKind, err)
 		}
 	}
-	for _, b := range [][]byte{nil, make([]byte, headerLen-1), make([]byte, headerLen+1), appendHeader(nil, topic, 0), appendHeader(nil, topic, 3)} {
+	for _, b := range [][]byte{nil, make([]byte, headerLen-1), make([]byte, headerLen+1), appendHeader(nil, topic, 0), appendHeader(nil, topic, 4)} {
 		if _, _, err := decodeHeader(b); !errors.Is(err, ErrBadHeader) {
 			t.Errorf("decodeHeader(%x) err = %v, want ErrBadHeader", b, err)
 		}

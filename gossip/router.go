@@ -186,11 +186,13 @@ func (r *Router) serveStream(ctx context.Context, conn *endpoint.Conn, st *endpo
 		s.t.receivePacket(conn, st)
 	case kindStream:
 		s.t.receiveStream(ctx, conn, st)
+	default:
+		reject(codeBadHeader) // ops travel in datagrams only
 	}
 }
 
-// serveDatagrams hands each datagram of conn, one memberlist packet after
-// the stream header, to the swarm of its topic. A datagram with a bad
+// serveDatagrams hands each datagram of conn, one memberlist packet or one
+// op after the stream header, to the swarm of its topic. A datagram with a bad
 // header or for a topic without an open swarm is dropped.
 func (r *Router) serveDatagrams(ctx context.Context, conn *endpoint.Conn) {
 	for {
@@ -202,11 +204,16 @@ func (r *Router) serveDatagrams(ctx context.Context, conn *endpoint.Conn) {
 			continue
 		}
 		topic, kind, err := decodeHeader(b[:headerLen])
-		if err != nil || kind != kindPacket {
+		if err != nil {
 			continue
 		}
-		if s := r.lookup(topic); s != nil {
+		s := r.lookup(topic)
+		switch {
+		case s == nil:
+		case kind == kindPacket:
 			s.t.receiveDatagram(conn, b[headerLen:])
+		case kind == kindOp:
+			s.receiveOp(b[headerLen:])
 		}
 	}
 }

@@ -349,10 +349,13 @@ func (s *Swarm) publish(o, eager *op) error {
 	}
 	s.stats.opsPublished.Add(1)
 	targets, members := s.eagerTargets()
-	for _, n := range targets {
+	for _, m := range targets {
+		if s.t.sendOp(m.addr.ID, push) {
+			continue
+		}
 		// Errors mean the swarm is closing; the queue below still holds
 		// the op until then.
-		_ = s.ml.SendBestEffort(n, push)
+		_ = s.ml.SendBestEffort(m.node, push)
 	}
 	if len(targets) < members || s.cfg.QueueAllOps {
 		s.enqueue(raw)
@@ -362,11 +365,11 @@ func (s *Swarm) publish(o, eager *op) error {
 
 // eagerTargets picks up to EagerFanout live neighbours at random, out of
 // members.
-func (s *Swarm) eagerTargets() (targets []*memberlist.Node, members int) {
+func (s *Swarm) eagerTargets() (targets []member, members int) {
 	s.mu.Lock()
-	nodes := make([]*memberlist.Node, 0, len(s.members))
+	nodes := make([]member, 0, len(s.members))
 	for _, m := range s.members {
-		nodes = append(nodes, m.node)
+		nodes = append(nodes, m)
 	}
 	s.mu.Unlock()
 	members = len(nodes)
@@ -634,11 +637,15 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 
 // NotifyMsg queues a received op; memberlist reuses b after the call.
-func (d *delegate) NotifyMsg(b []byte) {
+func (d *delegate) NotifyMsg(b []byte) { d.s.receiveOp(bytes.Clone(b)) }
+
+// receiveOp queues a received op, which the caller no longer uses, for
+// the swarm's goroutine, or drops and counts it when the inbox is full.
+func (s *Swarm) receiveOp(b []byte) {
 	select {
-	case d.s.inbox <- bytes.Clone(b):
+	case s.inbox <- b:
 	default:
-		d.s.stats.inboxDropped.Add(1)
+		s.stats.inboxDropped.Add(1)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -400,5 +401,54 @@ func TestPutCarriesSmallContent(t *testing.T) {
 				t.Errorf("a put over InlineContent carried %d bytes of content", len(p.Content))
 			}
 		}
+	}
+}
+
+// TestEagerPushBypassesMemberlist: a published op small enough for a
+// datagram goes to a neighbour with an open connection as an op datagram,
+// past memberlist; a larger one goes through memberlist.
+func TestEagerPushBypassesMemberlist(t *testing.T) {
+	nodes := newTestNodes(t, 2, func(c *Config) { c.GossipInterval = time.Hour })
+	doc := newTestDoc(t)
+	swarms, watchers := joinAll(t, nodes, doc.id())
+	eventually(t, "the gossip connection to node 1", func() bool {
+		_, ok := nodes[0].ep.Cached(nodes[1].id(), endpoint.ALPNGossip)
+		return ok
+	})
+	small := doc.entry("small", "v")
+	large := doc.entry(strings.Repeat("k", 2*DefaultConfig().MaxDatagramPacket), "v")
+	var (
+		mu    sync.Mutex
+		kinds = map[string][]streamKind{}
+	)
+	hook := func(pkt []byte, datagram bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range []replica.SignedEntry{small, large} {
+			if bytes.Contains(pkt, e.Key) {
+				k := streamKind(pkt[headerLen-1])
+				if !datagram {
+					k = 0
+				}
+				kinds[string(e.Key[:5])] = append(kinds[string(e.Key[:5])], k)
+			}
+		}
+	}
+	swarms[0].t.testHookSent.Store(&hook)
+	for _, e := range []replica.SignedEntry{small, large} {
+		if err := swarms[0].Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watchers[1].waitFor(t, "both puts", func(evs []Event) bool {
+		return putsOf(evs, string(small.Key)) == 1 && putsOf(evs, string(large.Key)) == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := kinds["small"]; len(got) != 1 || got[0] != kindOp {
+		t.Errorf("the small put went out as %v, want one op datagram (kind %d)", got, kindOp)
+	}
+	if got := kinds["kkkkk"]; len(got) != 1 || got[0] == kindOp {
+		t.Errorf("the large put went out as %v, want one memberlist packet", got)
 	}
 }
