@@ -132,8 +132,8 @@ type Config struct {
 	// push is then lost only with its QUIC datagram, which the live
 	// layer's catch-up sessions repair (live.LiveConfig.CatchUpDelay), at
 	// a fraction of the cost of sending every op to GossipNodes members
-	// RetransmitMult times more. Ops that some member was not sent are
-	// always queued.
+	// RetransmitMult times more. Ops that some member was not sent, and
+	// those published while the swarm has no member, are always queued.
 	QueueAllOps bool
 
 	// MaxQueuedBroadcasts bounds the ops held in a swarm's broadcast

@@ -357,7 +357,8 @@ func (s *Swarm) publish(o, eager *op) error {
 		// the op until then.
 		_ = s.ml.SendBestEffort(m.node, push)
 	}
-	if len(targets) < members || s.cfg.QueueAllOps {
+	// A swarm with no members yet queues the op for whoever comes up.
+	if len(targets) < members || members == 0 || s.cfg.QueueAllOps {
 		s.enqueue(raw)
 	}
 	return nil
