@@ -74,15 +74,7 @@ func TestContentDownload(t *testing.T) {
 		}
 		want[replica.HashContent(v)] = true
 	}
-	tk, err := doc.Share(ctx, ShareRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	bdoc, sub := joinShared(t, doc, b, ShareRead)
 	waitContent(t, sub, want)
 	for k, v := range values {
 		e, err := bdoc.Get(ctx, author.ID(), []byte(k))
@@ -379,15 +371,7 @@ func TestDownloadGivenUp(t *testing.T) {
 	if _, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("lost"), h, 15); err != nil {
 		t.Fatal(err)
 	}
-	tk, err := doc.Share(ctx, ShareRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	_, sub := joinShared(t, doc, b, ShareRead)
 	failed := false
 	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
 		switch ev.Kind {

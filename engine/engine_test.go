@@ -25,6 +25,23 @@ func openEngine(t *testing.T) *Engine {
 	return e
 }
 
+// joinShared shares doc with the given mode and imports it on e,
+// subscribed from the start; the subscription closes with the test.
+func joinShared(t *testing.T, doc *Doc, e *Engine, mode ShareMode) (*Doc, *live.Subscription) {
+	t.Helper()
+	ctx := context.Background()
+	tk, err := doc.Share(ctx, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, sub, err := e.Docs().ImportAndSubscribe(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	return d, sub
+}
+
 // waitFor reads sub until pred has held for n events.
 func waitFor(t *testing.T, sub *live.Subscription, n int, pred func(live.LiveEvent) bool) {
 	t.Helper()
@@ -82,15 +99,7 @@ func TestTwoEnginesShareImportLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tk, err := doc.Share(ctx, ShareWrite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	bdoc, sub := joinShared(t, doc, b, ShareWrite)
 	waitFor(t, sub, n, remoteKey(""))
 	if got := count(t, bdoc); got != n {
 		t.Fatalf("b holds %d entries, want %d", got, n)
@@ -143,15 +152,7 @@ func TestReadOnlyTicket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tk, err := doc.Share(ctx, ShareRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bdoc, sub, err := b.Docs().ImportAndSubscribe(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	bdoc, sub := joinShared(t, doc, b, ShareRead)
 	waitFor(t, sub, 5, remoteKey(""))
 	bAuthor, _ := b.Authors().Default(ctx)
 	if _, err := bdoc.Set(ctx, bAuthor, []byte("nope"), []byte("x")); !errors.Is(err, ErrReadOnly) {
