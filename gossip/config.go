@@ -279,7 +279,10 @@ const memberlistOpOverhead = 2 + 2 + 1
 // MaxOpSize is the largest encoded op that memberlist can gossip under
 // this configuration. Larger ops are counted in Stats.OpsTooLarge.
 func (c Config) MaxOpSize() int {
-	return c.withDefaults().PacketSize - memberlistOpOverhead
+	if c.PacketSize <= 0 {
+		c.PacketSize = DefaultConfig().PacketSize
+	}
+	return c.PacketSize - memberlistOpOverhead
 }
 
 // memberlistConfig builds the memberlist configuration of one swarm; the
