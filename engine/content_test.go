@@ -95,7 +95,7 @@ func TestContentDownload(t *testing.T) {
 	if _, err := doc.Set(ctx, author, []byte("later"), []byte("live value")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+	waitFor(t, sub, 1, func(ev live.Event) bool {
 		if ev.Kind != live.EventInsertRemote || string(ev.Entry.Key) != "later" {
 			return false
 		}
@@ -118,7 +118,7 @@ func TestContentDownload(t *testing.T) {
 	if _, err := doc.Set(ctx, author, []byte("later-big"), bigLive); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+	waitFor(t, sub, 1, func(ev live.Event) bool {
 		if ev.Kind != live.EventInsertRemote || string(ev.Entry.Key) != "later-big" {
 			return false
 		}
@@ -243,7 +243,7 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	// The want is recorded before the entry is reported; the session's
 	// end records a's address, where the download resumes from.
 	waitFor(t, sub, 1, remoteKey("k"))
-	waitFor(t, sub, 1, func(ev live.LiveEvent) bool { return ev.Kind == live.EventSyncFinished && ev.Err == nil })
+	waitFor(t, sub, 1, func(ev live.Event) bool { return ev.Kind == live.EventSyncFinished && ev.Err == nil })
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if _, err := b.act.Meta(ctx, "live/peer-addr/"+a.NodeID().String()); err == nil {
 			break
@@ -331,7 +331,7 @@ func TestDownloadFallsBackToNeighbours(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer csub.Close()
-	waitFor(t, csub, 1, func(ev live.LiveEvent) bool {
+	waitFor(t, csub, 1, func(ev live.Event) bool {
 		return ev.Kind == live.EventInsertRemote && ev.ContentStatus == live.ContentComplete
 	})
 
@@ -341,7 +341,7 @@ func TestDownloadFallsBackToNeighbours(t *testing.T) {
 	}
 	defer bsub.Close()
 	var from [32]byte
-	waitFor(t, bsub, 1, func(ev live.LiveEvent) bool {
+	waitFor(t, bsub, 1, func(ev live.Event) bool {
 		if ev.Kind == live.EventContentFailed {
 			t.Fatalf("download failed: %v", ev.Err)
 		}
@@ -373,7 +373,7 @@ func TestDownloadGivenUp(t *testing.T) {
 	}
 	_, sub := joinShared(t, doc, b, ShareRead)
 	failed := false
-	waitFor(t, sub, 1, func(ev live.LiveEvent) bool {
+	waitFor(t, sub, 1, func(ev live.Event) bool {
 		switch ev.Kind {
 		case live.EventContentReady:
 			t.Fatal("content nobody holds was reported ready")

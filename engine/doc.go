@@ -1,5 +1,5 @@
 // Package engine is docsnode as a Go library: it wires the store actor,
-// the content store, the QUIC endpoint, gossip and the LiveActor into one
+// the content store, the QUIC endpoint, gossip and the live actor into one
 // Engine, with the Docs, Doc and Authors APIs on top.
 //
 // Two engines share a document like this (the runnable version is

@@ -38,8 +38,8 @@ type Config struct {
 	Endpoint endpoint.Config
 	// Gossip configures the document swarms.
 	Gossip gossip.Config
-	// Live configures sync sessions and the LiveActor.
-	Live live.LiveConfig
+	// Live configures sync sessions and the live actor.
+	Live live.Config
 	// Actor configures the store actor.
 	Actor actor.Config
 	// Store configures the store; InMemory is set from DataDir.
@@ -52,13 +52,13 @@ type Config struct {
 
 // DefaultConfig is the profile for real use, storing in dir.
 func DefaultConfig(dir string) Config {
-	return Config{DataDir: dir, Endpoint: endpoint.DefaultConfig(), Gossip: gossip.DefaultConfig(), Live: live.DefaultLiveConfig()}
+	return Config{DataDir: dir, Endpoint: endpoint.DefaultConfig(), Gossip: gossip.DefaultConfig(), Live: live.DefaultConfig()}
 }
 
 // TestConfig is the profile for tests: in memory, loopback, short
 // timeouts and gossip intervals.
 func TestConfig() Config {
-	return Config{Endpoint: endpoint.TestConfig(), Gossip: gossip.TestConfig(), Live: live.TestLiveConfig()}
+	return Config{Endpoint: endpoint.TestConfig(), Gossip: gossip.TestConfig(), Live: live.TestConfig()}
 }
 
 // Engine is a docsnode node: its store, content, QUIC endpoint, gossip and
@@ -68,7 +68,7 @@ type Engine struct {
 	blobs  *blobs.Store
 	ep     *endpoint.Endpoint
 	router *gossip.Router
-	live   *live.LiveActor
+	live   *live.Actor
 	tmpDir string // removed on Close
 }
 
@@ -121,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, fmt.Errorf("engine: start gossip: %w", err)
 	}
 	cfg.Live.Content = e.blobs
-	if e.live, err = live.NewLiveActor(e.ep, e.act, e.router, cfg.Live); err != nil {
+	if e.live, err = live.NewActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
 	}
 	if cfg.DataDir != "" {

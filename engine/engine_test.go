@@ -43,7 +43,7 @@ func joinShared(t *testing.T, doc *Doc, e *Engine, mode ShareMode) (*Doc, *live.
 }
 
 // waitFor reads sub until pred has held for n events.
-func waitFor(t *testing.T, sub *live.Subscription, n int, pred func(live.LiveEvent) bool) {
+func waitFor(t *testing.T, sub *live.Subscription, n int, pred func(live.Event) bool) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	for got := 0; got < n; {
@@ -64,8 +64,8 @@ func waitFor(t *testing.T, sub *live.Subscription, n int, pred func(live.LiveEve
 	}
 }
 
-func remoteKey(key string) func(live.LiveEvent) bool {
-	return func(ev live.LiveEvent) bool {
+func remoteKey(key string) func(live.Event) bool {
+	return func(ev live.Event) bool {
 		return ev.Kind == live.EventInsertRemote && (key == "" || string(ev.Entry.Key) == key)
 	}
 }

@@ -210,7 +210,7 @@ func TestSyncStatusCaughtUp(t *testing.T) {
 		t.Fatalf("status after WaitSynced: %+v", s)
 	}
 	write(t, doc, author, "more", 1)
-	// The insert event reaches the LiveActor shortly after Set returns.
+	// The insert event reaches the live actor shortly after Set returns.
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		st, err = doc.SyncStatus(ctx)
 		if err != nil {

@@ -130,7 +130,7 @@ type Config struct {
 	// QueueAllOps queues every published op for the gossip rounds. By
 	// default an op the eager push sent to every member is not queued: a
 	// push is then lost only with its QUIC datagram, which the live
-	// layer's catch-up sessions repair (live.LiveConfig.CatchUpDelay), at
+	// layer's catch-up sessions repair (live.Config.CatchUpDelay), at
 	// a fraction of the cost of sending every op to GossipNodes members
 	// RetransmitMult times more. Ops that some member was not sent, and
 	// those published while the swarm has no member, are always queued.

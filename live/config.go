@@ -8,12 +8,12 @@ import (
 	"github.com/docsnode/docsnode/replica/recon"
 )
 
-// Config bounds a sync session. A zero field takes the default listed on
-// it (DefaultConfig), so Config{} works. Every limit applies to what the
+// SessionConfig bounds a sync session. A zero field takes the default listed on
+// it (DefaultConfig), so SessionConfig{} works. Every limit applies to what the
 // peer sends; a session that breaks one ends with an error, an
 // Abort(Protocol) frame to the peer when the stream still works, and
 // nothing invalid stored.
-type Config struct {
+type SessionConfig struct {
 	// MaxFrameSize is the largest frame (type and body) this side accepts
 	// and the largest it writes; the reconciliation messages are bounded
 	// by it too. Peers must use the same value, or the sender a smaller
@@ -100,9 +100,9 @@ const pipelineDepth = 4
 // before it stops reading.
 const maxQueuedWants = 4
 
-// DefaultConfig is the profile for real use, every default filled in.
-func DefaultConfig() Config {
-	return Config{
+// DefaultSessionConfig is the profile for real use, every default filled in.
+func DefaultSessionConfig() SessionConfig {
+	return SessionConfig{
 		MaxFrameSize:       DefaultMaxFrameSize,
 		SessionTimeout:     DefaultSessionTimeout,
 		IdleTimeout:        DefaultIdleTimeout,
@@ -117,11 +117,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// TestConfig is the profile for tests: small frames and batches, so that
+// TestSessionConfig is the profile for tests: small frames and batches, so that
 // small documents already take several frames and rounds, and short
 // timeouts, so that a broken test fails in seconds.
-func TestConfig() Config {
-	c := DefaultConfig()
+func TestSessionConfig() SessionConfig {
+	c := DefaultSessionConfig()
 	c.MaxFrameSize = MinFrameSize
 	c.SessionTimeout = 20 * time.Second
 	c.IdleTimeout = 2 * time.Second
@@ -134,8 +134,8 @@ func TestConfig() Config {
 }
 
 // withDefaults fills zero fields; limits are the store's unless set.
-func (c Config) withDefaults(storeLimits replica.Limits) Config {
-	d := DefaultConfig()
+func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
+	d := DefaultSessionConfig()
 	if c.MaxFrameSize <= 0 {
 		c.MaxFrameSize = d.MaxFrameSize
 	}
@@ -195,7 +195,7 @@ func maxEntryLen(keyLen int) int {
 const frameOverhead = 10 + 1 + 10 + 33
 
 // validate reports a Config (with defaults filled) that cannot work.
-func (c Config) validate() error {
+func (c SessionConfig) validate() error {
 	switch {
 	case c.MaxFrameSize < MinFrameSize:
 		return fmt.Errorf("%w: MaxFrameSize is %d, want at least %d", ErrConfig, c.MaxFrameSize, MinFrameSize)
@@ -213,7 +213,7 @@ func (c Config) validate() error {
 
 // reconConfig is the reconciliation configuration: its messages plus
 // Init's header fit in one frame.
-func (c Config) reconConfig() recon.Config {
+func (c SessionConfig) reconConfig() recon.Config {
 	rc := recon.DefaultConfig()
 	rc.MaxFrameSize = c.MaxFrameSize - frameOverhead
 	return rc

@@ -1,5 +1,5 @@
 // Package live keeps documents in sync between nodes: sync sessions over
-// QUIC streams, and the LiveActor that decides when to run them.
+// QUIC streams, and the live actor that decides when to run them.
 //
 // A sync session reconciles one document with one peer on one
 // bidirectional stream (ALPN endpoint.ALPNSync). The dialler (initiator)
@@ -33,10 +33,10 @@
 //		fmt.Println(out.Received, out.Sent, out.Equal)
 //	}
 //
-// SyncStream and Server.Serve run the two sides on any Stream, such as an
+// syncStream and Server.Serve run the two sides on any Stream, such as an
 // in-process pipe in tests.
 //
-// With a content store (LiveConfig.Content), the LiveActor also serves
+// With a content store (Config.Content), the live actor also serves
 // content over ALPN endpoint.ALPNBlobs and downloads the content of
 // entries that arrive from peers, as each document's download policy
 // allows (download.go): de-duplicated by hash, a bounded queue persisted

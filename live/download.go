@@ -109,8 +109,8 @@ type contentWant struct {
 }
 
 // ContentStatus reports how much of the content of se this node holds.
-// It is ContentMissing when the LiveActor has no content store.
-func (la *LiveActor) ContentStatus(se *replica.SignedEntry) ContentStatus {
+// It is ContentMissing when the live actor has no content store.
+func (la *Actor) ContentStatus(se *replica.SignedEntry) ContentStatus {
 	if se.IsTombstone() {
 		return ContentComplete
 	}
@@ -123,9 +123,9 @@ func (la *LiveActor) ContentStatus(se *replica.SignedEntry) ContentStatus {
 // WantContent queues a download of the content of se in doc, whatever the
 // document's download policy, unless it is held or queued already. It
 // does not wait: it reports false when the request could not be handed
-// to the LiveActor at once (busy, closed, or no content store); try again
+// to the live actor at once (busy, closed, or no content store); try again
 // later. An EventContentReady follows the download.
-func (la *LiveActor) WantContent(doc replica.NamespaceID, se replica.SignedEntry) bool {
+func (la *Actor) WantContent(doc replica.NamespaceID, se replica.SignedEntry) bool {
 	if la.content == nil || se.IsTombstone() {
 		return false
 	}
@@ -139,7 +139,7 @@ func (la *LiveActor) WantContent(doc replica.NamespaceID, se replica.SignedEntry
 
 // SetDownloadPolicy stores which entries' content doc downloads. It
 // applies to entries that arrive from then on.
-func (la *LiveActor) SetDownloadPolicy(ctx context.Context, doc replica.NamespaceID, p replica.DownloadPolicy) error {
+func (la *Actor) SetDownloadPolicy(ctx context.Context, doc replica.NamespaceID, p replica.DownloadPolicy) error {
 	if err := la.act.SetDownloadPolicy(ctx, doc, p); err != nil {
 		return fmt.Errorf("live: set the download policy of %s: %w", doc.Short(), err)
 	}
@@ -163,14 +163,14 @@ type DownloadStats struct {
 type downloadStatsReq struct{ reply chan DownloadStats }
 
 // DownloadStats returns the downloader's counters.
-func (la *LiveActor) DownloadStats(ctx context.Context) (DownloadStats, error) {
+func (la *Actor) DownloadStats(ctx context.Context) (DownloadStats, error) {
 	reply := make(chan DownloadStats, 1)
 	return call(ctx, la, downloadStatsReq{reply: reply}, reply)
 }
 
 // loadWants queues the persisted wanted set; it runs before the loop
 // starts.
-func (la *LiveActor) loadWants() error {
+func (la *Actor) loadWants() error {
 	maxKey := la.act.Limits().MaxKeyLen
 	var stale []replica.Hash
 	err := la.content.Wants(la.cfg.MaxQueuedDownloads, func(h replica.Hash, b []byte) {
@@ -195,7 +195,7 @@ func (la *LiveActor) loadWants() error {
 
 // policyAllows reports whether doc's download policy wants the content of
 // an entry at key. The policy is cached until SetDownloadPolicy.
-func (la *LiveActor) policyAllows(doc replica.NamespaceID, key []byte) bool {
+func (la *Actor) policyAllows(doc replica.NamespaceID, key []byte) bool {
 	p, ok := la.dl.policies[doc]
 	if !ok {
 		ctx, cancel := la.storeCtx()
@@ -211,7 +211,7 @@ func (la *LiveActor) policyAllows(doc replica.NamespaceID, key []byte) bool {
 
 // want queues the content of se for doc, learnt from peer from (zero when
 // unknown). It runs on the loop.
-func (la *LiveActor) wantContent(doc replica.NamespaceID, se *replica.SignedEntry, from endpoint.NodeID) {
+func (la *Actor) wantContent(doc replica.NamespaceID, se *replica.SignedEntry, from endpoint.NodeID) {
 	if la.content == nil || se.IsTombstone() || la.content.Status(se.Hash, se.Len) == blobs.Complete {
 		return
 	}
@@ -262,7 +262,7 @@ func addProvider(wd *wantDoc, id endpoint.NodeID) bool {
 
 // contentAnnounced records that from holds the blob h (a gossiped
 // ContentReady in doc) and retries a backing-off download at once.
-func (la *LiveActor) contentAnnounced(doc replica.NamespaceID, from endpoint.NodeID, h replica.Hash) {
+func (la *Actor) contentAnnounced(doc replica.NamespaceID, from endpoint.NodeID, h replica.Hash) {
 	dl := la.dl.byHash[h]
 	if dl == nil {
 		return
@@ -278,7 +278,7 @@ func (la *LiveActor) contentAnnounced(doc replica.NamespaceID, from endpoint.Nod
 
 // pumpDownloads starts queued downloads while MaxDownloads allows, and
 // moves delayed ones whose back-off has passed to the queue.
-func (la *LiveActor) pumpDownloads() {
+func (la *Actor) pumpDownloads() {
 	if la.content == nil {
 		return
 	}
@@ -334,7 +334,7 @@ type candidate struct {
 
 // candidates lists whom to ask for dl, in order: each document's sender
 // and announcers, then the document's other neighbours.
-func (la *LiveActor) candidates(dl *download) []candidate {
+func (la *Actor) candidates(dl *download) []candidate {
 	var out []candidate
 	seen := make(map[endpoint.NodeID]bool)
 	add := func(addr endpoint.NodeAddr, ref blobs.Ref) {
@@ -376,7 +376,7 @@ func (la *LiveActor) candidates(dl *download) []candidate {
 // (a document not open for sync has no neighbours). It runs on its own
 // goroutine and touches only what it was given (refs is a copy of dl's
 // documents) and the stores.
-func (la *LiveActor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) (endpoint.NodeID, error) {
+func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) (endpoint.NodeID, error) {
 	tried := make(map[endpoint.NodeID]bool, len(cands))
 	for _, c := range cands {
 		tried[c.addr.ID] = true
@@ -424,7 +424,7 @@ func (la *LiveActor) runDownload(dl *download, cands []candidate, refs []blobs.R
 
 // storedAddr returns the address a peer was last reached on, as the
 // sessions remember it; only the id when none is known.
-func (la *LiveActor) storedAddr(id endpoint.NodeID) endpoint.NodeAddr {
+func (la *Actor) storedAddr(id endpoint.NodeID) endpoint.NodeAddr {
 	ctx, cancel := la.storeCtx()
 	defer cancel()
 	if b, err := la.act.Meta(ctx, peerAddrKey(id)); err == nil {
@@ -437,7 +437,7 @@ func (la *LiveActor) storedAddr(id endpoint.NodeID) endpoint.NodeAddr {
 }
 
 // downloadFinished handles a download goroutine's report on the loop.
-func (la *LiveActor) downloadFinished(r downloadResult) {
+func (la *Actor) downloadFinished(r downloadResult) {
 	dl := r.dl
 	la.dl.running--
 	if la.dl.byHash[dl.hash] != dl {
@@ -452,7 +452,7 @@ func (la *LiveActor) downloadFinished(r downloadResult) {
 			if d := la.docs[doc]; d != nil {
 				d.swarm.ContentReady(dl.hash) // best effort
 			}
-			la.emit(LiveEvent{Kind: EventContentReady, Doc: doc, Hash: dl.hash, Peer: r.from})
+			la.emit(Event{Kind: EventContentReady, Doc: doc, Hash: dl.hash, Peer: r.from})
 		}
 		la.settle(dl)
 	case dl.fails+1 < la.cfg.DownloadRetries && la.ctx.Err() == nil:
@@ -468,26 +468,26 @@ func (la *LiveActor) downloadFinished(r downloadResult) {
 		la.downloadDone(dl)
 		la.content.DeleteWant(dl.hash)
 		for _, wd := range dl.docs {
-			la.emit(LiveEvent{Kind: EventContentFailed, Doc: wd.ref.Namespace, Hash: dl.hash, Err: r.err})
+			la.emit(Event{Kind: EventContentFailed, Doc: wd.ref.Namespace, Hash: dl.hash, Err: r.err})
 		}
 		la.settle(dl)
 	}
 	la.pumpDownloads()
 }
 
-func (la *LiveActor) downloadDone(dl *download) {
+func (la *Actor) downloadDone(dl *download) {
 	delete(la.dl.byHash, dl.hash)
 }
 
 // settle counts dl as done for each of its documents, and tells those
 // with nothing left to download.
-func (la *LiveActor) settle(dl *download) {
+func (la *Actor) settle(dl *download) {
 	for _, wd := range dl.docs {
 		doc := wd.ref.Namespace
 		la.dl.pending[doc]--
 		if la.dl.pending[doc] <= 0 {
 			delete(la.dl.pending, doc)
-			la.emit(LiveEvent{Kind: EventPendingContentReady, Doc: doc})
+			la.emit(Event{Kind: EventPendingContentReady, Doc: doc})
 		}
 	}
 }

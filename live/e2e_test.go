@@ -20,7 +20,7 @@ type quicNode struct {
 	finished chan result
 }
 
-func newQUICNode(t *testing.T, cfg Config, accept func(replica.NamespaceID, endpoint.NodeID) AbortReason) *quicNode {
+func newQUICNode(t *testing.T, cfg SessionConfig, accept func(replica.NamespaceID, endpoint.NodeID) AbortReason) *quicNode {
 	t.Helper()
 	n := &quicNode{act: newActor(t), finished: make(chan result, 16)}
 	ep, err := endpoint.Open(context.Background(), endpoint.TestConfig())
@@ -53,7 +53,7 @@ func (n *quicNode) waitFinished(t *testing.T) result {
 // TestSyncOverQUIC runs one session between two endpoints in this process
 // over real QUIC on loopback.
 func TestSyncOverQUIC(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	ini, acc := newQUICNode(t, cfg, nil), newQUICNode(t, cfg, nil)
 	w := newWorld(3)
 	ei, ea := overlapping(t, w, 42, 600, 500, 500, ini.act, acc.act)
@@ -83,7 +83,7 @@ func TestSyncOverQUIC(t *testing.T) {
 // TestAbortsOverQUIC checks the refusals a dialler sees: a document the
 // acceptor does not hold, and the accept policy's answers.
 func TestAbortsOverQUIC(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	w := newWorld(1)
 	var refuse atomic.Uint32 // the policy's answer
 	ini := newQUICNode(t, cfg, nil)

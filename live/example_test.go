@@ -30,7 +30,7 @@ func ExampleSync() {
 	defer aliceEP.Close()
 	defer bobEP.Close()
 
-	bobEP.Handle(endpoint.ALPNSync, live.NewServer(bob, live.DefaultConfig(), nil))
+	bobEP.Handle(endpoint.ALPNSync, live.NewServer(bob, live.DefaultSessionConfig(), nil))
 
 	doc, _ := alice.CreateDoc(ctx, replica.Batched)
 	bob.ImportDoc(ctx, doc)
@@ -40,7 +40,7 @@ func ExampleSync() {
 	}
 	bob.InsertLocal(ctx, doc.ID(), author, []byte("d"), replica.HashContent([]byte("d")), 1)
 
-	out, err := live.Sync(ctx, aliceEP, alice, bobEP.Addr(), doc.ID(), live.DefaultConfig())
+	out, err := live.Sync(ctx, aliceEP, alice, bobEP.Addr(), doc.ID(), live.DefaultSessionConfig())
 	if err != nil {
 		fmt.Println(err)
 		return

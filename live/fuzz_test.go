@@ -16,8 +16,8 @@ import (
 func FuzzReadFrame(f *testing.F) {
 	var stream []byte
 	for _, m := range sampleMessages(f) {
-		stream = AppendFrame(stream, m)
-		f.Add(AppendFrame(nil, m))
+		stream = appendFrame(stream, m)
+		f.Add(appendFrame(nil, m))
 	}
 	f.Add(stream)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
@@ -25,7 +25,7 @@ func FuzzReadFrame(f *testing.F) {
 		r := bufio.NewReader(bytes.NewReader(b))
 		var buf []byte
 		for {
-			m, next, err := ReadFrame(r, 1<<16, 4096, buf)
+			m, next, err := readFrame(r, 1<<16, 4096, buf)
 			buf = next
 			if err == io.EOF {
 				return
@@ -38,7 +38,7 @@ func FuzzReadFrame(f *testing.F) {
 			}
 			// Entries hold the entry encoding's own varints, which
 			// replica decodes leniently; every other frame has one encoding.
-			if m.Type != MsgEntries && !bytes.Equal(AppendFrame(nil, m)[uvarintLen(uint64(len(next))):], next) {
+			if m.Type != MsgEntries && !bytes.Equal(appendFrame(nil, m)[uvarintLen(uint64(len(next))):], next) {
 				t.Fatalf("%v: re-encodes to other bytes", m.Type)
 			}
 		}
@@ -52,7 +52,7 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzMachine(f *testing.F) {
 	var stream []byte
 	for _, m := range sampleMessages(f) {
-		stream = AppendFrame(stream, m)
+		stream = appendFrame(stream, m)
 	}
 	f.Add(stream, true)
 	f.Add(stream[1:], false)
@@ -105,7 +105,7 @@ func FuzzMachine(f *testing.F) {
 			if m.finished || !m.canRead() {
 				return
 			}
-			msg, _, err := ReadFrame(r, 1<<16, 4096, nil)
+			msg, _, err := readFrame(r, 1<<16, 4096, nil)
 			if err == io.EOF {
 				if _, err := m.endOfStream(); err != nil {
 					checkSessionError(t, err)
@@ -115,7 +115,7 @@ func FuzzMachine(f *testing.F) {
 			if err != nil {
 				return
 			}
-			pending, err = m.frame(msg, FrameLen(msg))
+			pending, err = m.frame(msg, frameLen(msg))
 			if err != nil {
 				checkSessionError(t, err)
 				return

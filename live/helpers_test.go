@@ -220,13 +220,13 @@ type result struct {
 
 // syncPipe runs one session between ini (initiator) and srv's actor over
 // an in-process pipe and returns both sides' results.
-func syncPipe(ctx context.Context, ini *actor.Actor, srv *Server, ns replica.NamespaceID, cfg Config) (initiator, acceptor result) {
+func syncPipe(ctx context.Context, ini *actor.Actor, srv *Server, ns replica.NamespaceID, cfg SessionConfig) (initiator, acceptor result) {
 	a, b := newPipe()
 	done := make(chan result, 1)
 	go func() {
 		out, err := srv.Serve(ctx, b, nodeA)
 		done <- result{out, err}
 	}()
-	out, err := SyncStream(ctx, ini, a, nodeB, ns, cfg)
+	out, err := syncStream(ctx, ini, a, nodeB, ns, cfg)
 	return result{out, err}, <-done
 }

@@ -22,19 +22,19 @@ import (
 // sends into frames.
 type fakePeer struct {
 	s      *pipeEnd
-	frames chan *Message
+	frames chan *message
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
 func newFakePeer(s *pipeEnd, read bool) *fakePeer {
-	f := &fakePeer{s: s, frames: make(chan *Message, 4096), stop: make(chan struct{})}
+	f := &fakePeer{s: s, frames: make(chan *message, 4096), stop: make(chan struct{})}
 	if read {
 		f.wg.Go(func() {
 			defer close(f.frames)
 			br := bufio.NewReader(s)
 			for {
-				m, _, err := ReadFrame(br, 1<<24, 1<<16, nil)
+				m, _, err := readFrame(br, 1<<24, 1<<16, nil)
 				if err != nil {
 					return
 				}
@@ -50,13 +50,13 @@ func newFakePeer(s *pipeEnd, read bool) *fakePeer {
 }
 
 // send writes a frame; errors are ignored, as the node may have hung up.
-func (f *fakePeer) send(m *Message) { f.s.Write(AppendFrame(nil, m)) }
+func (f *fakePeer) send(m *message) { f.s.Write(appendFrame(nil, m)) }
 
 func (f *fakePeer) sendRaw(b []byte) { f.s.Write(b) }
 
 // keepSending writes m until the node hangs up or the fake is closed.
-func (f *fakePeer) keepSending(m *Message) {
-	b := AppendFrame(nil, m)
+func (f *fakePeer) keepSending(m *message) {
+	b := appendFrame(nil, m)
 	f.wg.Go(func() {
 		for {
 			select {
@@ -72,7 +72,7 @@ func (f *fakePeer) keepSending(m *Message) {
 }
 
 // abort returns the Abort the node sent, skipping other frames.
-func (f *fakePeer) abort(t *testing.T) *Message {
+func (f *fakePeer) abort(t *testing.T) *message {
 	t.Helper()
 	for m := range f.frames {
 		if m.Type == MsgAbort {
@@ -118,13 +118,13 @@ type hostileSetup struct {
 	w      *world
 	act    *actor.Actor
 	srv    *Server
-	cfg    Config
+	cfg    SessionConfig
 	held   []replica.SignedEntry
 	before actor.SetSummary
 	honest int // honest syncs so far
 }
 
-func newHostileSetup(t *testing.T, cfg Config) *hostileSetup {
+func newHostileSetup(t *testing.T, cfg SessionConfig) *hostileSetup {
 	h := &hostileSetup{w: newWorld(2), act: newActor(t), cfg: cfg}
 	h.srv = NewServer(h.act, cfg, nil)
 	h.w.join(t, h.act)
@@ -179,14 +179,14 @@ func (h *hostileSetup) stillServes(t *testing.T) {
 // node's Server. Each session must end with a clear error, store nothing,
 // and leave the node serving others.
 func TestHostileInitiators(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	h := newHostileSetup(t, cfg)
 	ns := h.w.ns()
-	init := &Message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: firstMessage(t, 0)}
+	init := &message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: firstMessage(t, 0)}
 	other := newWorld(1)
 	future := uint64(2 * time.Hour / time.Microsecond) // an hour ahead of now
-	signed := func(f func(i int) replica.SignedEntry) *Message {
-		m := &Message{Type: MsgEntries}
+	signed := func(f func(i int) replica.SignedEntry) *message {
+		m := &message{Type: MsgEntries}
 		for i := range cfg.MaxEntriesPerFrame {
 			m.Entries = append(m.Entries, f(i))
 		}
@@ -227,28 +227,28 @@ func TestHostileInitiators(t *testing.T) {
 		{
 			name: "garbled reconciliation",
 			play: func(f *fakePeer) {
-				f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: []byte{0x61, 0xff}})
+				f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: []byte{0x61, 0xff}})
 			},
 			want: ErrProtocol, abort: true,
 		},
 		{
 			name: "unknown version",
 			play: func(f *fakePeer) {
-				f.send(&Message{Type: MsgInit, Version: 9, Namespace: ns, Recon: firstMessage(t, 0)})
+				f.send(&message{Type: MsgInit, Version: 9, Namespace: ns, Recon: firstMessage(t, 0)})
 			},
 			want: ErrVersion, abort: true,
 		},
 		{
 			name: "frame before Init",
-			play: func(f *fakePeer) { f.send(&Message{Type: MsgWant, IDs: [][32]byte{{1}}}) },
+			play: func(f *fakePeer) { f.send(&message{Type: MsgWant, IDs: [][32]byte{{1}}}) },
 			want: ErrProtocol, abort: true,
 		},
 		{
 			name: "rounds that never converge",
 			play: func(f *fakePeer) {
 				first := firstMessage(t, 300)
-				f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: first})
-				f.keepSending(&Message{Type: MsgRecon, Recon: first})
+				f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: first})
+				f.keepSending(&message{Type: MsgRecon, Recon: first})
 			},
 			want: ErrTooManyRounds, abort: true,
 			check: func(t *testing.T, o Outcome) {
@@ -314,8 +314,8 @@ func TestHostileInitiators(t *testing.T) {
 			name: "Entries after Done",
 			play: func(f *fakePeer) {
 				f.send(init)
-				f.send(&Message{Type: MsgDone})
-				f.send(&Message{Type: MsgEntries, Entries: []replica.SignedEntry{h.w.entry(0, "late", false, 1, 1)}})
+				f.send(&message{Type: MsgDone})
+				f.send(&message{Type: MsgEntries, Entries: []replica.SignedEntry{h.w.entry(0, "late", false, 1, 1)}})
 			},
 			want: ErrProtocol, abort: true,
 		},
@@ -355,12 +355,12 @@ func TestHostileInitiators(t *testing.T) {
 // node's writes block; the idle timeout must end the session and free its
 // goroutines (goleak checks), and the node must go on serving.
 func TestPeerStopsReading(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	cfg.IdleTimeout = 200 * time.Millisecond
 	h := newHostileSetup(t, cfg)
 	theirs, done := h.serve()
 	f := newFakePeer(theirs, false)
-	f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: h.w.ns(), Recon: firstMessage(t, 0)})
+	f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: h.w.ns(), Recon: firstMessage(t, 0)})
 	start := time.Now()
 	r := wait(t, done)
 	if !errors.Is(r.err, ErrTimeout) || !r.out.Served {
@@ -374,15 +374,15 @@ func TestPeerStopsReading(t *testing.T) {
 // TestSessionTimeout: a peer that trickles frames keeps the idle timer
 // happy, but not the session deadline.
 func TestSessionTimeout(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	cfg.SessionTimeout = 300 * time.Millisecond
 	cfg.MaxRounds = 1 << 20
 	h := newHostileSetup(t, cfg)
 	theirs, done := h.serve()
 	f := newFakePeer(theirs, true)
 	first := firstMessage(t, 300)
-	f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: h.w.ns(), Recon: first})
-	f.keepSending(&Message{Type: MsgRecon, Recon: first[:1:1]}) // tiny: the round budget hardly grows
+	f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: h.w.ns(), Recon: first})
+	f.keepSending(&message{Type: MsgRecon, Recon: first[:1:1]}) // tiny: the round budget hardly grows
 	r := wait(t, done)
 	if !errors.Is(r.err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", r.err)
@@ -392,9 +392,9 @@ func TestSessionTimeout(t *testing.T) {
 }
 
 // TestHostileAcceptors plays acceptors that break the protocol against a
-// node's SyncStream.
+// node's syncStream.
 func TestHostileAcceptors(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	for _, tc := range []struct {
 		name  string
 		play  func(f *fakePeer, w *world)
@@ -414,7 +414,7 @@ func TestHostileAcceptors(t *testing.T) {
 						return
 					}
 					if m.Type == MsgInit || m.Type == MsgRecon {
-						f.send(&Message{Type: MsgRecon, Recon: reply})
+						f.send(&message{Type: MsgRecon, Recon: reply})
 					}
 				}
 			},
@@ -424,8 +424,8 @@ func TestHostileAcceptors(t *testing.T) {
 			name: "bad signatures",
 			play: func(f *fakePeer, w *world) {
 				<-f.frames // Init
-				f.send(&Message{Type: MsgRecon, Recon: []byte{0x61}})
-				m := &Message{Type: MsgEntries}
+				f.send(&message{Type: MsgRecon, Recon: []byte{0x61}})
+				m := &message{Type: MsgEntries}
 				for i := range cfg.MaxEntriesPerFrame {
 					se := w.entry(0, "bad", false, i, uint64(i))
 					se.NamespaceSig[0] ^= 1
@@ -444,7 +444,7 @@ func TestHostileAcceptors(t *testing.T) {
 			name: "Done before the initiator's",
 			play: func(f *fakePeer, w *world) {
 				<-f.frames
-				f.send(&Message{Type: MsgDone})
+				f.send(&message{Type: MsgDone})
 			},
 			want: ErrProtocol,
 		},
@@ -452,7 +452,7 @@ func TestHostileAcceptors(t *testing.T) {
 			name: "Want to the initiator",
 			play: func(f *fakePeer, w *world) {
 				<-f.frames
-				f.send(&Message{Type: MsgWant, IDs: [][32]byte{{1}}})
+				f.send(&message{Type: MsgWant, IDs: [][32]byte{{1}}})
 			},
 			want: ErrProtocol,
 		},
@@ -467,7 +467,7 @@ func TestHostileAcceptors(t *testing.T) {
 			ours, theirs := newPipe()
 			f := newFakePeer(theirs, true)
 			f.wg.Go(func() { tc.play(f, w) })
-			out, err := SyncStream(context.Background(), a, ours, nodeB, w.ns(), cfg)
+			out, err := syncStream(context.Background(), a, ours, nodeB, w.ns(), cfg)
 			t.Logf("node: %v", err)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
@@ -487,7 +487,7 @@ func TestHostileAcceptors(t *testing.T) {
 // few entries that fail validation (it stored them unchecked). The session
 // completes; the bad entries are refused and counted, never stored.
 func TestInvalidEntriesAmongValid(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	w := newWorld(2)
 	ini, acc := newActor(t), newActor(t)
 	w.join(t, ini)

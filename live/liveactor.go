@@ -15,21 +15,21 @@ import (
 	"github.com/docsnode/docsnode/replica"
 )
 
-// ErrLiveClosed is returned by LiveActor calls made after Close, and by
+// ErrClosed is returned by Actor calls made after Close, and by
 // calls still waiting when it closes.
-var ErrLiveClosed = errors.New("live: live actor closed")
+var ErrClosed = errors.New("live: live actor closed")
 
-// LiveConfig tunes a LiveActor. A zero field takes the default listed on
-// it (DefaultLiveConfig).
-type LiveConfig struct {
+// Config tunes a live Actor. A zero field takes the default listed on
+// it (DefaultConfig).
+type Config struct {
 	// Sync bounds each session; its zero fields take their defaults.
-	Sync Config
+	Sync SessionConfig
 	// RetryBase and RetryMax bound the back-off after failed dials: it
 	// doubles per failure from RetryBase up to RetryMax, with jitter.
 	// Defaults 500ms and 30s.
 	RetryBase, RetryMax time.Duration
 	// MaxRetries is how many failed dials in a row to one peer are
-	// retried before the LiveActor waits for new news of that peer.
+	// retried before the live actor waits for new news of that peer.
 	// Default 6.
 	MaxRetries int
 	// MaxDialsPerDoc bounds the sessions this node dials at once for one
@@ -40,14 +40,14 @@ type LiveConfig struct {
 	EventBuffer int
 	// JoinTimeout bounds joining a swarm and leaving it. Default 10s.
 	JoinTimeout time.Duration
-	// AcceptTimeout bounds how long the server waits for the LiveActor's
+	// AcceptTimeout bounds how long the server waits for the live actor's
 	// decision on an incoming session before refusing it as busy.
 	// Default 2s.
 	AcceptTimeout time.Duration
 	// StoreTimeout bounds each store call the loop makes. Default 10s.
 	StoreTimeout time.Duration
 	// CatchUpDelay is how long a document must go without inserts
-	// before the LiveActor checks that its writes reached the swarm:
+	// before the live actor checks that its writes reached the swarm:
 	// then, if this node wrote to it, it reports its heads (a peer that
 	// missed the latest write syncs with it), and it syncs with one
 	// random neighbour (which catches up an op lost earlier in a burst).
@@ -58,7 +58,7 @@ type LiveConfig struct {
 	// MaxCatchUpDelay bounds the wait for a pause. Default 5s.
 	MaxCatchUpDelay time.Duration
 
-	// Content is the node's content store. With it, the LiveActor serves
+	// Content is the node's content store. With it, the live actor serves
 	// content to peers (ALPN docsnode/blobs/1) and downloads the content
 	// of entries that arrive from peers, as each document's download
 	// policy allows. Nil turns both off.
@@ -86,17 +86,17 @@ type LiveConfig struct {
 	DownloadIdleTimeout time.Duration
 }
 
-// DefaultLiveConfig is the profile for real use.
-func DefaultLiveConfig() LiveConfig { return LiveConfig{}.withDefaults() }
+// DefaultConfig is the profile for real use.
+func DefaultConfig() Config { return Config{}.withDefaults() }
 
-// TestLiveConfig is the profile for tests: TestConfig sessions and short
+// TestConfig is the profile for tests: TestConfig sessions and short
 // back-offs, so that retries happen within a test's patience.
-func TestLiveConfig() LiveConfig {
-	return LiveConfig{Sync: TestConfig(), RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
+func TestConfig() Config {
+	return Config{Sync: TestSessionConfig(), RetryBase: 50 * time.Millisecond, RetryMax: time.Second,
 		JoinTimeout: 5 * time.Second, DownloadTimeout: 20 * time.Second, DownloadIdleTimeout: 5 * time.Second}.withDefaults()
 }
 
-func (c LiveConfig) withDefaults() LiveConfig {
+func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -132,20 +132,20 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	return c
 }
 
-// LiveActor keeps documents in sync with their peers. One goroutine, the
+// Actor keeps documents in sync with their peers. One goroutine, the
 // loop, owns every document's swarm, the per-(document, peer) state and
 // the subscribers; it reacts to requests, finished sessions, gossip and
 // store events. Sessions, swarm joins and leaves run on goroutines the
-// LiveActor starts and joins on Close.
+// Actor starts and joins on Close.
 //
 // It is the live.Policy of the node's sync Server: an incoming session is
 // served only for a document open for sync, and only when no session of
 // that document with that peer runs.
-type LiveActor struct {
+type Actor struct {
 	ep     *endpoint.Endpoint
 	act    *actor.Actor
 	router *gossip.Router
-	cfg    LiveConfig
+	cfg    Config
 	self   endpoint.NodeID
 
 	ctx    context.Context
@@ -185,7 +185,7 @@ type liveDoc struct {
 	localInserts uint64
 	// reports picks the sync reports that start a session.
 	reports ReportGate
-	// Catch-up (LiveConfig.CatchUpDelay): the first insert since the
+	// Catch-up (Config.CatchUpDelay): the first insert since the
 	// last one, when it is due, and whether a local insert was among
 	// them.
 	busySince, catchUpAt time.Time
@@ -271,10 +271,10 @@ type PeerStatus struct {
 	Last    *LastSync
 }
 
-// NewLiveActor starts a LiveActor for the node whose endpoint is ep,
+// NewActor starts a live Actor for the node whose endpoint is ep,
 // store actor act and gossip router router, and registers its sync Server
 // on ep. Close it before router, ep and act.
-func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cfg LiveConfig) (*LiveActor, error) {
+func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cfg Config) (*Actor, error) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := act.SubscribeAll(ctx)
@@ -282,7 +282,7 @@ func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router
 		cancel()
 		return nil, fmt.Errorf("live: subscribe to the store: %w", err)
 	}
-	la := &LiveActor{
+	la := &Actor{
 		ep: ep, act: act, router: router, cfg: cfg, self: ep.ID(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		inbox: make(chan any), finished: make(chan any), gossipC: make(chan swarmEvent),
@@ -320,9 +320,9 @@ func NewLiveActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router
 
 // Close stops the loop, cancels the sessions this node dialled, closes
 // every swarm (without Leave) and subscription, and returns once every
-// goroutine the LiveActor started has returned. Incoming sessions belong
+// goroutine the live actor started has returned. Incoming sessions belong
 // to the endpoint and end when it closes.
-func (la *LiveActor) Close() error {
+func (la *Actor) Close() error {
 	la.closeOnce.Do(func() {
 		la.cancel()
 		la.wg.Wait()
@@ -331,14 +331,14 @@ func (la *LiveActor) Close() error {
 }
 
 // call sends req to the loop and waits for the reply on reply.
-func call[T any](ctx context.Context, la *LiveActor, req any, reply chan T) (T, error) {
+func call[T any](ctx context.Context, la *Actor, req any, reply chan T) (T, error) {
 	var zero T
 	select {
 	case la.inbox <- req:
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-la.done:
-		return zero, ErrLiveClosed
+		return zero, ErrClosed
 	}
 	select {
 	case r := <-reply:
@@ -346,7 +346,7 @@ func call[T any](ctx context.Context, la *LiveActor, req any, reply chan T) (T, 
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-la.done:
-		return zero, ErrLiveClosed
+		return zero, ErrClosed
 	}
 }
 
@@ -354,18 +354,18 @@ func call[T any](ctx context.Context, la *LiveActor, req any, reply chan T) (T, 
 // peers, syncs with each of them, and from then on syncs with neighbours
 // and on news. With no peers it uses the peers the document last synced
 // with. The document must be held by the store.
-func (la *LiveActor) StartSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
+func (la *Actor) StartSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
 	_, err := la.startSync(ctx, doc, peers, false)
 	return err
 }
 
 // StartSyncAndSubscribe is StartSync with a subscription registered before
 // the first session starts, so that no event of the join is missed.
-func (la *LiveActor) StartSyncAndSubscribe(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) (*Subscription, error) {
+func (la *Actor) StartSyncAndSubscribe(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr) (*Subscription, error) {
 	return la.startSync(ctx, doc, peers, true)
 }
 
-func (la *LiveActor) startSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr, sub bool) (*Subscription, error) {
+func (la *Actor) startSync(ctx context.Context, doc replica.NamespaceID, peers []endpoint.NodeAddr, sub bool) (*Subscription, error) {
 	if _, err := la.act.Doc(ctx, doc); err != nil {
 		return nil, fmt.Errorf("live: start sync of %s: %w", doc.Short(), err)
 	}
@@ -397,7 +397,7 @@ func peerAddrKey(id endpoint.NodeID) string { return "live/peer-addr/" + id.Stri
 // storedPeers returns the peers doc last synced with, with their last
 // known addresses (none when unknown: the endpoint may still hold a
 // connection).
-func (la *LiveActor) storedPeers(ctx context.Context, doc replica.NamespaceID) ([]endpoint.NodeAddr, error) {
+func (la *Actor) storedPeers(ctx context.Context, doc replica.NamespaceID) ([]endpoint.NodeAddr, error) {
 	ids, err := la.act.SyncPeers(ctx, doc)
 	if err != nil {
 		return nil, fmt.Errorf("live: sync peers of %s: %w", doc.Short(), err)
@@ -419,7 +419,7 @@ func (la *LiveActor) storedPeers(ctx context.Context, doc replica.NamespaceID) (
 // Leave stops syncing doc: it cancels the sessions this node dialled for
 // it and leaves its swarm, and returns once the swarm has left (at most
 // JoinTimeout), so that StartSync may open it again. Subscriptions stay.
-func (la *LiveActor) Leave(ctx context.Context, doc replica.NamespaceID) error {
+func (la *Actor) Leave(ctx context.Context, doc replica.NamespaceID) error {
 	reply := make(chan (<-chan struct{}), 1)
 	left, err := call(ctx, la, leaveReq{doc: doc, reply: reply}, reply)
 	if err != nil {
@@ -443,21 +443,21 @@ func (la *LiveActor) Leave(ctx context.Context, doc replica.NamespaceID) error {
 
 // Subscribe returns a subscription to the events of doc, open for sync or
 // not.
-func (la *LiveActor) Subscribe(ctx context.Context, doc replica.NamespaceID) (*Subscription, error) {
+func (la *Actor) Subscribe(ctx context.Context, doc replica.NamespaceID) (*Subscription, error) {
 	reply := make(chan *Subscription, 1)
 	return call(ctx, la, subscribeReq{doc: doc, reply: reply}, reply)
 }
 
 // Status returns the sync state of doc with each peer it knows; nil when
 // doc is not open for sync.
-func (la *LiveActor) Status(ctx context.Context, doc replica.NamespaceID) (map[endpoint.NodeID]PeerStatus, error) {
+func (la *Actor) Status(ctx context.Context, doc replica.NamespaceID) (map[endpoint.NodeID]PeerStatus, error) {
 	reply := make(chan map[endpoint.NodeID]PeerStatus, 1)
 	return call(ctx, la, statusReq{doc: doc, reply: reply}, reply)
 }
 
 // Accept implements Policy. It asks the loop, and refuses as busy when the
 // loop does not answer within AcceptTimeout.
-func (la *LiveActor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReason {
+func (la *Actor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReason {
 	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.AcceptTimeout)
 	defer cancel()
 	reply := make(chan AbortReason, 1)
@@ -481,14 +481,14 @@ func (la *LiveActor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortR
 }
 
 // Finished implements Policy.
-func (la *LiveActor) Finished(o Outcome, err error) {
+func (la *Actor) Finished(o Outcome, err error) {
 	select {
 	case la.finished <- acceptResult{o, err}:
 	case <-la.done:
 	}
 }
 
-func (la *LiveActor) loop() {
+func (la *Actor) loop() {
 	defer la.shutdown()
 	storeC := la.store.C()
 	la.pumpDownloads() // the wanted set loaded at start
@@ -528,7 +528,7 @@ func (la *LiveActor) loop() {
 
 // shutdown runs on the loop's way out: nothing can reach the loop after
 // done is closed.
-func (la *LiveActor) shutdown() {
+func (la *Actor) shutdown() {
 	close(la.done)
 	la.timer.Stop()
 	la.store.Close()
@@ -543,11 +543,11 @@ func (la *LiveActor) shutdown() {
 	}
 }
 
-func (la *LiveActor) storeCtx() (context.Context, context.CancelFunc) {
+func (la *Actor) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(la.ctx, la.cfg.StoreTimeout)
 }
 
-func (la *LiveActor) handleRequest(req any) {
+func (la *Actor) handleRequest(req any) {
 	switch req := req.(type) {
 	case startSyncReq:
 		var sub *Subscription
@@ -609,8 +609,8 @@ func (la *LiveActor) handleRequest(req any) {
 	}
 }
 
-func (la *LiveActor) addSub(doc replica.NamespaceID) *Subscription {
-	s := &Subscription{c: make(chan LiveEvent, la.cfg.EventBuffer), doc: doc, la: la}
+func (la *Actor) addSub(doc replica.NamespaceID) *Subscription {
+	s := &Subscription{c: make(chan Event, la.cfg.EventBuffer), doc: doc, la: la}
 	m := la.subs[doc]
 	if m == nil {
 		m = make(map[*Subscription]struct{})
@@ -620,7 +620,7 @@ func (la *LiveActor) addSub(doc replica.NamespaceID) *Subscription {
 	return s
 }
 
-func (la *LiveActor) removeSub(s *Subscription) {
+func (la *Actor) removeSub(s *Subscription) {
 	m := la.subs[s.doc]
 	if _, ok := m[s]; !ok {
 		return
@@ -632,7 +632,7 @@ func (la *LiveActor) removeSub(s *Subscription) {
 	close(s.c)
 }
 
-func (la *LiveActor) emit(ev LiveEvent) {
+func (la *Actor) emit(ev Event) {
 	for s := range la.subs[ev.Doc] {
 		s.deliver(ev)
 	}
@@ -656,7 +656,7 @@ func (p *livePeer) learn(addr endpoint.NodeAddr) {
 
 // openDoc opens doc's swarm if needed, joins it through peers and syncs
 // with each of them.
-func (la *LiveActor) openDoc(doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
+func (la *Actor) openDoc(doc replica.NamespaceID, peers []endpoint.NodeAddr) error {
 	d := la.docs[doc]
 	if d == nil {
 		sw, err := la.router.Open(doc)
@@ -692,7 +692,7 @@ func (la *LiveActor) openDoc(doc replica.NamespaceID, peers []endpoint.NodeAddr)
 }
 
 // forward moves a swarm's events to the loop until the swarm closes.
-func (la *LiveActor) forward(sw *gossip.Swarm) {
+func (la *Actor) forward(sw *gossip.Swarm) {
 	for ev := range sw.Events() {
 		select {
 		case la.gossipC <- swarmEvent{sw, ev}:
@@ -702,7 +702,7 @@ func (la *LiveActor) forward(sw *gossip.Swarm) {
 	}
 }
 
-func (la *LiveActor) leave(doc replica.NamespaceID) <-chan struct{} {
+func (la *Actor) leave(doc replica.NamespaceID) <-chan struct{} {
 	d := la.docs[doc]
 	if d == nil {
 		return closedChan
@@ -729,7 +729,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // want records a reason to sync d with p and dials when the state,
 // the back-off and the document's dial budget allow; otherwise the sync
 // stays pending (or flagged in the state) until they do.
-func (la *LiveActor) want(d *liveDoc, p *livePeer, reason SyncReason) {
+func (la *Actor) want(d *liveDoc, p *livePeer, reason SyncReason) {
 	if p.state.Running() {
 		p.state.WantSync(reason) // sets the resync flag
 		return
@@ -762,7 +762,7 @@ func (la *LiveActor) want(d *liveDoc, p *livePeer, reason SyncReason) {
 // inserted notes a local insert or a Put received by gossip in d for the
 // catch-up: due CatchUpDelay after the last, at most MaxCatchUpDelay after
 // the first.
-func (la *LiveActor) inserted(d *liveDoc, local bool) {
+func (la *Actor) inserted(d *liveDoc, local bool) {
 	now := time.Now()
 	if d.catchUpAt.IsZero() {
 		d.busySince = now
@@ -778,7 +778,7 @@ func (la *LiveActor) inserted(d *liveDoc, local bool) {
 // catchUp makes sure the inserts since the last catch-up are everywhere:
 // a heads report if some were local, and a session with one random
 // neighbour.
-func (la *LiveActor) catchUp(d *liveDoc) {
+func (la *Actor) catchUp(d *liveDoc) {
 	if d.wroteSince {
 		la.reportHeads(d)
 	}
@@ -794,7 +794,7 @@ func (la *LiveActor) catchUp(d *liveDoc) {
 }
 
 // schedule makes the timer fire by t (at once when t is past).
-func (la *LiveActor) schedule(t time.Time) {
+func (la *Actor) schedule(t time.Time) {
 	if !la.due.IsZero() && !t.Before(la.due) {
 		return
 	}
@@ -804,7 +804,7 @@ func (la *LiveActor) schedule(t time.Time) {
 
 // runPending dials the pending syncs whose back-off has passed, as far
 // as each document's dial budget allows.
-func (la *LiveActor) runPending() {
+func (la *Actor) runPending() {
 	now := time.Now()
 	for _, d := range la.docs {
 		if !d.catchUpAt.IsZero() {
@@ -829,7 +829,7 @@ func (la *LiveActor) runPending() {
 	}
 }
 
-func (la *LiveActor) dialFinished(r dialResult) {
+func (la *Actor) dialFinished(r dialResult) {
 	d := la.docs[r.swarm.Doc()]
 	if d == nil || d.swarm != r.swarm {
 		return // the document was left meanwhile
@@ -839,7 +839,7 @@ func (la *LiveActor) dialFinished(r dialResult) {
 	// Taken before want below can start the next session.
 	seq, local := p.dialSeq, p.dialLocal
 	again := p.state.DialFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
-	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.peer, Outcome: r.out, Err: r.err})
+	la.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: r.peer, Outcome: r.out, Err: r.err})
 	switch {
 	case r.err == nil:
 		la.synced(d, p, r.out)
@@ -859,7 +859,7 @@ func (la *LiveActor) dialFinished(r dialResult) {
 	la.runPending()
 }
 
-func (la *LiveActor) acceptFinished(r acceptResult) {
+func (la *Actor) acceptFinished(r acceptResult) {
 	d := la.docs[r.out.Namespace]
 	if d == nil {
 		return
@@ -874,7 +874,7 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 	}
 	seq, local := p.acceptSeq, p.acceptLocal
 	again := p.state.AcceptFinished(LastSync{End: r.out.End, Received: r.out.Inserted, Sent: r.out.Sent, Equal: r.out.Equal, Err: r.err})
-	la.emit(LiveEvent{Kind: EventSyncFinished, Doc: d.ns, Peer: r.out.Peer, Outcome: r.out, Err: r.err})
+	la.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: r.out.Peer, Outcome: r.out, Err: r.err})
 	if r.err == nil {
 		la.synced(d, p, r.out)
 	}
@@ -889,7 +889,7 @@ func (la *LiveActor) acceptFinished(r acceptResult) {
 // nextReport opens d's report gate once no session with p runs or waits
 // (a retry after a failed dial, a busy peer), if p held it, and syncs with
 // a reporter whose kept report still shows news.
-func (la *LiveActor) nextReport(d *liveDoc, p *livePeer) {
+func (la *Actor) nextReport(d *liveDoc, p *livePeer) {
 	if p.state.Running() || p.pending || !d.reports.Release(p.addr.ID) || !d.reports.Deferred() {
 		return
 	}
@@ -906,7 +906,7 @@ func (la *LiveActor) nextReport(d *liveDoc, p *livePeer) {
 
 // synced remembers a peer a session completed with, and reports our heads
 // to the swarm when the session brought us entries.
-func (la *LiveActor) synced(d *liveDoc, p *livePeer, out Outcome) {
+func (la *Actor) synced(d *liveDoc, p *livePeer, out Outcome) {
 	ctx, cancel := la.storeCtx()
 	defer cancel()
 	la.act.AddSyncPeer(ctx, d.ns, replica.PeerID(p.addr.ID))
@@ -923,7 +923,7 @@ func (la *LiveActor) synced(d *liveDoc, p *livePeer, out Outcome) {
 }
 
 // reportHeads publishes our heads of d as a sync report.
-func (la *LiveActor) reportHeads(d *liveDoc) {
+func (la *Actor) reportHeads(d *liveDoc) {
 	ctx, cancel := la.storeCtx()
 	defer cancel()
 	if heads, err := la.act.Heads(ctx, d.ns); err == nil {
@@ -962,7 +962,7 @@ func capHeads(h replica.Heads) replica.Heads {
 	return out
 }
 
-func (la *LiveActor) handleGossip(se swarmEvent) {
+func (la *Actor) handleGossip(se swarmEvent) {
 	d := la.docs[se.swarm.Doc()]
 	if d == nil || d.swarm != se.swarm {
 		return
@@ -971,14 +971,14 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 	case gossip.NeighborUp:
 		p := d.peer(ev.Node.ID)
 		p.learn(ev.Node)
-		la.emit(LiveEvent{Kind: EventNeighborUp, Doc: d.ns, Peer: ev.Node.ID})
+		la.emit(Event{Kind: EventNeighborUp, Doc: d.ns, Peer: ev.Node.ID})
 		// Both sides see the other come up; only the lower id dials, so
 		// that they do not dial each other at once.
 		if DialWins(la.self, ev.Node.ID) {
 			la.want(d, p, ReasonNeighbor)
 		}
 	case gossip.NeighborDown:
-		la.emit(LiveEvent{Kind: EventNeighborDown, Doc: d.ns, Peer: ev.Node})
+		la.emit(Event{Kind: EventNeighborDown, Doc: d.ns, Peer: ev.Node})
 	case gossip.OpContentReady:
 		la.contentAnnounced(d.ns, ev.From, ev.Hash)
 	case gossip.OpPut:
@@ -1029,7 +1029,7 @@ func (la *LiveActor) handleGossip(se swarmEvent) {
 // inlineContent is the content to send along with a local entry's Put:
 // when the swarm sends content that small and the store holds it, else
 // nil.
-func (la *LiveActor) inlineContent(d *liveDoc, e *replica.SignedEntry) []byte {
+func (la *Actor) inlineContent(d *liveDoc, e *replica.SignedEntry) []byte {
 	if la.content == nil || e.Len > uint64(max(d.swarm.InlineContent(), 0)) {
 		return nil
 	}
@@ -1040,7 +1040,7 @@ func (la *LiveActor) inlineContent(d *liveDoc, e *replica.SignedEntry) []byte {
 	return b
 }
 
-func (la *LiveActor) handleStore(ev actor.Event) {
+func (la *Actor) handleStore(ev actor.Event) {
 	switch ev.Kind {
 	case actor.InsertLocal:
 		if d := la.docs[ev.Namespace]; d != nil {
@@ -1052,7 +1052,7 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 				la.reportHeads(d)
 			}
 		}
-		la.emit(LiveEvent{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
+		la.emit(Event{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
 	case actor.InsertRemote:
 		from := endpoint.NodeID(ev.From)
 		status := la.ContentStatus(&ev.Entry)
@@ -1060,12 +1060,12 @@ func (la *LiveActor) handleStore(ev actor.Event) {
 			la.wantContent(ev.Namespace, &ev.Entry, from)
 			la.pumpDownloads()
 		}
-		la.emit(LiveEvent{Kind: EventInsertRemote, Doc: ev.Namespace, Entry: ev.Entry, Peer: from, ContentStatus: status})
+		la.emit(Event{Kind: EventInsertRemote, Doc: ev.Namespace, Entry: ev.Entry, Peer: from, ContentStatus: status})
 	case actor.Lagged:
 		// Which documents lost events is unknown: tell every subscriber.
 		for _, m := range la.subs {
 			for s := range m {
-				s.deliver(LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: ev.Missed})
+				s.deliver(Event{Kind: EventLagged, Doc: s.doc, Missed: ev.Missed})
 			}
 		}
 	}

@@ -17,7 +17,7 @@ import (
 type liveNode struct {
 	act *actor.Actor
 	ep  *endpoint.Endpoint
-	la  *LiveActor
+	la  *Actor
 }
 
 func newLiveNode(t *testing.T) *liveNode {
@@ -33,7 +33,7 @@ func newLiveNode(t *testing.T) *liveNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { router.Close() })
-	la, err := NewLiveActor(ep, n.act, router, TestLiveConfig())
+	la, err := NewActor(ep, n.act, router, TestConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func newLiveNode(t *testing.T) *liveNode {
 }
 
 // waitEvents reads sub until pred has held for n events, or fails the test.
-func waitEvents(t *testing.T, sub *Subscription, n int, pred func(LiveEvent) bool) {
+func waitEvents(t *testing.T, sub *Subscription, n int, pred func(Event) bool) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for got := 0; got < n; {
@@ -66,7 +66,7 @@ func waitEvents(t *testing.T, sub *Subscription, n int, pred func(LiveEvent) boo
 
 // waitSettled polls la's state of ns with peer, with a deadline, until no
 // session runs and one has finished.
-func waitSettled(t *testing.T, la *LiveActor, ns replica.NamespaceID, peer endpoint.NodeID) {
+func waitSettled(t *testing.T, la *Actor, ns replica.NamespaceID, peer endpoint.NodeID) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		st, err := la.Status(context.Background(), ns)
@@ -83,9 +83,9 @@ func waitSettled(t *testing.T, la *LiveActor, ns replica.NamespaceID, peer endpo
 	}
 }
 
-func isRemoteInsert(ev LiveEvent) bool { return ev.Kind == EventInsertRemote }
+func isRemoteInsert(ev Event) bool { return ev.Kind == EventInsertRemote }
 
-func TestLiveActorSyncAndGossip(t *testing.T) {
+func TestActorSyncAndGossip(t *testing.T) {
 	ctx := context.Background()
 	a, b := newLiveNode(t), newLiveNode(t)
 	capab, err := a.act.CreateDoc(ctx, replica.Batched)
@@ -120,7 +120,7 @@ func TestLiveActorSyncAndGossip(t *testing.T) {
 	if _, _, err := a.act.InsertLocal(ctx, ns, author, []byte("live-key"), replica.HashContent(content), 4); err != nil {
 		t.Fatal(err)
 	}
-	waitEvents(t, sub, 1, func(ev LiveEvent) bool {
+	waitEvents(t, sub, 1, func(ev Event) bool {
 		return ev.Kind == EventInsertRemote && string(ev.Entry.Key) == "live-key"
 	})
 
@@ -140,9 +140,9 @@ func TestLiveActorSyncAndGossip(t *testing.T) {
 	}
 }
 
-// TestLiveActorRefusesClosedDocs: a document the store holds but that is
+// TestActorRefusesClosedDocs: a document the store holds but that is
 // not open for sync is not served.
-func TestLiveActorRefusesClosedDocs(t *testing.T) {
+func TestActorRefusesClosedDocs(t *testing.T) {
 	ctx := context.Background()
 	a, b := newLiveNode(t), newLiveNode(t)
 	capab, err := a.act.CreateDoc(ctx, replica.Batched)
@@ -160,7 +160,7 @@ func TestLiveActorRefusesClosedDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	waitEvents(t, sub, 1, func(ev LiveEvent) bool {
+	waitEvents(t, sub, 1, func(ev Event) bool {
 		if ev.Kind == EventSyncFinished && ev.Err == nil {
 			t.Fatal("a served a document it did not open for sync")
 		}
@@ -168,10 +168,10 @@ func TestLiveActorRefusesClosedDocs(t *testing.T) {
 	})
 }
 
-func TestLiveActorClosedCalls(t *testing.T) {
+func TestActorClosedCalls(t *testing.T) {
 	n := newLiveNode(t)
 	n.la.Close()
-	if _, err := n.la.Subscribe(context.Background(), replica.NamespaceID{1}); err != ErrLiveClosed {
+	if _, err := n.la.Subscribe(context.Background(), replica.NamespaceID{1}); err != ErrClosed {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 	if r := n.la.Accept(replica.NamespaceID{1}, endpoint.NodeID{2}); r != AbortBusy {

@@ -8,7 +8,7 @@ import (
 	"github.com/docsnode/docsnode/replica"
 )
 
-// EventKind says what a LiveEvent reports.
+// EventKind says what an Event reports.
 type EventKind uint8
 
 const (
@@ -36,7 +36,7 @@ const (
 	// once per such moment.
 	EventPendingContentReady
 	// EventContentFailed: the download of the content with Hash was given
-	// up after LiveConfig.DownloadRetries attempts; Err says why the last
+	// up after Config.DownloadRetries attempts; Err says why the last
 	// one failed.
 	EventContentFailed
 )
@@ -65,8 +65,8 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
 
-// LiveEvent is one thing that happened to a document on this node.
-type LiveEvent struct {
+// Event is one thing that happened to a document on this node.
+type Event struct {
 	Kind    EventKind
 	Doc     replica.NamespaceID
 	Entry   replica.SignedEntry // InsertLocal, InsertRemote
@@ -81,20 +81,20 @@ type LiveEvent struct {
 	ContentStatus ContentStatus
 }
 
-// Subscription receives the LiveEvents of one document on C. Delivery
-// never blocks the LiveActor: when C's buffer is full, events are dropped
+// Subscription receives the Events of one document on C. Delivery
+// never blocks the live actor: when C's buffer is full, events are dropped
 // and counted, and the next event that fits is preceded by an EventLagged
 // with the count.
 type Subscription struct {
-	c      chan LiveEvent
+	c      chan Event
 	doc    replica.NamespaceID
-	la     *LiveActor
+	la     *Actor
 	missed uint64 // owned by the loop
 }
 
 // C returns the event channel. It is closed by Close or when the
 // LiveActor closes.
-func (s *Subscription) C() <-chan LiveEvent { return s.c }
+func (s *Subscription) C() <-chan Event { return s.c }
 
 // Close ends the subscription; C is closed soon after.
 func (s *Subscription) Close() {
@@ -105,8 +105,8 @@ func (s *Subscription) Close() {
 }
 
 // deliver offers ev without blocking. It runs on the loop only.
-func (s *Subscription) deliver(ev LiveEvent) {
-	fanout.Offer(s.c, &s.missed, ev, func(n uint64) LiveEvent {
-		return LiveEvent{Kind: EventLagged, Doc: s.doc, Missed: n}
+func (s *Subscription) deliver(ev Event) {
+	fanout.Offer(s.c, &s.missed, ev, func(n uint64) Event {
+		return Event{Kind: EventLagged, Doc: s.doc, Missed: n}
 	})
 }

@@ -30,7 +30,7 @@ import (
 // Abort may come from either side at any point and ends the session.
 type machine struct {
 	role Role
-	cfg  Config
+	cfg  SessionConfig
 	ns   replica.NamespaceID
 
 	started    bool // I: Init sent. A: Init received.
@@ -95,13 +95,13 @@ func (k actionKind) String() string {
 
 type action struct {
 	kind    actionKind
-	msg     *Message              // actSend, actSendLast
+	msg     *message              // actSend, actSendLast
 	recon   []byte                // actReconcile
 	ids     [][32]byte            // actWant, actSendEntries
 	entries []replica.SignedEntry // actVerify
 }
 
-func newMachine(role Role, ns replica.NamespaceID, cfg Config) *machine {
+func newMachine(role Role, ns replica.NamespaceID, cfg SessionConfig) *machine {
 	m := &machine{role: role, cfg: cfg, ns: ns}
 	m.out.Role = role
 	m.out.Namespace = ns
@@ -166,14 +166,14 @@ func violation(format string, args ...any) error {
 func (m *machine) initiated(first []byte) []action {
 	m.started, m.awaiting = true, true
 	m.reconBytes = int64(len(first))
-	return []action{{kind: actSend, msg: &Message{Type: MsgInit, Version: ProtocolVersion, Namespace: m.ns, Recon: first}}}
+	return []action{{kind: actSend, msg: &message{Type: MsgInit, Version: ProtocolVersion, Namespace: m.ns, Recon: first}}}
 }
 
 // accepted: the acceptor serves the session.
 func (m *machine) accepted() { m.served = true; m.out.Served = true }
 
 // frame handles one received frame of size bytes on the wire.
-func (m *machine) frame(msg *Message, size int) ([]action, error) {
+func (m *machine) frame(msg *message, size int) ([]action, error) {
 	m.out.BytesReceived += int64(size)
 	if err := m.checkBytes(); err != nil {
 		return nil, err
@@ -275,14 +275,14 @@ func (m *machine) reconciled(res actor.RoundResult) ([]action, error) {
 	var acts []action
 	if m.role == Acceptor {
 		m.reconBytes += int64(len(res.Reply))
-		return []action{{kind: actSend, msg: &Message{Type: MsgRecon, Recon: res.Reply}}}, nil
+		return []action{{kind: actSend, msg: &message{Type: MsgRecon, Recon: res.Reply}}}, nil
 	}
 	if res.Reply == nil {
 		m.reconDone = true
 	} else {
 		m.awaiting = true
 		m.reconBytes += int64(len(res.Reply))
-		acts = append(acts, action{kind: actSend, msg: &Message{Type: MsgRecon, Recon: res.Reply}})
+		acts = append(acts, action{kind: actSend, msg: &message{Type: MsgRecon, Recon: res.Reply}})
 	}
 	// Ask first, so that the peer's entries start flowing while ours go out.
 	if len(res.Need) > 0 {
@@ -335,7 +335,7 @@ func (m *machine) summarized(s actor.SetSummary) []action {
 	m.local = &s
 	m.out.Local = s
 	m.compare()
-	acts := []action{{kind: actSendLast, msg: &Message{Type: MsgSummary, Summary: s}}}
+	acts := []action{{kind: actSendLast, msg: &message{Type: MsgSummary, Summary: s}}}
 	return append(acts, m.progress()...)
 }
 
@@ -368,7 +368,7 @@ func (m *machine) progress() []action {
 	// acceptor once the initiator's Done arrived and every Want is answered.
 	if !m.sentDone && m.work == 0 && m.reconDone && (m.role == Initiator || m.peerDone) {
 		m.sentDone = true
-		acts = append(acts, action{kind: actSendLast, msg: &Message{Type: MsgDone}})
+		acts = append(acts, action{kind: actSendLast, msg: &message{Type: MsgDone}})
 	}
 	// Summary, once everything the peer sent is stored: the acceptor after
 	// the initiator's Done, the initiator after the acceptor's Summary.

@@ -15,7 +15,7 @@ import (
 // The machine is driven directly here: no goroutines, no store, no stream.
 
 func testMachine(role Role) *machine {
-	cfg := TestConfig().withDefaults(replica.DefaultLimits())
+	cfg := TestSessionConfig().withDefaults(replica.DefaultLimits())
 	return newMachine(role, replica.NamespaceID{1}, cfg)
 }
 
@@ -55,16 +55,16 @@ func TestMachineInitiator(t *testing.T) {
 	m := testMachine(Initiator)
 	expect(t, "start", m.start(), nil, "initiate")
 	expect(t, "initiated", m.initiated([]byte{0x61}), nil, "send:Init")
-	acts, err := m.frame(&Message{Type: MsgRecon, Recon: []byte{0x61, 1}}, 10)
+	acts, err := m.frame(&message{Type: MsgRecon, Recon: []byte{0x61, 1}}, 10)
 	expect(t, "reply 1", acts, err, "reconcile")
 	acts, err = m.reconciled(actor.RoundResult{Reply: []byte{0x61, 2}, Have: ids(3), Need: ids(2)})
 	expect(t, "round 1", acts, err, "send:Recon want(2) send-entries(3)")
-	acts, err = m.frame(&Message{Type: MsgEntries, Entries: entries(2)}, 500)
+	acts, err = m.frame(&message{Type: MsgEntries, Entries: entries(2)}, 500)
 	expect(t, "entries", acts, err, "verify")
 	if err := m.verified(Refused{}); err != nil {
 		t.Fatal(err)
 	}
-	acts, err = m.frame(&Message{Type: MsgRecon, Recon: []byte{0x61}}, 3)
+	acts, err = m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 3)
 	expect(t, "reply 2", acts, err, "reconcile")
 	acts, err = m.reconciled(actor.RoundResult{})
 	expect(t, "rounds over, work pending", acts, err, "")
@@ -72,9 +72,9 @@ func TestMachineInitiator(t *testing.T) {
 	expect(t, "wants written", acts, err, "")
 	acts, err = m.produced(2, 1)
 	expect(t, "entries written", acts, err, "send-last:Done")
-	acts, err = m.frame(&Message{Type: MsgDone}, 2)
+	acts, err = m.frame(&message{Type: MsgDone}, 2)
 	expect(t, "peer done", acts, err, "")
-	acts, err = m.frame(&Message{Type: MsgSummary, Summary: sumA}, 20)
+	acts, err = m.frame(&message{Type: MsgSummary, Summary: sumA}, 20)
 	expect(t, "peer summary, an insert pending", acts, err, "")
 	expect(t, "stored", m.stored(1, 1, 1), nil, "summarize")
 	expect(t, "summarized", m.summarized(sumA), nil, "send-last:Summary close")
@@ -98,7 +98,7 @@ func TestMachineAcceptor(t *testing.T) {
 	m := testMachine(Acceptor)
 	expect(t, "start", m.start(), nil, "")
 	ns := replica.NamespaceID{7}
-	acts, err := m.frame(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: []byte{0x61}}, 40)
+	acts, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: []byte{0x61}}, 40)
 	expect(t, "init", acts, err, "accept reconcile")
 	if m.ns != ns || m.out.Namespace != ns {
 		t.Fatal("namespace not taken from Init")
@@ -106,11 +106,11 @@ func TestMachineAcceptor(t *testing.T) {
 	m.accepted()
 	acts, err = m.reconciled(actor.RoundResult{Reply: []byte{0x61, 9}})
 	expect(t, "reply", acts, err, "send:Recon")
-	acts, err = m.frame(&Message{Type: MsgWant, IDs: ids(4)}, 140)
+	acts, err = m.frame(&message{Type: MsgWant, IDs: ids(4)}, 140)
 	expect(t, "want", acts, err, "send-entries(4)")
-	acts, err = m.frame(&Message{Type: MsgEntries, Entries: entries(1)}, 300)
+	acts, err = m.frame(&message{Type: MsgEntries, Entries: entries(1)}, 300)
 	expect(t, "entries", acts, err, "verify")
-	acts, err = m.frame(&Message{Type: MsgDone}, 2)
+	acts, err = m.frame(&message{Type: MsgDone}, 2)
 	expect(t, "peer done, a want unanswered", acts, err, "")
 	acts, err = m.produced(4, 0)
 	expect(t, "answered", acts, err, "send-last:Done")
@@ -118,7 +118,7 @@ func TestMachineAcceptor(t *testing.T) {
 	expect(t, "summarized", m.summarized(sumA), nil, "send-last:Summary")
 	other := sumA
 	other.Count++
-	acts, err = m.frame(&Message{Type: MsgSummary, Summary: other}, 20)
+	acts, err = m.frame(&message{Type: MsgSummary, Summary: other}, 20)
 	expect(t, "peer summary", acts, err, "close")
 	expect(t, "closed", m.closedWrite(), nil, "")
 	acts, err = m.endOfStream()
@@ -131,41 +131,41 @@ func TestMachineAcceptor(t *testing.T) {
 // TestMachineViolations feeds frames out of order; each script must fail
 // at its last frame with the error given.
 func TestMachineViolations(t *testing.T) {
-	init := &Message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}
-	recon := &Message{Type: MsgRecon, Recon: []byte{0x61}}
-	done := &Message{Type: MsgDone}
-	summ := &Message{Type: MsgSummary}
-	want := &Message{Type: MsgWant, IDs: ids(1)}
-	ents := &Message{Type: MsgEntries, Entries: entries(1)}
+	init := &message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}
+	recon := &message{Type: MsgRecon, Recon: []byte{0x61}}
+	done := &message{Type: MsgDone}
+	summ := &message{Type: MsgSummary}
+	want := &message{Type: MsgWant, IDs: ids(1)}
+	ents := &message{Type: MsgEntries, Entries: entries(1)}
 	for _, tc := range []struct {
 		name   string
 		role   Role
-		script []*Message
+		script []*message
 		want   error
 	}{
-		{"acceptor: Recon before Init", Acceptor, []*Message{recon}, ErrProtocol},
-		{"acceptor: second Init", Acceptor, []*Message{init, init}, ErrProtocol},
-		{"acceptor: unknown version", Acceptor, []*Message{{Type: MsgInit, Version: 2}}, ErrVersion},
-		{"acceptor: Recon after Done", Acceptor, []*Message{init, done, recon}, ErrProtocol},
-		{"acceptor: Want after Done", Acceptor, []*Message{init, done, want}, ErrProtocol},
-		{"acceptor: second Done", Acceptor, []*Message{init, done, done}, ErrProtocol},
-		{"acceptor: Summary before Done", Acceptor, []*Message{init, summ}, ErrProtocol},
-		{"acceptor: Summary before its own", Acceptor, []*Message{init, done, summ}, ErrProtocol},
-		{"acceptor: oversized Want", Acceptor, []*Message{init, {Type: MsgWant, IDs: ids(33)}}, ErrProtocol},
-		{"acceptor: oversized Entries", Acceptor, []*Message{init, {Type: MsgEntries, Entries: entries(17)}}, ErrProtocol},
-		{"initiator: Init", Initiator, []*Message{init}, ErrProtocol},
-		{"initiator: Want", Initiator, []*Message{want}, ErrProtocol},
-		{"initiator: Done before ours", Initiator, []*Message{done}, ErrProtocol},
-		{"initiator: Summary before Done", Initiator, []*Message{summ}, ErrProtocol},
-		{"initiator: unasked Recon", Initiator, []*Message{recon}, ErrProtocol},
-		{"either: Abort", Initiator, []*Message{{Type: MsgAbort, Reason: AbortBusy, Text: "later"}}, ErrBusy},
-		{"acceptor: Entries after Done", Acceptor, []*Message{init, done, ents}, ErrProtocol},
+		{"acceptor: Recon before Init", Acceptor, []*message{recon}, ErrProtocol},
+		{"acceptor: second Init", Acceptor, []*message{init, init}, ErrProtocol},
+		{"acceptor: unknown version", Acceptor, []*message{{Type: MsgInit, Version: 2}}, ErrVersion},
+		{"acceptor: Recon after Done", Acceptor, []*message{init, done, recon}, ErrProtocol},
+		{"acceptor: Want after Done", Acceptor, []*message{init, done, want}, ErrProtocol},
+		{"acceptor: second Done", Acceptor, []*message{init, done, done}, ErrProtocol},
+		{"acceptor: Summary before Done", Acceptor, []*message{init, summ}, ErrProtocol},
+		{"acceptor: Summary before its own", Acceptor, []*message{init, done, summ}, ErrProtocol},
+		{"acceptor: oversized Want", Acceptor, []*message{init, {Type: MsgWant, IDs: ids(33)}}, ErrProtocol},
+		{"acceptor: oversized Entries", Acceptor, []*message{init, {Type: MsgEntries, Entries: entries(17)}}, ErrProtocol},
+		{"initiator: Init", Initiator, []*message{init}, ErrProtocol},
+		{"initiator: Want", Initiator, []*message{want}, ErrProtocol},
+		{"initiator: Done before ours", Initiator, []*message{done}, ErrProtocol},
+		{"initiator: Summary before Done", Initiator, []*message{summ}, ErrProtocol},
+		{"initiator: unasked Recon", Initiator, []*message{recon}, ErrProtocol},
+		{"either: Abort", Initiator, []*message{{Type: MsgAbort, Reason: AbortBusy, Text: "later"}}, ErrBusy},
+		{"acceptor: Entries after Done", Acceptor, []*message{init, done, ents}, ErrProtocol},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testMachine(tc.role)
 			var err error
 			for i, msg := range tc.script {
-				_, err = m.frame(msg, FrameLen(msg))
+				_, err = m.frame(msg, frameLen(msg))
 				if i < len(tc.script)-1 && err != nil {
 					t.Fatalf("frame %d (%v): %v", i, msg.Type, err)
 				}
@@ -183,9 +183,9 @@ func TestMachineLimits(t *testing.T) {
 		m.cfg.MaxRounds = 3
 		var err error
 		for i := 0; err == nil && i < 100; i++ {
-			msg := &Message{Type: MsgRecon, Recon: []byte{0x61}}
+			msg := &message{Type: MsgRecon, Recon: []byte{0x61}}
 			if i == 0 {
-				msg = &Message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}
+				msg = &message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}
 			}
 			_, err = m.frame(msg, 3)
 		}
@@ -197,11 +197,11 @@ func TestMachineLimits(t *testing.T) {
 		m := testMachine(Acceptor)
 		m.cfg.MaxRounds = 3
 		big := make([]byte, m.cfg.MaxFrameSize/2)
-		if _, err := m.frame(&Message{Type: MsgInit, Version: ProtocolVersion, Recon: big}, len(big)); err != nil {
+		if _, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: big}, len(big)); err != nil {
 			t.Fatal(err)
 		}
 		for range 4 {
-			if _, err := m.frame(&Message{Type: MsgRecon, Recon: big}, len(big)); err != nil {
+			if _, err := m.frame(&message{Type: MsgRecon, Recon: big}, len(big)); err != nil {
 				t.Fatalf("round %d with a large difference: %v", m.rounds, err)
 			}
 		}
@@ -211,7 +211,7 @@ func TestMachineLimits(t *testing.T) {
 		m.cfg.MaxBytes = 1000
 		m.initiated([]byte{0x61})
 		m.setSent(900)
-		if _, err := m.frame(&Message{Type: MsgRecon, Recon: []byte{0x61}}, 101); !errors.Is(err, ErrTooManyBytes) {
+		if _, err := m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 101); !errors.Is(err, ErrTooManyBytes) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -240,12 +240,12 @@ func TestMachineLimits(t *testing.T) {
 // its own writes.
 func TestMachineBackpressure(t *testing.T) {
 	m := testMachine(Acceptor)
-	m.frame(&Message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}, 3)
+	m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}, 3)
 	for i := range maxQueuedWants {
 		if !m.canRead() {
 			t.Fatalf("stopped reading after %d wants", i)
 		}
-		m.frame(&Message{Type: MsgWant, IDs: ids(1)}, 35)
+		m.frame(&message{Type: MsgWant, IDs: ids(1)}, 35)
 	}
 	if m.canRead() {
 		t.Fatal("reads on with every Want unanswered")
@@ -257,13 +257,13 @@ func TestMachineBackpressure(t *testing.T) {
 
 	m = testMachine(Initiator)
 	m.initiated([]byte{0x61})
-	m.frame(&Message{Type: MsgRecon, Recon: []byte{0x61}}, 3)
+	m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 3)
 	m.reconciled(actor.RoundResult{Reply: []byte{0x61}, Need: ids(100000), Have: ids(100000)})
 	if !m.canRead() {
 		t.Fatal("the initiator stopped reading for its own writes")
 	}
 	for range pipelineDepth {
-		m.frame(&Message{Type: MsgEntries, Entries: entries(1)}, 300)
+		m.frame(&message{Type: MsgEntries, Entries: entries(1)}, 300)
 	}
 	if m.canRead() {
 		t.Fatal("reads on with the pipeline full")

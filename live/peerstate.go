@@ -11,7 +11,7 @@ import (
 
 // This file holds the pure part of live sync: the state of one
 // (document, peer) pair and the has-news-for-us check. Nothing here starts
-// goroutines, reads a clock or touches a socket; the LiveActor feeds it
+// goroutines, reads a clock or touches a socket; the live actor feeds it
 // what happened and acts on what it answers.
 
 // SyncReason says why this node dialled a sync session.

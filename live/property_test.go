@@ -20,7 +20,7 @@ import (
 func TestSyncProperty(t *testing.T) {
 	w := newWorld(3)
 	keys := []string{"a", "ab", "abc", "b", "ba", "c", ""}
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	cfg.MaxEntriesPerFrame, cfg.MaxIDsPerWant, cfg.InsertBatch = 3, 4, 5 // many frames from few entries
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.IntRange(2, 3).Draw(rt, "replicas")

@@ -35,8 +35,8 @@ import (
 type session struct {
 	m      *machine
 	act    *actor.Actor
-	st     Stream
-	cfg    Config
+	st     stream
+	cfg    SessionConfig
 	peer   endpoint.NodeID
 	ns     replica.NamespaceID // the acceptor learns it from Init
 	accept func(ns replica.NamespaceID) (release func(), err error)
@@ -75,7 +75,7 @@ type session struct {
 }
 
 type inFrame struct {
-	msg  *Message
+	msg  *message
 	size int
 	err  error
 }
@@ -93,10 +93,10 @@ type storedReport struct{ frames, inserted, stale int }
 type sessionParams struct {
 	role   Role
 	act    *actor.Actor
-	st     Stream
+	st     stream
 	peer   endpoint.NodeID
 	ns     replica.NamespaceID // initiator
-	cfg    Config
+	cfg    SessionConfig
 	accept func(ns replica.NamespaceID) (release func(), err error) // acceptor
 }
 
@@ -314,7 +314,7 @@ func (s *session) exec(acts []action) error {
 	return nil
 }
 
-func encodeFrame(m *Message) []byte { return AppendFrame(make([]byte, 0, FrameLen(m)), m) }
+func encodeFrame(m *message) []byte { return appendFrame(make([]byte, 0, frameLen(m)), m) }
 
 // reconError classifies a failed round: a message that does not decode is
 // the peer's fault; anything else (the store closed, the document dropped)
@@ -337,7 +337,7 @@ func (s *session) end(err error) (Outcome, error) {
 		if r, ok := errors.AsType[*refusal](err); ok {
 			text = r.text
 		}
-		s.abortC <- outFrame{b: encodeFrame(&Message{Type: MsgAbort, Reason: reasonFor(err), Text: text}), close: true}
+		s.abortC <- outFrame{b: encodeFrame(&message{Type: MsgAbort, Reason: reasonFor(err), Text: text}), close: true}
 		grace := time.NewTimer(min(time.Second, s.cfg.IdleTimeout/4))
 		select {
 		case <-s.closedC:
@@ -403,7 +403,7 @@ func (s *session) readLoop() {
 	br := bufio.NewReaderSize(s.st, 64<<10)
 	var buf []byte
 	for {
-		msg, b, err := ReadFrame(br, s.cfg.MaxFrameSize, s.cfg.Limits.MaxKeyLen, buf)
+		msg, b, err := readFrame(br, s.cfg.MaxFrameSize, s.cfg.Limits.MaxKeyLen, buf)
 		buf = b
 		f := inFrame{msg: msg, err: err}
 		if err == nil {
@@ -533,7 +533,7 @@ func (s *session) produce(a action) (produced, error) {
 	var r produced
 	if a.kind == actWant {
 		for ids := range slices.Chunk(a.ids, s.cfg.MaxIDsPerWant) {
-			if !s.push(encodeFrame(&Message{Type: MsgWant, IDs: ids})) {
+			if !s.push(encodeFrame(&message{Type: MsgWant, IDs: ids})) {
 				return r, errQuit
 			}
 		}
@@ -552,7 +552,7 @@ func (s *session) produce(a action) (produced, error) {
 		for i := range entries {
 			l := entries[i].EncodedLen()
 			if i > first && (size+l > limit || i-first == s.cfg.MaxEntriesPerFrame) {
-				if !s.push(encodeFrame(&Message{Type: MsgEntries, Entries: entries[first:i]})) {
+				if !s.push(encodeFrame(&message{Type: MsgEntries, Entries: entries[first:i]})) {
 					return r, errQuit
 				}
 				first, size = i, 0
@@ -560,7 +560,7 @@ func (s *session) produce(a action) (produced, error) {
 			size += l
 		}
 		if first < len(entries) {
-			if !s.push(encodeFrame(&Message{Type: MsgEntries, Entries: entries[first:]})) {
+			if !s.push(encodeFrame(&message{Type: MsgEntries, Entries: entries[first:]})) {
 				return r, errQuit
 			}
 		}

@@ -6,9 +6,9 @@ import (
 	"github.com/docsnode/docsnode/endpoint"
 )
 
-// Stream is the bidirectional byte stream one session runs on: a QUIC
-// stream in production (QUICStream), an in-process pipe in tests.
-type Stream interface {
+// stream is the bidirectional byte stream one session runs on: a QUIC
+// stream in production (quicStreamOf), an in-process pipe in tests.
+type stream interface {
 	io.Reader
 	io.Writer
 	// Close ends this side's sending direction after the data written so
@@ -26,8 +26,8 @@ type Stream interface {
 // abnormally; the frames (Abort) carry the reason.
 const codeCancelled = 1
 
-// QUICStream adapts an endpoint stream to Stream.
-func QUICStream(s *endpoint.Stream) Stream { return quicStream{s} }
+// quicStreamOf adapts an endpoint stream to Stream.
+func quicStreamOf(s *endpoint.Stream) stream { return quicStream{s} }
 
 type quicStream struct{ s *endpoint.Stream }
 

@@ -22,7 +22,7 @@ import (
 // ErrPeerFailed, ErrProtocol), one of this package's limit errors when the
 // peer broke a limit, or the dial's or the store's error. The Outcome is
 // filled in as far as the session got.
-func Sync(ctx context.Context, ep *endpoint.Endpoint, act *actor.Actor, peer endpoint.NodeAddr, ns replica.NamespaceID, cfg Config) (Outcome, error) {
+func Sync(ctx context.Context, ep *endpoint.Endpoint, act *actor.Actor, peer endpoint.NodeAddr, ns replica.NamespaceID, cfg SessionConfig) (Outcome, error) {
 	out := Outcome{Role: Initiator, Peer: peer.ID, Namespace: ns, Start: time.Now()}
 	fail := func(err error) (Outcome, error) {
 		out.End = time.Now()
@@ -39,12 +39,12 @@ func Sync(ctx context.Context, ep *endpoint.Endpoint, act *actor.Actor, peer end
 	if err != nil {
 		return fail(fmt.Errorf("open stream: %w", err))
 	}
-	return SyncStream(ctx, act, QUICStream(st), peer.ID, ns, cfg)
+	return syncStream(ctx, act, quicStreamOf(st), peer.ID, ns, cfg)
 }
 
-// SyncStream runs the initiator's side of one session on a stream already
+// syncStream runs the initiator's side of one session on a stream already
 // open to peer. It takes ownership of st.
-func SyncStream(ctx context.Context, act *actor.Actor, st Stream, peer endpoint.NodeID, ns replica.NamespaceID, cfg Config) (Outcome, error) {
+func syncStream(ctx context.Context, act *actor.Actor, st stream, peer endpoint.NodeID, ns replica.NamespaceID, cfg SessionConfig) (Outcome, error) {
 	return runSession(ctx, sessionParams{role: Initiator, act: act, st: st, peer: peer, ns: ns, cfg: cfg})
 }
 
@@ -93,7 +93,7 @@ func (p PolicyFuncs) Finished(o Outcome, err error) {
 // whatever the Policy decides.
 type Server struct {
 	act    *actor.Actor
-	cfg    Config
+	cfg    SessionConfig
 	policy Policy
 
 	mu      sync.Mutex
@@ -108,7 +108,7 @@ type sessionKey struct {
 
 // NewServer returns a server for the documents of act. policy may be nil:
 // serve every document held, report nothing.
-func NewServer(act *actor.Actor, cfg Config, policy Policy) *Server {
+func NewServer(act *actor.Actor, cfg SessionConfig, policy Policy) *Server {
 	if policy == nil {
 		policy = PolicyFuncs{}
 	}
@@ -126,7 +126,7 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 		if err != nil {
 			return
 		}
-		wg.Go(func() { s.Serve(ctx, QUICStream(st), conn.RemoteID()) })
+		wg.Go(func() { s.Serve(ctx, quicStreamOf(st), conn.RemoteID()) })
 	}
 }
 
@@ -137,7 +137,7 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 // Config.MaxSessions open streams, Serve answers Abort(Busy) at once,
 // without starting a session, so that peers opening streams they never use
 // cannot pile up sessions.
-func (s *Server) Serve(ctx context.Context, st Stream, peer endpoint.NodeID) (Outcome, error) {
+func (s *Server) Serve(ctx context.Context, st stream, peer endpoint.NodeID) (Outcome, error) {
 	s.mu.Lock()
 	over := s.open >= 2*s.cfg.MaxSessions
 	if !over {
@@ -166,13 +166,13 @@ func (s *Server) Serve(ctx context.Context, st Stream, peer endpoint.NodeID) (Ou
 // reading from it or starting any goroutine. The frame is small enough for
 // a QUIC stream's first flow control window, so the write does not wait
 // for the peer.
-func (s *Server) refuseAtOnce(st Stream, peer endpoint.NodeID) (Outcome, error) {
+func (s *Server) refuseAtOnce(st stream, peer endpoint.NodeID) (Outcome, error) {
 	now := time.Now()
 	text := fmt.Sprintf("%d streams open, the limit", 2*s.cfg.MaxSessions)
 	// The peer resets its side once it has read the Abort; reading its
 	// Init is not needed, and cancelling our reads now could make it see
 	// a reset stream before the reason.
-	if _, err := st.Write(encodeFrame(&Message{Type: MsgAbort, Reason: AbortBusy, Text: text})); err == nil {
+	if _, err := st.Write(encodeFrame(&message{Type: MsgAbort, Reason: AbortBusy, Text: text})); err == nil {
 		st.Close()
 	} else {
 		st.CancelWrite()

@@ -105,7 +105,7 @@ func TestSyncOverPipe(t *testing.T) {
 			ini, acc := newActor(t), newActor(t)
 			ei, ea := overlapping(t, w, 1, tc.shared, tc.onlyI, tc.onlyA, ini, acc)
 			before := [2]map[replica.EntryID]bool{stored(t, ini, w.ns(), append(ei, ea...)), stored(t, acc, w.ns(), append(ei, ea...))}
-			cfg := TestConfig()
+			cfg := TestSessionConfig()
 			if tc.frameSize > 0 {
 				cfg.MaxFrameSize, cfg.MaxEntriesPerFrame = tc.frameSize, tc.perFrame
 			}
@@ -120,7 +120,7 @@ func TestSyncOverPipe(t *testing.T) {
 // syncing, and sessions beyond MaxSessions as busy. Once the first ends,
 // the peer is served again.
 func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	cfg.MaxSessions = 1
 	w, other := newWorld(1), newWorld(1)
 	acc, ini := newActor(t), newActor(t)
@@ -138,7 +138,7 @@ func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
 		out, err := srv.Serve(context.Background(), ours, nodeA) // as syncPipe's initiator
 		done <- result{out, err}
 	}()
-	f.send(&Message{Type: MsgInit, Version: ProtocolVersion, Namespace: w.ns(), Recon: firstMessage(t, 0)})
+	f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: w.ns(), Recon: firstMessage(t, 0)})
 	for m := range f.frames {
 		if m.Type == MsgRecon { // the session is running
 			break
@@ -164,7 +164,7 @@ func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
 // the server's limit; beyond twice MaxSessions a stream gets Abort(Busy) at
 // once.
 func TestServerRefusesIdleStreams(t *testing.T) {
-	cfg := TestConfig()
+	cfg := TestSessionConfig()
 	cfg.MaxSessions = 1
 	w := newWorld(1)
 	acc, ini := newActor(t), newActor(t)

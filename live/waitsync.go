@@ -64,7 +64,7 @@ type syncStatusReq struct {
 // open for sync or is left, ErrUnknownPeer when peer is neither in the
 // document's swarm nor among its stored sync peers, and an error wrapping
 // ErrUnreachable once MaxRetries dials in a row have failed.
-func (la *LiveActor) WaitSynced(ctx context.Context, doc replica.NamespaceID, peer endpoint.NodeID) error {
+func (la *Actor) WaitSynced(ctx context.Context, doc replica.NamespaceID, peer endpoint.NodeID) error {
 	if peer == la.self {
 		return nil // we hold what we hold
 	}
@@ -83,7 +83,7 @@ func (la *LiveActor) WaitSynced(ctx context.Context, doc replica.NamespaceID, pe
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-la.done:
-		return ErrLiveClosed
+		return ErrClosed
 	}
 	select {
 	case err := <-w.reply:
@@ -96,12 +96,12 @@ func (la *LiveActor) WaitSynced(ctx context.Context, doc replica.NamespaceID, pe
 		}
 		return ctx.Err()
 	case <-la.done:
-		return ErrLiveClosed
+		return ErrClosed
 	}
 }
 
 // addWaiter runs on the loop.
-func (la *LiveActor) addWaiter(req waitSyncedReq) {
+func (la *Actor) addWaiter(req waitSyncedReq) {
 	d := la.docs[req.doc]
 	if d == nil {
 		req.w.reply <- fmt.Errorf("live: wait for %s on %s: %w", req.peer.Short(), req.doc.Short(), ErrNotSyncing)
@@ -140,7 +140,7 @@ func (la *LiveActor) addWaiter(req waitSyncedReq) {
 }
 
 // dropWaiter runs on the loop.
-func (la *LiveActor) dropWaiter(req cancelWaitReq) {
+func (la *Actor) dropWaiter(req cancelWaitReq) {
 	d := la.docs[req.doc]
 	if d == nil {
 		return
@@ -154,7 +154,7 @@ func (la *LiveActor) dropWaiter(req cancelWaitReq) {
 // satisfies, fails them when the peer proved unreachable, and otherwise
 // makes sure another session follows while some still wait. It runs on
 // the loop after the state machine took the session's end.
-func (la *LiveActor) sessionEnded(d *liveDoc, p *livePeer, seq uint64, out Outcome, err error, dialled bool) {
+func (la *Actor) sessionEnded(d *liveDoc, p *livePeer, seq uint64, out Outcome, err error, dialled bool) {
 	if len(p.waiters) == 0 {
 		return
 	}
@@ -247,13 +247,13 @@ func (s PeerSyncStatus) OK() bool { return !s.LastSync.IsZero() && s.LastError =
 
 // SyncStatus returns the status of doc with each peer it knows, ordered by
 // peer id; nil when doc is not open for sync.
-func (la *LiveActor) SyncStatus(ctx context.Context, doc replica.NamespaceID) ([]PeerSyncStatus, error) {
+func (la *Actor) SyncStatus(ctx context.Context, doc replica.NamespaceID) ([]PeerSyncStatus, error) {
 	reply := make(chan []PeerSyncStatus, 1)
 	return call(ctx, la, syncStatusReq{doc: doc, reply: reply}, reply)
 }
 
 // syncStatus runs on the loop.
-func (la *LiveActor) syncStatus(doc replica.NamespaceID) []PeerSyncStatus {
+func (la *Actor) syncStatus(doc replica.NamespaceID) []PeerSyncStatus {
 	d := la.docs[doc]
 	if d == nil {
 		return nil
@@ -295,7 +295,7 @@ func openKey(doc replica.NamespaceID) string { return "live/open/" + doc.String(
 // open for sync when the node stopped, with the peers it last synced
 // with. It returns the documents it reopened. A document that fails to
 // reopen is skipped and its error joined into the result.
-func (la *LiveActor) Resume(ctx context.Context) ([]replica.NamespaceID, error) {
+func (la *Actor) Resume(ctx context.Context) ([]replica.NamespaceID, error) {
 	docs, err := la.act.Docs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("live: resume: list documents: %w", err)

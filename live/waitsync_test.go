@@ -15,7 +15,7 @@ import (
 // even when it ends equal; the next one does. The peer state stays
 // Running throughout, so nothing is dialled.
 func TestWaiterCountsOnlyLaterSessions(t *testing.T) {
-	la := &LiveActor{cfg: TestLiveConfig(), docs: make(map[replica.NamespaceID]*liveDoc)}
+	la := &Actor{cfg: TestConfig(), docs: make(map[replica.NamespaceID]*liveDoc)}
 
 	peer := endpoint.GenerateSecretKey().Public()
 	d := &liveDoc{peers: make(map[endpoint.NodeID]*livePeer)}
@@ -78,7 +78,7 @@ func TestWaiterCountsOnlyLaterSessions(t *testing.T) {
 // session at once, the waiter waits for that next one.
 func TestWaiterNotAnsweredByTheSessionItOutlived(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	la := &LiveActor{cfg: TestLiveConfig(), act: newActor(t), ctx: ctx, cancel: cancel,
+	la := &Actor{cfg: TestConfig(), act: newActor(t), ctx: ctx, cancel: cancel,
 		docs: make(map[replica.NamespaceID]*liveDoc), finished: make(chan any)}
 	defer func() { cancel(); la.wg.Wait() }()
 	sw := &gossip.Swarm{} // only compared and asked for its (zero) document

@@ -21,20 +21,20 @@ import (
 // ProtocolVersion is carried in Init; a peer refuses versions it does not know.
 const ProtocolVersion = 1
 
-// MsgType identifies a frame.
-type MsgType uint8
+// msgType identifies a frame.
+type msgType uint8
 
 const (
-	MsgInit    MsgType = 1 // dialler → acceptor: version, document, first reconciliation message
-	MsgAbort   MsgType = 2 // either way: the session ends, with a reason
-	MsgRecon   MsgType = 3 // a reconciliation round (Negentropy v1 bytes)
-	MsgEntries MsgType = 4 // a batch of signed entries
-	MsgWant    MsgType = 5 // dialler → acceptor: ids of entries to send
-	MsgDone    MsgType = 6 // this side sends no more Recon, Entries or Want
-	MsgSummary MsgType = 7 // this side's set after all its inserts: count and fingerprint
+	MsgInit    msgType = 1 // dialler → acceptor: version, document, first reconciliation message
+	MsgAbort   msgType = 2 // either way: the session ends, with a reason
+	MsgRecon   msgType = 3 // a reconciliation round (Negentropy v1 bytes)
+	MsgEntries msgType = 4 // a batch of signed entries
+	MsgWant    msgType = 5 // dialler → acceptor: ids of entries to send
+	MsgDone    msgType = 6 // this side sends no more Recon, Entries or Want
+	MsgSummary msgType = 7 // this side's set after all its inserts: count and fingerprint
 )
 
-func (t MsgType) String() string {
+func (t msgType) String() string {
 	switch t {
 	case MsgInit:
 		return "Init"
@@ -92,9 +92,9 @@ const maxAbortText = 256
 // maxSummaryCount bounds the set size a Summary may claim (2^48 entries).
 const maxSummaryCount = 1 << 48
 
-// Message is one decoded frame; only the fields of its Type are set.
-type Message struct {
-	Type      MsgType
+// message is one decoded frame; only the fields of its Type are set.
+type message struct {
+	Type      msgType
 	Version   uint8                 // Init
 	Namespace replica.NamespaceID   // Init
 	Recon     []byte                // Init, Recon
@@ -105,20 +105,20 @@ type Message struct {
 	Summary   actor.SetSummary      // Summary
 }
 
-// AppendFrame appends m as one frame to dst.
-func AppendFrame(dst []byte, m *Message) []byte {
+// appendFrame appends m as one frame to dst.
+func appendFrame(dst []byte, m *message) []byte {
 	dst = binary.AppendUvarint(dst, uint64(1+bodyLen(m)))
 	dst = append(dst, byte(m.Type))
 	return appendBody(dst, m)
 }
 
-// FrameLen returns the encoded size of m.
-func FrameLen(m *Message) int {
+// frameLen returns the encoded size of m.
+func frameLen(m *message) int {
 	n := 1 + bodyLen(m)
 	return uvarintLen(uint64(n)) + n
 }
 
-func bodyLen(m *Message) int {
+func bodyLen(m *message) int {
 	switch m.Type {
 	case MsgInit:
 		return 1 + 32 + len(m.Recon)
@@ -140,7 +140,7 @@ func bodyLen(m *Message) int {
 	return 0
 }
 
-func appendBody(dst []byte, m *Message) []byte {
+func appendBody(dst []byte, m *message) []byte {
 	switch m.Type {
 	case MsgInit:
 		dst = append(dst, m.Version)
@@ -179,10 +179,10 @@ func clipText(s string) string {
 	return s
 }
 
-// ReadFrame reads one frame of at most maxFrame bytes (type and body) into
+// readFrame reads one frame of at most maxFrame bytes (type and body) into
 // buf's storage and decodes it. Keys in decoded entries are limited to
 // maxKeyLen. The returned message does not alias buf.
-func ReadFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*Message, []byte, error) {
+func readFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*message, []byte, error) {
 	n, err := readLength(r)
 	if err != nil {
 		return nil, buf, err
@@ -203,7 +203,7 @@ func ReadFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*Message, 
 		}
 		return nil, buf, err
 	}
-	m, err := DecodeFrame(buf, maxKeyLen)
+	m, err := decodeFrame(buf, maxKeyLen)
 	return m, buf, err
 }
 
@@ -234,12 +234,12 @@ func readLength(r *bufio.Reader) (uint64, error) {
 	return 0, fmt.Errorf("%w: length overflows 64 bits", ErrBadFrame)
 }
 
-// DecodeFrame decodes the type and body of one frame (without its length).
-func DecodeFrame(b []byte, maxKeyLen int) (*Message, error) {
+// decodeFrame decodes the type and body of one frame (without its length).
+func decodeFrame(b []byte, maxKeyLen int) (*message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty frame", ErrBadFrame)
 	}
-	m := &Message{Type: MsgType(b[0])}
+	m := &message{Type: msgType(b[0])}
 	body := b[1:]
 	switch m.Type {
 	case MsgInit:

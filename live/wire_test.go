@@ -26,9 +26,9 @@ func sampleEntries(t testing.TB, n int) []replica.SignedEntry {
 	return out
 }
 
-func sampleMessages(t testing.TB) []*Message {
+func sampleMessages(t testing.TB) []*message {
 	ns, _ := replica.NewNamespace(nil)
-	return []*Message{
+	return []*message{
 		{Type: MsgInit, Version: ProtocolVersion, Namespace: ns.ID(), Recon: []byte{0x61, 0, 1}},
 		{Type: MsgAbort, Reason: AbortBusy, Text: "at the session limit"},
 		{Type: MsgRecon, Recon: []byte{0x61, 2, 3, 4}},
@@ -44,15 +44,15 @@ func TestFrameRoundTrip(t *testing.T) {
 	msgs := sampleMessages(t)
 	for _, m := range msgs {
 		before := len(stream)
-		stream = AppendFrame(stream, m)
-		if got := len(stream) - before; got != FrameLen(m) {
-			t.Fatalf("%v: FrameLen %d, encoded %d", m.Type, FrameLen(m), got)
+		stream = appendFrame(stream, m)
+		if got := len(stream) - before; got != frameLen(m) {
+			t.Fatalf("%v: FrameLen %d, encoded %d", m.Type, frameLen(m), got)
 		}
 	}
 	r := bufio.NewReader(bytes.NewReader(stream))
 	var buf []byte
 	for _, want := range msgs {
-		got, b, err := ReadFrame(r, 1<<20, 4096, buf)
+		got, b, err := readFrame(r, 1<<20, 4096, buf)
 		buf = b
 		if err != nil {
 			t.Fatalf("%v: %v", want.Type, err)
@@ -63,25 +63,25 @@ func TestFrameRoundTrip(t *testing.T) {
 					t.Fatalf("decoded entry %d: %v", i, err)
 				}
 			}
-			got.Entries, want = nil, &Message{Type: MsgEntries}
+			got.Entries, want = nil, &message{Type: MsgEntries}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 		}
 	}
-	if _, _, err := ReadFrame(r, 1<<20, 4096, buf); err != io.EOF {
+	if _, _, err := readFrame(r, 1<<20, 4096, buf); err != io.EOF {
 		t.Fatalf("at end: %v, want io.EOF", err)
 	}
 }
 
 func TestFrameLimitsAndGarbage(t *testing.T) {
-	m := &Message{Type: MsgRecon, Recon: make([]byte, 1000)}
-	frame := AppendFrame(nil, m)
-	if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(frame)), 999, 4096, nil); !errors.Is(err, ErrFrameTooLarge) {
+	m := &message{Type: MsgRecon, Recon: make([]byte, 1000)}
+	frame := appendFrame(nil, m)
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), 999, 4096, nil); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("over limit: %v", err)
 	}
 	for cut := 1; cut < len(frame); cut += 97 {
-		if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(frame[:cut])), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
+		if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame[:cut])), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
 			t.Fatalf("truncated at %d: %v", cut, err)
 		}
 	}
@@ -97,12 +97,12 @@ func TestFrameLimitsAndGarbage(t *testing.T) {
 		{0},
 	}
 	for _, b := range bad {
-		if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
+		if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(b)), 1<<20, 4096, nil); !errors.Is(err, ErrBadFrame) {
 			t.Fatalf("%x: err = %v, want ErrBadFrame", b, err)
 		}
 	}
-	long := &Message{Type: MsgAbort, Reason: AbortInternal, Text: strings.Repeat("é", 300)}
-	got, err := DecodeFrame(AppendFrame(nil, long)[2:], 4096)
+	long := &message{Type: MsgAbort, Reason: AbortInternal, Text: strings.Repeat("é", 300)}
+	got, err := decodeFrame(appendFrame(nil, long)[2:], 4096)
 	if err != nil || len(got.Text) > maxAbortText || !strings.HasPrefix(long.Text, got.Text) {
 		t.Fatalf("long abort text: %v, %d bytes", err, len(got.Text))
 	}
@@ -110,17 +110,17 @@ func TestFrameLimitsAndGarbage(t *testing.T) {
 
 func FuzzDecodeFrame(f *testing.F) {
 	for _, m := range sampleMessages(f) {
-		f.Add(AppendFrame(nil, m)[1:])
+		f.Add(appendFrame(nil, m)[1:])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeFrame(b, 4096)
+		m, err := decodeFrame(b, 4096)
 		if err != nil {
 			if !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("error outside ErrBadFrame: %v", err)
 			}
 			return
 		}
-		again, err := DecodeFrame(AppendFrame(nil, m)[uvarintLen(uint64(1+bodyLen(m))):], 4096)
+		again, err := decodeFrame(appendFrame(nil, m)[uvarintLen(uint64(1+bodyLen(m))):], 4096)
 		if err != nil {
 			t.Fatalf("re-decoding an accepted frame: %v", err)
 		}

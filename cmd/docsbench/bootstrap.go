@@ -134,7 +134,7 @@ func runBootstrap(args []string) error {
 		return err
 	}
 	defer epDst.Close()
-	cfg := live.DefaultConfig()
+	cfg := live.DefaultSessionConfig()
 	cfg.MaxFrameSize = *frame
 
 	runtime.GC()
@@ -238,7 +238,7 @@ func runBootstrapSource(args []string) error {
 		return err
 	}
 	defer ep.Close()
-	cfg := live.DefaultConfig()
+	cfg := live.DefaultSessionConfig()
 	cfg.MaxFrameSize = *frame
 	type result struct {
 		err error

@@ -1,5 +1,5 @@
 // Package fanout delivers events to subscribers without ever blocking the
-// sender: the store actor and the LiveActor must not wait on a consumer.
+// sender: the store actor and the live actor must not wait on a consumer.
 package fanout
 
 // Offer sends ev on c if there is room and never blocks. When c is full, ev
