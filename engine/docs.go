@@ -78,7 +78,7 @@ func (d *Docs) List(ctx context.Context) ([]replica.DocInfo, error) {
 
 // Drop stops syncing a document and removes it with all its entries.
 func (d *Docs) Drop(ctx context.Context, id replica.NamespaceID) error {
-	if err := d.e.live.Leave(ctx, id); err != nil {
+	if err := d.e.live.Leave(ctx, id, live.LeaveOptions{CloseSubscriptions: true}); err != nil {
 		return fmt.Errorf("engine: leave %s: %w", id.Short(), err)
 	}
 	if err := d.e.act.DropDoc(ctx, id); err != nil {
@@ -223,18 +223,22 @@ func (d *Doc) StartSync(ctx context.Context, peers ...endpoint.NodeAddr) error {
 	return d.e.live.StartSync(ctx, d.id, peers)
 }
 
-// Leave stops syncing the document; its entries stay.
-func (d *Doc) Leave(ctx context.Context) error { return d.e.live.Leave(ctx, d.id) }
+// LeaveOptions tunes Doc.LeaveWith.
+type LeaveOptions = live.LeaveOptions
+
+// Leave stops syncing the document; its entries and subscriptions stay.
+// It returns at once: the swarm tells its members in the background.
+func (d *Doc) Leave(ctx context.Context) error { return d.e.live.Leave(ctx, d.id, live.LeaveOptions{}) }
+
+// LeaveWith is Leave with options: CloseSubscriptions also closes the
+// document's subscriptions.
+func (d *Doc) LeaveWith(ctx context.Context, opts LeaveOptions) error {
+	return d.e.live.Leave(ctx, d.id, opts)
+}
 
 // Subscribe returns a subscription to the document's events.
 func (d *Doc) Subscribe(ctx context.Context) (*live.Subscription, error) {
 	return d.e.live.Subscribe(ctx, d.id)
-}
-
-// Status returns the sync state with each known peer; nil when the
-// document is not open for sync.
-func (d *Doc) Status(ctx context.Context) (map[endpoint.NodeID]live.PeerStatus, error) {
-	return d.e.live.Status(ctx, d.id)
 }
 
 // SyncPeers returns the peers the document synced with, most recent first.
@@ -260,15 +264,17 @@ func (d *Doc) SyncPeers(ctx context.Context) ([]endpoint.NodeID, error) {
 // The document must be open for sync (live.ErrNotSyncing otherwise) and
 // peer known to it, as a member of its swarm or a peer it synced with
 // (live.ErrUnknownPeer). It returns ctx.Err() when ctx ends first, and an
-// error wrapping live.ErrUnreachable when every retry to reach peer failed.
+// error wrapping live.ErrUnreachable when dials to peer have failed for
+// Config.Live.UnreachableAfter (5s by default).
 func (d *Doc) WaitSynced(ctx context.Context, peer endpoint.NodeID) error {
 	return d.e.live.WaitSynced(ctx, d.id, peer)
 }
 
-// SyncStatus returns, for each peer the document knows, when it last
-// synced and how (error text, counts), and whether the peer is caught up:
-// the last session ended with equal sets and nothing was written here
-// since. It is nil when the document is not open for sync.
-func (d *Doc) SyncStatus(ctx context.Context) ([]live.PeerSyncStatus, error) {
+// SyncStatus returns the one record the node keeps of the document with
+// each peer it knows: what runs now, when it last synced and how (error
+// text, counts, totals, kept across restarts), and whether the peer is
+// caught up: the last session ended with equal sets and nothing was
+// written here since. It is nil when the document is not open for sync.
+func (d *Doc) SyncStatus(ctx context.Context) ([]live.SyncStatus, error) {
 	return d.e.live.SyncStatus(ctx, d.id)
 }

@@ -186,6 +186,10 @@ func (e *Engine) NodeAddr() endpoint.NodeAddr { return e.ep.Addr() }
 // NodeID is this node's id.
 func (e *Engine) NodeID() endpoint.NodeID { return e.ep.ID() }
 
+// SyncStats returns the counters of the node's live sync: sessions
+// dialled, accepted, refused as already running, failed, and catch-ups.
+func (e *Engine) SyncStats(ctx context.Context) (live.Stats, error) { return e.live.Stats(ctx) }
+
 // Docs is the document API.
 func (e *Engine) Docs() *Docs { return &Docs{e: e} }
 

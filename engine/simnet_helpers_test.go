@@ -438,13 +438,13 @@ func settle(t *testing.T, docs []*Doc, timeout time.Duration) {
 		synctest.Wait()
 		busy := ""
 		for i, d := range docs {
-			st, err := d.Status(t.Context())
+			st, err := d.SyncStatus(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			for id, ps := range st {
-				if ps.Origin != live.OriginNone || ps.Pending || ps.Resync {
-					busy = fmt.Sprintf("node %d with %s: %+v", i, id.Short(), ps)
+			for _, ps := range st {
+				if ps.Running != live.OriginNone || ps.Pending || ps.Resync {
+					busy = fmt.Sprintf("node %d with %s: %+v", i, ps.Peer.Short(), ps)
 				}
 			}
 		}

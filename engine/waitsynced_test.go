@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
@@ -50,19 +52,13 @@ func write(t *testing.T, d *Doc, author replica.Author, prefix string, n int) {
 // and b's first session reaches a only some time after Import returned.
 func knows(t *testing.T, d *Doc, peer endpoint.NodeID) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		st, err := d.Status(context.Background())
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		st, err := d.SyncStatus(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := st[peer]; ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never learnt of %s", d.ID().Short(), peer.Short())
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
-	}
+		return slices.ContainsFunc(st, func(s live.SyncStatus) bool { return s.Peer == peer })
+	}, "%s learns of %s", d.ID().Short(), peer.Short())
 }
 
 func entries(t *testing.T, d *Doc) []replica.SignedEntry {
@@ -280,7 +276,7 @@ func TestSyncResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	st, err := bdoc.Status(ctx)
+	st, err := bdoc.SyncStatus(ctx)
 	if err != nil || st == nil {
 		t.Fatalf("b did not reopen the document for sync: %v, %v", st, err)
 	}
@@ -300,7 +296,7 @@ func TestSyncResumesAfterRestart(t *testing.T) {
 	}
 	defer b.Close()
 	bdoc, _ = b.Docs().Open(ctx, doc.ID())
-	if st, err := bdoc.Status(ctx); err != nil || st != nil {
+	if st, err := bdoc.SyncStatus(ctx); err != nil || st != nil {
 		t.Fatalf("a left document resumed: %v, %v", st, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -74,9 +73,8 @@ type downloads struct {
 	running int
 	// pending counts, per document, the downloads queued for it that have
 	// not finished or been given up.
-	pending  map[replica.NamespaceID]int
-	policies map[replica.NamespaceID]replica.DownloadPolicy
-	dropped  uint64 // wants refused because the queue was full
+	pending map[replica.NamespaceID]int
+	dropped uint64 // wants refused because the queue was full
 }
 
 // due notes that a delayed download is due at t.
@@ -88,9 +86,8 @@ func (q *downloads) due(t time.Time) {
 
 func newDownloads() downloads {
 	return downloads{
-		byHash:   make(map[replica.Hash]*download),
-		pending:  make(map[replica.NamespaceID]int),
-		policies: make(map[replica.NamespaceID]replica.DownloadPolicy),
+		byHash:  make(map[replica.Hash]*download),
+		pending: make(map[replica.NamespaceID]int),
 	}
 }
 
@@ -101,11 +98,12 @@ type downloadResult struct {
 	err  error
 }
 
-// contentWant asks the loop to queue a download regardless of the policy:
-// a reader found the content missing.
+// contentWant is content to queue a download for: of an entry the store
+// reported (from its sender), or that a reader found missing.
 type contentWant struct {
 	doc   replica.NamespaceID
 	entry replica.SignedEntry
+	from  endpoint.NodeID
 }
 
 // ContentStatus reports how much of the content of se this node holds.
@@ -129,12 +127,14 @@ func (la *Actor) WantContent(doc replica.NamespaceID, se replica.SignedEntry) bo
 	if la.content == nil || se.IsTombstone() {
 		return false
 	}
-	select {
-	case la.wantC <- contentWant{doc, se}:
+	if la.content.Status(se.Hash, se.Len) == blobs.Complete {
 		return true
-	default:
-		return false
 	}
+	w := contentWant{doc: doc, entry: se}
+	return la.tryDo(func(s *scheduler) {
+		s.wantContent(time.Now(), w.doc, &w.entry, w.from)
+		s.pumpDownloads(time.Now())
+	})
 }
 
 // SetDownloadPolicy stores which entries' content doc downloads. It
@@ -143,14 +143,8 @@ func (la *Actor) SetDownloadPolicy(ctx context.Context, doc replica.NamespaceID,
 	if err := la.act.SetDownloadPolicy(ctx, doc, p); err != nil {
 		return fmt.Errorf("live: set the download policy of %s: %w", doc.Short(), err)
 	}
-	reply := make(chan struct{}, 1)
-	_, err := call(ctx, la, policyChangedReq{doc: doc, reply: reply}, reply)
-	return err
-}
-
-type policyChangedReq struct {
-	doc   replica.NamespaceID
-	reply chan struct{}
+	la.policies.forget(doc)
+	return nil
 }
 
 // DownloadStats reports the downloader's state.
@@ -160,12 +154,11 @@ type DownloadStats struct {
 	Dropped uint64 // wants refused because MaxQueuedDownloads were queued
 }
 
-type downloadStatsReq struct{ reply chan DownloadStats }
-
 // DownloadStats returns the downloader's counters.
 func (la *Actor) DownloadStats(ctx context.Context) (DownloadStats, error) {
-	reply := make(chan DownloadStats, 1)
-	return call(ctx, la, downloadStatsReq{reply: reply}, reply)
+	return call(ctx, la, func(s *scheduler) DownloadStats {
+		return DownloadStats{Queued: len(s.dl.byHash), Running: s.dl.running, Dropped: s.dl.dropped}
+	})
 }
 
 // loadWants queues the persisted wanted set; it runs before the loop
@@ -182,10 +175,10 @@ func (la *Actor) loadWants() error {
 		dl := &download{hash: h, size: rec.size, docs: rec.docs}
 		for _, wd := range dl.docs {
 			wd.ref.Hash, wd.ref.Len = h, rec.size
-			la.dl.pending[wd.ref.Namespace]++
+			la.sched.dl.pending[wd.ref.Namespace]++
 		}
-		la.dl.byHash[h] = dl
-		la.dl.ready = append(la.dl.ready, dl)
+		la.sched.dl.byHash[h] = dl
+		la.sched.dl.ready = append(la.sched.dl.ready, dl)
 	})
 	for _, h := range stale {
 		la.content.DeleteWant(h)
@@ -193,40 +186,24 @@ func (la *Actor) loadWants() error {
 	return err
 }
 
-// policyAllows reports whether doc's download policy wants the content of
-// an entry at key. The policy is cached until SetDownloadPolicy.
-func (la *Actor) policyAllows(doc replica.NamespaceID, key []byte) bool {
-	p, ok := la.dl.policies[doc]
-	if !ok {
-		ctx, cancel := la.storeCtx()
-		defer cancel()
-		var err error
-		if p, err = la.act.DownloadPolicy(ctx, doc); err != nil {
-			return false // not held any more, or the store is closing
-		}
-		la.dl.policies[doc] = p
-	}
-	return p.ShouldDownload(key)
-}
-
-// want queues the content of se for doc, learnt from peer from (zero when
-// unknown). It runs on the loop.
-func (la *Actor) wantContent(doc replica.NamespaceID, se *replica.SignedEntry, from endpoint.NodeID) {
-	if la.content == nil || se.IsTombstone() || la.content.Status(se.Hash, se.Len) == blobs.Complete {
+// wantContent queues the content of se for doc, learnt from peer from
+// (zero when unknown). The shell checked that the content is not held.
+func (s *scheduler) wantContent(now time.Time, doc replica.NamespaceID, se *replica.SignedEntry, from endpoint.NodeID) {
+	if !s.content || se.IsTombstone() {
 		return
 	}
-	if se.Len > uint64(la.content.MaxSize()) {
+	if se.Len > s.maxBlob {
 		return // never storable here
 	}
-	dl := la.dl.byHash[se.Hash]
+	dl := s.dl.byHash[se.Hash]
 	if dl == nil {
-		if len(la.dl.byHash) >= la.cfg.MaxQueuedDownloads {
-			la.dl.dropped++
+		if len(s.dl.byHash) >= s.cfg.MaxQueuedDownloads {
+			s.dl.dropped++
 			return
 		}
 		dl = &download{hash: se.Hash, size: se.Len}
-		la.dl.byHash[se.Hash] = dl
-		la.dl.ready = append(la.dl.ready, dl)
+		s.dl.byHash[se.Hash] = dl
+		s.dl.ready = append(s.dl.ready, dl)
 	} else if dl.size != se.Len {
 		return // another entry claims another length: the first one stands
 	}
@@ -234,20 +211,18 @@ func (la *Actor) wantContent(doc replica.NamespaceID, se *replica.SignedEntry, f
 	i := slices.IndexFunc(dl.docs, func(wd *wantDoc) bool { return wd.ref.Namespace == doc })
 	if i < 0 && len(dl.docs) < maxWantDocs {
 		dl.docs = append(dl.docs, &wantDoc{ref: blobs.RefOf(doc, se)})
-		la.dl.pending[doc]++
+		s.dl.pending[doc]++
 		i, changed = len(dl.docs)-1, true
 	}
-	if i >= 0 && !from.IsZero() && from != la.self && addProvider(dl.docs[i], from) {
+	if i >= 0 && !from.IsZero() && from != s.self && addProvider(dl.docs[i], from) {
 		changed = true
 		if dl.state == dlDelayed {
 			dl.state, dl.retryAt = dlReady, time.Time{}
-			la.dl.ready = append(la.dl.ready, dl)
+			s.dl.ready = append(s.dl.ready, dl)
 		}
 	}
 	if changed {
-		// Written before the event that reports the entry, so that a
-		// download is never wanted only in memory.
-		la.content.PutWant(dl.hash, appendWant(nil, dl))
+		s.out = append(s.out, effect{kind: effWant, hash: dl.hash, data: appendWant(nil, dl)})
 	}
 }
 
@@ -262,68 +237,67 @@ func addProvider(wd *wantDoc, id endpoint.NodeID) bool {
 
 // contentAnnounced records that from holds the blob h (a gossiped
 // ContentReady in doc) and retries a backing-off download at once.
-func (la *Actor) contentAnnounced(doc replica.NamespaceID, from endpoint.NodeID, h replica.Hash) {
-	dl := la.dl.byHash[h]
+func (s *scheduler) contentAnnounced(now time.Time, doc replica.NamespaceID, from endpoint.NodeID, h replica.Hash) {
+	dl := s.dl.byHash[h]
 	if dl == nil {
 		return
 	}
 	for _, wd := range dl.docs {
 		if wd.ref.Namespace == doc && addProvider(wd, from) && dl.state == dlDelayed {
 			dl.state, dl.retryAt = dlReady, time.Time{}
-			la.dl.ready = append(la.dl.ready, dl)
+			s.dl.ready = append(s.dl.ready, dl)
 		}
 	}
-	la.pumpDownloads()
+	s.pumpDownloads(now)
 }
 
 // pumpDownloads starts queued downloads while MaxDownloads allows, and
 // moves delayed ones whose back-off has passed to the queue.
-func (la *Actor) pumpDownloads() {
-	if la.content == nil {
+func (s *scheduler) pumpDownloads(now time.Time) {
+	if !s.content {
 		return
 	}
-	if now := time.Now(); !la.dl.nextDue.IsZero() && !now.Before(la.dl.nextDue) {
-		la.dl.nextDue = time.Time{}
-		keep := la.dl.delayed[:0]
-		for _, dl := range la.dl.delayed {
+	if !s.dl.nextDue.IsZero() && now.Before(s.dl.nextDue) {
+		s.schedule(s.dl.nextDue) // the timer may have fired for something else
+	} else if !s.dl.nextDue.IsZero() {
+		s.dl.nextDue = time.Time{}
+		keep := s.dl.delayed[:0]
+		for _, dl := range s.dl.delayed {
 			switch {
-			case dl.state != dlDelayed || la.dl.byHash[dl.hash] != dl:
+			case dl.state != dlDelayed || s.dl.byHash[dl.hash] != dl:
 			case now.Before(dl.retryAt):
 				keep = append(keep, dl)
-				la.dl.due(dl.retryAt)
+				s.dl.due(dl.retryAt)
 			default:
 				dl.state = dlReady
-				la.dl.ready = append(la.dl.ready, dl)
+				s.dl.ready = append(s.dl.ready, dl)
 			}
 		}
-		clear(la.dl.delayed[len(keep):])
-		la.dl.delayed = keep
-		if !la.dl.nextDue.IsZero() {
-			la.schedule(la.dl.nextDue)
+		clear(s.dl.delayed[len(keep):])
+		s.dl.delayed = keep
+		if !s.dl.nextDue.IsZero() {
+			s.schedule(s.dl.nextDue)
 		}
 	}
-	for la.dl.running < la.cfg.MaxDownloads && len(la.dl.ready) > 0 {
-		dl := la.dl.ready[0]
-		la.dl.ready[0] = nil
-		la.dl.ready = la.dl.ready[1:]
-		if dl.state != dlReady || la.dl.byHash[dl.hash] != dl {
+	for s.dl.running < s.cfg.MaxDownloads && len(s.dl.ready) > 0 {
+		dl := s.dl.ready[0]
+		s.dl.ready[0] = nil
+		s.dl.ready = s.dl.ready[1:]
+		if dl.state != dlReady || s.dl.byHash[dl.hash] != dl {
 			continue // queued twice, or finished meanwhile
 		}
 		dl.state = dlRunning
-		la.dl.running++
-		cands := la.candidates(dl)
-		refs := make([]blobs.Ref, len(dl.docs))
-		for i, wd := range dl.docs {
-			refs[i] = wd.ref
-		}
-		la.wg.Go(func() {
-			from, err := la.runDownload(dl, cands, refs)
-			select {
-			case la.dlDone <- downloadResult{dl: dl, from: from, err: err}:
-			case <-la.ctx.Done():
-			}
-		})
+		s.dl.running++
+		s.out = append(s.out, effect{kind: effFetch, dl: dl, cands: s.candidates(dl), refs: refsOf(dl)})
 	}
+}
+
+func refsOf(dl *download) []blobs.Ref {
+	refs := make([]blobs.Ref, len(dl.docs))
+	for i, wd := range dl.docs {
+		refs[i] = wd.ref
+	}
+	return refs
 }
 
 // candidate is a peer to fetch from and the entry to present to it.
@@ -334,18 +308,18 @@ type candidate struct {
 
 // candidates lists whom to ask for dl, in order: each document's sender
 // and announcers, then the document's other neighbours.
-func (la *Actor) candidates(dl *download) []candidate {
+func (s *scheduler) candidates(dl *download) []candidate {
 	var out []candidate
 	seen := make(map[endpoint.NodeID]bool)
 	add := func(addr endpoint.NodeAddr, ref blobs.Ref) {
-		if seen[addr.ID] || addr.ID == la.self || addr.ID.IsZero() || len(out) >= maxCandidates {
+		if seen[addr.ID] || addr.ID == s.self || addr.ID.IsZero() || len(out) >= maxCandidates {
 			return
 		}
 		seen[addr.ID] = true
 		out = append(out, candidate{addr, ref})
 	}
 	for _, wd := range dl.docs {
-		d := la.docs[wd.ref.Namespace]
+		d := s.docs[wd.ref.Namespace]
 		for _, id := range wd.providers {
 			addr := endpoint.NodeAddr{ID: id}
 			if d != nil {
@@ -357,11 +331,11 @@ func (la *Actor) candidates(dl *download) []candidate {
 		}
 	}
 	for _, wd := range dl.docs {
-		d := la.docs[wd.ref.Namespace]
+		d := s.docs[wd.ref.Namespace]
 		if d == nil {
 			continue
 		}
-		for _, m := range d.swarm.Members() {
+		for _, m := range d.members {
 			add(m, wd.ref)
 		}
 		for _, p := range d.peers {
@@ -403,7 +377,11 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 		}
 		addr := c.addr
 		if len(addr.Addrs) == 0 {
-			addr = la.storedAddr(addr.ID)
+			ctx, cancel := la.storeCtx()
+			if a, ok := la.storedAddr(ctx, addr.ID); ok {
+				addr = a
+			}
+			cancel()
 		}
 		ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
 		_, err := blobs.Fetch(ctx, la.ep, addr, la.content, c.ref, la.cfg.DownloadIdleTimeout)
@@ -423,71 +401,66 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 }
 
 // storedAddr returns the address a peer was last reached on, as the
-// sessions remember it; only the id when none is known.
-func (la *Actor) storedAddr(id endpoint.NodeID) endpoint.NodeAddr {
-	ctx, cancel := la.storeCtx()
-	defer cancel()
+// sessions remember it.
+func (la *Actor) storedAddr(ctx context.Context, id endpoint.NodeID) (endpoint.NodeAddr, bool) {
 	if b, err := la.act.Meta(ctx, peerAddrKey(id)); err == nil {
 		var stored endpoint.NodeAddr
 		if stored.UnmarshalBinary(b) == nil && stored.ID == id {
-			return stored
+			return stored, true
 		}
 	}
-	return endpoint.NodeAddr{ID: id}
+	return endpoint.NodeAddr{}, false
 }
 
-// downloadFinished handles a download goroutine's report on the loop.
-func (la *Actor) downloadFinished(r downloadResult) {
-	dl := r.dl
-	la.dl.running--
-	if la.dl.byHash[dl.hash] != dl {
-		la.pumpDownloads()
+// downloaded takes the end of a download attempt: served by from, or
+// failed with err (cancelled: the actor is closing).
+func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID, err error, cancelled bool) {
+	s.dl.running--
+	if s.dl.byHash[dl.hash] != dl {
+		s.pumpDownloads(now)
 		return
 	}
 	switch {
-	case r.err == nil:
-		la.downloadDone(dl)
+	case err == nil:
+		delete(s.dl.byHash, dl.hash)
 		for _, wd := range dl.docs {
 			doc := wd.ref.Namespace
-			if d := la.docs[doc]; d != nil {
-				d.swarm.ContentReady(dl.hash) // best effort
+			if s.docs[doc] != nil {
+				s.out = append(s.out, effect{kind: effContentReady, doc: doc, hash: dl.hash})
 			}
-			la.emit(Event{Kind: EventContentReady, Doc: doc, Hash: dl.hash, Peer: r.from})
+			s.emit(Event{Kind: EventContentReady, Doc: doc, Hash: dl.hash, Peer: from})
 		}
-		la.settle(dl)
-	case dl.fails+1 < la.cfg.DownloadRetries && la.ctx.Err() == nil:
+		s.settle(dl)
+	case cancelled:
+	case dl.fails+1 < s.cfg.DownloadRetries:
 		dl.fails++
 		dl.state = dlDelayed
-		dl.retryAt = time.Now().Add(Backoff(dl.fails, la.cfg.RetryBase, la.cfg.RetryMax, rand.Float64()))
-		la.dl.delayed = append(la.dl.delayed, dl)
-		la.dl.due(dl.retryAt)
-		la.schedule(dl.retryAt)
-	case la.ctx.Err() == nil:
+		dl.retryAt = now.Add(Backoff(dl.fails, s.cfg.RetryBase, s.cfg.RetryMax, s.jitter()))
+		s.dl.delayed = append(s.dl.delayed, dl)
+		s.dl.due(dl.retryAt)
+		s.schedule(dl.retryAt)
+	default:
 		// Given up: the content stays missing (or incomplete) until a
 		// reader asks for it again (WantContent) or a new entry names it.
-		la.downloadDone(dl)
-		la.content.DeleteWant(dl.hash)
+		delete(s.dl.byHash, dl.hash)
+		s.out = append(s.out, effect{kind: effWant, hash: dl.hash})
 		for _, wd := range dl.docs {
-			la.emit(Event{Kind: EventContentFailed, Doc: wd.ref.Namespace, Hash: dl.hash, Err: r.err})
+			s.emit(Event{Kind: EventContentFailed, Doc: wd.ref.Namespace, Hash: dl.hash, Err: err})
 		}
-		la.settle(dl)
+		s.settle(dl)
 	}
-	la.pumpDownloads()
-}
-
-func (la *Actor) downloadDone(dl *download) {
-	delete(la.dl.byHash, dl.hash)
+	s.pumpDownloads(now)
 }
 
 // settle counts dl as done for each of its documents, and tells those
 // with nothing left to download.
-func (la *Actor) settle(dl *download) {
+func (s *scheduler) settle(dl *download) {
 	for _, wd := range dl.docs {
 		doc := wd.ref.Namespace
-		la.dl.pending[doc]--
-		if la.dl.pending[doc] <= 0 {
-			delete(la.dl.pending, doc)
-			la.emit(Event{Kind: EventPendingContentReady, Doc: doc})
+		s.dl.pending[doc]--
+		if s.dl.pending[doc] <= 0 {
+			delete(s.dl.pending, doc)
+			s.emit(Event{Kind: EventPendingContentReady, Doc: doc})
 		}
 	}
 }

@@ -69,15 +69,21 @@ func waitEvents(t *testing.T, sub *Subscription, n int, pred func(Event) bool) {
 func waitSettled(t *testing.T, la *Actor, ns replica.NamespaceID, peer endpoint.NodeID) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		st, err := la.Status(context.Background(), ns)
+		st, err := la.SyncStatus(context.Background(), ns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := st[peer]; p.Origin == OriginNone && p.Last != nil {
+		var p SyncStatus
+		for _, x := range st {
+			if x.Peer == peer {
+				p = x
+			}
+		}
+		if p.Running == OriginNone && p.Sessions > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("state with %s never settled: %+v", peer.Short(), st[peer])
+			t.Fatalf("state with %s never settled: %+v", peer.Short(), p)
 		}
 		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
 	}
@@ -132,10 +138,10 @@ func TestActorSyncAndGossip(t *testing.T) {
 	if err != nil || len(peers) == 0 || peers[0] != replica.PeerID(a.ep.ID()) {
 		t.Fatalf("sync peers %v, %v", peers, err)
 	}
-	if err := b.la.Leave(ctx, ns); err != nil {
+	if err := b.la.Leave(ctx, ns, LeaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := b.la.Status(ctx, ns); st != nil {
+	if st, _ := b.la.SyncStatus(ctx, ns); st != nil {
 		t.Fatalf("status after Leave: %v", st)
 	}
 }

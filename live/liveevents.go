@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/internal/fanout"
@@ -88,23 +89,108 @@ type Event struct {
 type Subscription struct {
 	c      chan Event
 	doc    replica.NamespaceID
-	la     *Actor
-	missed uint64 // owned by the loop
+	h      *hub
+	missed uint64 // under h.mu
+	closed bool   // under h.mu
 }
 
-// C returns the event channel. It is closed by Close or when the
-// LiveActor closes.
+// C returns the event channel. It is closed by Close, by a Leave that
+// closes subscriptions, or when the live actor closes.
 func (s *Subscription) C() <-chan Event { return s.c }
 
-// Close ends the subscription; C is closed soon after.
-func (s *Subscription) Close() {
-	select {
-	case s.la.inbox <- unsubscribeReq{sub: s}:
-	case <-s.la.done:
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() { s.h.remove(s) }
+
+// hub holds the subscriptions. Events are offered under its lock without
+// blocking, from the loop (sync, neighbour, content events) and from the
+// store's event pump (inserts), so an entry reaches subscribers without
+// passing through the loop.
+type hub struct {
+	mu     sync.Mutex
+	buffer int
+	subs   map[replica.NamespaceID]map[*Subscription]struct{}
+	shut   bool
+}
+
+func (h *hub) add(doc replica.NamespaceID) *Subscription {
+	s := &Subscription{c: make(chan Event, h.buffer), doc: doc, h: h}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shut {
+		s.closed = true
+		close(s.c)
+		return s
+	}
+	m := h.subs[doc]
+	if m == nil {
+		m = make(map[*Subscription]struct{})
+		h.subs[doc] = m
+	}
+	m[s] = struct{}{}
+	return s
+}
+
+func (h *hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removeLocked(s)
+}
+
+func (h *hub) removeLocked(s *Subscription) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	m := h.subs[s.doc]
+	delete(m, s)
+	if len(m) == 0 {
+		delete(h.subs, s.doc)
+	}
+	close(s.c)
+}
+
+// closeDoc closes every subscription of doc.
+func (h *hub) closeDoc(doc replica.NamespaceID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs[doc] {
+		h.removeLocked(s)
 	}
 }
 
-// deliver offers ev without blocking. It runs on the loop only.
+// closeAll closes every subscription, and those added later at once.
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.shut = true
+	for _, m := range h.subs {
+		for s := range m {
+			h.removeLocked(s)
+		}
+	}
+}
+
+// emit offers ev to its document's subscribers without blocking.
+func (h *hub) emit(ev Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs[ev.Doc] {
+		s.deliver(ev)
+	}
+}
+
+// lagged tells every subscriber that missed events were lost upstream.
+func (h *hub) lagged(missed uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.subs {
+		for s := range m {
+			s.deliver(Event{Kind: EventLagged, Doc: s.doc, Missed: missed})
+		}
+	}
+}
+
+// deliver offers ev without blocking, under h.mu.
 func (s *Subscription) deliver(ev Event) {
 	fanout.Offer(s.c, &s.missed, ev, func(n uint64) Event {
 		return Event{Kind: EventLagged, Doc: s.doc, Missed: n}

@@ -71,20 +71,9 @@ func (o Origin) String() string {
 	return "origin(?)"
 }
 
-// LastSync is what the most recent finished session with a peer did.
-type LastSync struct {
-	Origin   Origin
-	Reason   SyncReason // for OriginConnect
-	End      time.Time
-	Received int // entries stored from the peer
-	Sent     int
-	Equal    bool // both sets matched at the end
-	Err      error
-}
-
 // PeerState is the sync state of one document with one peer: Idle, or
 // Running with the origin of the session; whether news arrived meanwhile
-// (the resync flag); the last result; and the consecutive failed dials,
+// (the resync flag); and the consecutive failed dials,
 // which the caller turns into a back-off.
 //
 // An outgoing and an incoming session can overlap for a moment when both
@@ -97,8 +86,6 @@ type PeerState struct {
 	accepting bool
 	reason    SyncReason
 	resync    bool
-	// Last is the result of the most recent finished session, if any.
-	Last *LastSync
 	// Failures counts dials in a row that failed (a refusal because the
 	// peer was already syncing with us does not count).
 	Failures int
@@ -154,38 +141,39 @@ func (s *PeerState) Incoming(self, peer endpoint.NodeID) AbortReason {
 // other at once: the lower node id wins.
 func DialWins(a, b endpoint.NodeID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
-// DialFinished records the end of this node's dial. It returns true when
-// the caller should sync again (news arrived meanwhile and nothing runs
-// now); the resync flag is then cleared, and the caller calls WantSync
-// when its back-off allows.
-func (s *PeerState) DialFinished(last LastSync) (again bool) {
+// Reason is why the running or last dial was made.
+func (s *PeerState) Reason() SyncReason { return s.reason }
+
+// DialFinished records the end of this node's dial, with nil or the error
+// that ended it. It returns true when the caller should sync again (news
+// arrived meanwhile and nothing runs now); the resync flag is then
+// cleared, and the caller calls WantSync when its back-off allows.
+//
+// A refusal because the peer already runs a session with us
+// (ErrAlreadySyncing) is not a failure, and asks for nothing: when that
+// session is one this node serves, it covers this one; when it is not
+// (yet) seen here, the caller retries after a back-off, never at once,
+// since the peer's session ends on its own time.
+func (s *PeerState) DialFinished(err error) (again bool) {
 	s.dialing = false
-	last.Origin, last.Reason = OriginConnect, s.reason
 	switch {
-	case last.Err == nil:
+	case err == nil:
 		s.Failures = 0
-	case errors.Is(last.Err, ErrAlreadySyncing):
-		// The peer runs a session with us that covers this one. If it
-		// already ended, ask for one more round so that nothing is missed.
-		if !s.accepting {
-			s.resync = true
-		}
+	case errors.Is(err, ErrAlreadySyncing):
 	default:
 		s.Failures++
 	}
-	s.Last = &last
 	return s.takeResync()
 }
 
-// AcceptFinished records the end of a session the peer opened, served or
-// not. It returns true when the caller should sync again.
-func (s *PeerState) AcceptFinished(last LastSync) (again bool) {
+// AcceptFinished records the end of a session the peer opened, with nil or
+// the error that ended it. It returns true when the caller should sync
+// again.
+func (s *PeerState) AcceptFinished(err error) (again bool) {
 	s.accepting = false
-	last.Origin = OriginAccept
-	if last.Err == nil {
+	if err == nil {
 		s.Failures = 0
 	}
-	s.Last = &last
 	return s.takeResync()
 }
 

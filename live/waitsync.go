@@ -2,9 +2,9 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
@@ -26,27 +26,10 @@ var (
 // syncWaiter is one WaitSynced call: it is answered by the first session
 // with the peer numbered above after that completes with equal sets.
 type syncWaiter struct {
-	ctx   context.Context
-	after uint64
-	reply chan error // capacity 1; answered once
-}
-
-type waitSyncedReq struct {
-	doc   replica.NamespaceID
-	peer  endpoint.NodeID
-	known *endpoint.NodeAddr // from the stored sync peers, if there
-	w     *syncWaiter
-}
-
-type cancelWaitReq struct {
-	doc  replica.NamespaceID
-	peer endpoint.NodeID
-	w    *syncWaiter
-}
-
-type syncStatusReq struct {
-	doc   replica.NamespaceID
-	reply chan []PeerSyncStatus
+	after  uint64    // the peer's session number at the call
+	since  time.Time // when the call reached the scheduler
+	failed bool      // a dial to the peer failed since
+	reply  chan error // capacity 1; answered once
 }
 
 // WaitSynced returns once peer has confirmed that it holds every entry
@@ -69,222 +52,170 @@ func (la *Actor) WaitSynced(ctx context.Context, doc replica.NamespaceID, peer e
 		return nil // we hold what we hold
 	}
 	var known *endpoint.NodeAddr
-	if stored, err := la.storedPeers(ctx, doc); err == nil {
-		for _, a := range stored {
-			if a.ID == peer {
-				known = &a
-				break
-			}
-		}
+	if a, ok := la.storedAddr(ctx, peer); ok {
+		known = &a
 	}
-	w := &syncWaiter{ctx: ctx, reply: make(chan error, 1)}
-	select {
-	case la.inbox <- waitSyncedReq{doc: doc, peer: peer, known: known, w: w}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-la.done:
-		return ErrClosed
+	w := &syncWaiter{reply: make(chan error, 1)}
+	if _, err := call(ctx, la, func(s *scheduler) struct{} {
+		s.addWaiter(time.Now(), doc, peer, known, w)
+		return struct{}{}
+	}); err != nil {
+		return err
 	}
 	select {
 	case err := <-w.reply:
 		return err
 	case <-ctx.Done():
 		// Take the waiter back, so that it stops asking for sessions.
-		select {
-		case la.inbox <- cancelWaitReq{doc: doc, peer: peer, w: w}:
-		case <-la.done:
-		}
+		la.do(func(s *scheduler) { s.dropWaiter(doc, peer, w) })
 		return ctx.Err()
 	case <-la.done:
 		return ErrClosed
 	}
 }
 
-// addWaiter runs on the loop.
-func (la *Actor) addWaiter(req waitSyncedReq) {
-	d := la.docs[req.doc]
-	if d == nil {
-		req.w.reply <- fmt.Errorf("live: wait for %s on %s: %w", req.peer.Short(), req.doc.Short(), ErrNotSyncing)
-		return
-	}
-	p := d.peers[req.peer]
-	if p == nil && req.known == nil {
-		// A member whose NeighborUp the loop has not seen yet.
-		for _, m := range d.swarm.Members() {
-			if m.ID == req.peer {
-				req.known = &m
-				break
-			}
-		}
-	}
-	if p == nil {
-		if req.known == nil {
-			req.w.reply <- fmt.Errorf("live: wait for %s on %s: %w", req.peer.Short(), req.doc.Short(), ErrUnknownPeer)
-			return
-		}
-		p = d.peer(req.peer)
-	}
-	if req.known != nil && len(p.addr.Addrs) == 0 {
-		p.learn(*req.known)
-	}
-	req.w.after = p.seq
-	p.waiters = append(p.waiters, req.w)
-	if p.state.Running() {
-		p.state.WantSync(ReasonDirect) // flags a resync after the running session
-		return
-	}
-	// The application asks: try afresh, past any back-off.
-	p.state.Failures = 0
-	p.retryAt = time.Time{}
-	la.want(d, p, ReasonDirect)
-}
-
-// dropWaiter runs on the loop.
-func (la *Actor) dropWaiter(req cancelWaitReq) {
-	d := la.docs[req.doc]
-	if d == nil {
-		return
-	}
-	if p := d.peers[req.peer]; p != nil {
-		p.waiters = slices.DeleteFunc(p.waiters, func(w *syncWaiter) bool { return w == req.w })
-	}
-}
-
-// sessionEnded answers the waiters a finished session (numbered seq)
-// satisfies, fails them when the peer proved unreachable, and otherwise
-// makes sure another session follows while some still wait. It runs on
-// the loop after the state machine took the session's end.
-func (la *Actor) sessionEnded(d *liveDoc, p *livePeer, seq uint64, out Outcome, err error, dialled bool) {
-	if len(p.waiters) == 0 {
-		return
-	}
-	ok := err == nil && out.Equal
-	unreachable := dialled && err != nil && !errors.Is(err, ErrAlreadySyncing) &&
-		p.state.Failures > la.cfg.MaxRetries
-	p.waiters = slices.DeleteFunc(p.waiters, func(w *syncWaiter) bool {
-		switch {
-		case w.ctx.Err() != nil:
-			return true
-		case ok && seq > w.after:
-			w.reply <- nil
-			return true
-		case unreachable:
-			w.reply <- fmt.Errorf("live: wait for %s on %s: %w after %d failed dials: %w",
-				p.addr.ID.Short(), d.ns.Short(), ErrUnreachable, p.state.Failures, err)
-			return true
-		}
-		return false
-	})
-	if len(p.waiters) > 0 && !p.state.Running() && !p.pending {
-		la.want(d, p, ReasonResync)
-	}
-}
-
-// failWaiters answers every waiter of p with err.
-func (p *livePeer) failWaiters(err error) {
-	for _, w := range p.waiters {
-		w.reply <- err
-	}
-	p.waiters = nil
-}
-
-// peerStats is what the sessions with one peer did, for SyncStatus.
-type peerStats struct {
-	sessions          int
-	lastEnd           time.Time
-	lastErr           error
-	lastEqual         bool
-	lastLocal         uint64 // the document's localInserts when the last session started
-	last              Outcome
-	sent, received    int // entries, over all sessions
-	refused, failures int
-	hasLast           bool
-}
-
-// record takes the end of a session that ran (not a refused duplicate).
-func (s *peerStats) record(out Outcome, err error, local uint64) {
-	s.sessions++
-	s.hasLast = true
-	s.lastEnd = out.End
-	if s.lastEnd.IsZero() {
-		s.lastEnd = time.Now()
-	}
-	s.lastErr, s.lastEqual, s.lastLocal, s.last = err, err == nil && out.Equal, local, out
-	s.sent += out.Sent
-	s.received += out.Inserted
-	s.refused += out.Refused.Total()
-	if err != nil {
-		s.failures++
-	}
-}
-
-// PeerSyncStatus is what this node knows of one peer of a document.
-type PeerSyncStatus struct {
+// SyncStatus is this node's one record of a document with one peer: what
+// runs now, and what the sessions with it did. The record survives a
+// restart: it is kept in the store after every session.
+type SyncStatus struct {
 	Peer endpoint.NodeID
+	// Addr is the peer's address as last learned.
+	Addr endpoint.NodeAddr
 	// Running is the origin of the session under way, OriginNone if none.
 	Running Origin
+	// Pending: a sync is wanted but waits for a back-off or a dial slot.
+	// Resync: news arrived during the running session; another follows.
+	Pending, Resync bool
 	// Sessions counts the sessions with the peer that ran (dialled or
-	// served) since the document was opened for sync; Failures those of
-	// them that ended in an error.
+	// served); Failures those of them that ended in an error.
 	Sessions, Failures int
 	// LastSync is when the last session ended; zero when none has.
 	LastSync time.Time
+	// LastOrigin is the side that opened the last session.
+	LastOrigin Origin
 	// LastError is the last session's error text; empty when it
 	// completed.
 	LastError string
+	// LastEqual: the last session ended with both sets equal.
+	LastEqual bool
 	// LastSent, LastReceived and LastRefused are the last session's
 	// counts: entries sent, received and stored, received and refused.
 	LastSent, LastReceived, LastRefused int
 	// Sent, Received and Refused are the same counts over all sessions.
 	Sent, Received, Refused int
 	// CaughtUp reports that the last session ended with equal sets and
-	// that no local insert has happened since it started.
+	// that no local insert has happened since it started. It is false
+	// after a restart until a session with the peer completes.
 	CaughtUp bool
 }
 
 // OK reports whether the last session completed.
-func (s PeerSyncStatus) OK() bool { return !s.LastSync.IsZero() && s.LastError == "" }
+func (s SyncStatus) OK() bool { return !s.LastSync.IsZero() && s.LastError == "" }
 
-// SyncStatus returns the status of doc with each peer it knows, ordered by
-// peer id; nil when doc is not open for sync.
-func (la *Actor) SyncStatus(ctx context.Context, doc replica.NamespaceID) ([]PeerSyncStatus, error) {
-	reply := make(chan []PeerSyncStatus, 1)
-	return call(ctx, la, syncStatusReq{doc: doc, reply: reply}, reply)
+// maxRecordError bounds the error text a record keeps.
+const maxRecordError = 512
+
+// peerRecord is the persisted part of SyncStatus.
+type peerRecord struct {
+	Peer       endpoint.NodeID   `json:"peer"`
+	Addr       endpoint.NodeAddr `json:"-"`
+	AddrBin    []byte            `json:"addr,omitempty"`
+	Sessions   int               `json:"sessions"`
+	Failures   int               `json:"failures"`
+	LastSync   time.Time         `json:"last_sync"`
+	LastOrigin Origin            `json:"last_origin"`
+	LastError  string            `json:"last_error,omitempty"`
+	LastEqual  bool              `json:"last_equal"`
+	LastSent   int               `json:"last_sent"`
+	LastRecv   int               `json:"last_received"`
+	LastRef    int               `json:"last_refused"`
+	Sent       int               `json:"sent"`
+	Received   int               `json:"received"`
+	Refused    int               `json:"refused"`
 }
 
-// syncStatus runs on the loop.
-func (la *Actor) syncStatus(doc replica.NamespaceID) []PeerSyncStatus {
-	d := la.docs[doc]
-	if d == nil {
-		return nil
+// note folds the end of a session that ran into the record.
+func (r *peerRecord) note(now time.Time, out Outcome, err error) {
+	r.Sessions++
+	r.LastSync = out.End
+	if r.LastSync.IsZero() {
+		r.LastSync = now
 	}
-	out := make([]PeerSyncStatus, 0, len(d.peers))
-	for id, p := range d.peers {
-		s := p.stats
-		st := PeerSyncStatus{
-			Peer: id, Running: p.state.Origin(), Sessions: s.sessions, Failures: s.failures,
-			Sent: s.sent, Received: s.received, Refused: s.refused,
-		}
-		if s.hasLast {
-			st.LastSync = s.lastEnd
-			if s.lastErr != nil {
-				st.LastError = s.lastErr.Error()
-			}
-			st.LastSent, st.LastReceived, st.LastRefused = s.last.Sent, s.last.Inserted, s.last.Refused.Total()
-			st.CaughtUp = s.lastEqual && s.lastLocal == d.localInserts
-		}
-		out = append(out, st)
+	r.LastOrigin = OriginConnect
+	if out.Role == Acceptor {
+		r.LastOrigin = OriginAccept
 	}
-	slices.SortFunc(out, func(a, b PeerSyncStatus) int {
-		switch {
-		case DialWins(a.Peer, b.Peer):
-			return -1
-		case DialWins(b.Peer, a.Peer):
-			return 1
+	r.LastError = ""
+	if err != nil {
+		r.Failures++
+		r.LastError = err.Error()
+		if len(r.LastError) > maxRecordError {
+			r.LastError = r.LastError[:maxRecordError]
 		}
-		return 0
-	})
-	return out
+	}
+	r.LastEqual = err == nil && out.Equal
+	r.LastSent, r.LastRecv, r.LastRef = out.Sent, out.Inserted, out.Refused.Total()
+	r.Sent += out.Sent
+	r.Received += out.Inserted
+	r.Refused += out.Refused.Total()
+}
+
+func (r *peerRecord) status() SyncStatus {
+	return SyncStatus{
+		Sessions: r.Sessions, Failures: r.Failures, LastSync: r.LastSync, LastOrigin: r.LastOrigin,
+		LastError: r.LastError, LastEqual: r.LastEqual,
+		LastSent: r.LastSent, LastReceived: r.LastRecv, LastRefused: r.LastRef,
+		Sent: r.Sent, Received: r.Received, Refused: r.Refused,
+	}
+}
+
+// maxRecordSize bounds a stored record; a larger one is ignored.
+const maxRecordSize = 4096
+
+func (r peerRecord) marshal() ([]byte, error) {
+	if len(r.Addr.Addrs) > 0 {
+		b, err := r.Addr.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		r.AddrBin = b
+	}
+	return json.Marshal(r)
+}
+
+func unmarshalRecord(b []byte, peer endpoint.NodeID) (peerRecord, error) {
+	var r peerRecord
+	if len(b) > maxRecordSize {
+		return r, fmt.Errorf("%w: sync record of %d bytes", ErrBadRecord, len(b))
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return peerRecord{}, fmt.Errorf("%w: sync record: %v", ErrBadRecord, err)
+	}
+	if r.Peer != peer {
+		return peerRecord{}, fmt.Errorf("%w: sync record of another peer", ErrBadRecord)
+	}
+	if len(r.AddrBin) > 0 {
+		var a endpoint.NodeAddr
+		if a.UnmarshalBinary(r.AddrBin) == nil && a.ID == peer {
+			r.Addr = a
+		}
+		r.AddrBin = nil
+	}
+	if r.Addr.ID.IsZero() {
+		r.Addr = endpoint.NodeAddr{ID: peer}
+	}
+	return r, nil
+}
+
+// recordKey is the Meta key of the record of doc with peer.
+func recordKey(doc replica.NamespaceID, peer endpoint.NodeID) string {
+	return "live/sync/" + doc.String() + "/" + peer.String()
+}
+
+// SyncStatus returns the record of doc with each peer it knows, ordered by
+// peer id; nil when doc is not open for sync.
+func (la *Actor) SyncStatus(ctx context.Context, doc replica.NamespaceID) ([]SyncStatus, error) {
+	return call(ctx, la, func(s *scheduler) []SyncStatus { return s.syncStatus(doc) })
 }
 
 // openKey is the Meta key that marks a document as open for sync: set by

@@ -1,0 +1,345 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
+	"github.com/docsnode/docsnode/replica"
+)
+
+// The scheduler is driven directly here: no goroutines, clocks, store or
+// sockets. Time is a variable; effects are rendered compactly.
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// testSched returns a scheduler for node self with the test config and a
+// fixed jitter, and an open document.
+func testSched(self endpoint.NodeID) (*scheduler, replica.NamespaceID) {
+	s := newScheduler(TestConfig(), self, func() float64 { return 0 })
+	doc := replica.NamespaceID{7}
+	s.open(t0, doc, nil, openState{})
+	s.take()
+	return s, doc
+}
+
+// ids with a known order: lowID < selfID < highID.
+var (
+	lowID  = endpoint.NodeID{1}
+	selfID = endpoint.NodeID{2}
+	highID = endpoint.NodeID{3}
+)
+
+func addrOf(id endpoint.NodeID, port uint16) endpoint.NodeAddr {
+	return endpoint.NodeAddr{ID: id, Addrs: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)}}
+}
+
+// render shows effects as "dial(03@1000,direct) emit(sync-finished) …":
+// the peer's first id byte and port, the reason or event kind.
+func render(effs []effect) string {
+	var parts []string
+	for _, e := range effs {
+		switch e.kind {
+		case effDial:
+			parts = append(parts, fmt.Sprintf("dial(%02x%s,%s)", e.addr.ID[0], port(e.addr), e.reason))
+		case effJoin:
+			parts = append(parts, fmt.Sprintf("join(%d)", len(e.addrs)))
+		case effEmit:
+			s := e.ev.Kind.String()
+			if e.ev.Err != nil {
+				s += "!"
+			}
+			parts = append(parts, "emit("+s+")")
+		case effReport:
+			parts = append(parts, "report")
+		case effContentReady:
+			parts = append(parts, "content-ready")
+		case effPersist:
+			parts = append(parts, fmt.Sprintf("persist(%02x%s)", e.rec.Peer[0], port(e.rec.Addr)))
+		case effTimer:
+			parts = append(parts, fmt.Sprintf("timer(+%v)", e.at.Sub(t0)))
+		case effAnswer:
+			s := "ok"
+			switch {
+			case errors.Is(e.err, ErrUnreachable):
+				s = "unreachable"
+			case errors.Is(e.err, ErrNotSyncing):
+				s = "not-syncing"
+			case errors.Is(e.err, ErrUnknownPeer):
+				s = "unknown-peer"
+			case e.err != nil:
+				s = e.err.Error()
+			}
+			parts = append(parts, "answer("+s+")")
+		case effFetch:
+			parts = append(parts, fmt.Sprintf("fetch(%d)", len(e.cands)))
+		case effWant:
+			parts = append(parts, "want")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func port(a endpoint.NodeAddr) string {
+	if len(a.Addrs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("@%d", a.Addrs[0].Port())
+}
+
+func expectEffects(t *testing.T, step string, s *scheduler, want string) {
+	t.Helper()
+	if got := render(s.take()); got != want {
+		t.Fatalf("%s:\n got  %q\n want %q", step, got, want)
+	}
+}
+
+var refused = fmt.Errorf("sync: %w", &AbortError{Reason: AbortAlreadySyncing})
+
+func TestSchedulerDirectSyncAndRecord(t *testing.T) {
+	s, doc := testSched(selfID)
+	s.open(t0, doc, []endpoint.NodeAddr{addrOf(highID, 1000)}, openState{})
+	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
+	s.dialed(t0.Add(time.Second), doc, 1, addrOf(highID, 1000), Outcome{Equal: true, Inserted: 2}, nil)
+	expectEffects(t, "done", s, "emit(sync-finished) report persist(03@1000)")
+	st := s.syncStatus(doc)
+	if len(st) != 1 || st[0].Sessions != 1 || !st[0].CaughtUp || st[0].LastReceived != 2 || st[0].Running != OriginNone {
+		t.Fatalf("status %+v", st)
+	}
+	// A local insert makes the peer no longer caught up.
+	s.stored(t0.Add(2*time.Second), &storeNews{local: map[replica.NamespaceID]int{doc: 1}})
+	if st := s.syncStatus(doc); st[0].CaughtUp {
+		t.Fatal("caught up after a local insert")
+	}
+}
+
+// TestSchedulerRefusalBacksOff: a dial the peer refuses because the pair
+// is already syncing (as after Leave and StartSync, while the peer still
+// serves the old session) is not a failure, emits nothing, and is retried
+// only after a back-off that grows, never at once.
+func TestSchedulerRefusalBacksOff(t *testing.T) {
+	s, doc := testSched(selfID)
+	peer := addrOf(highID, 1000)
+	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
+	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
+	now := t0
+	var dials int
+	var waits []time.Duration
+	for range 6 {
+		now = now.Add(time.Millisecond)
+		s.dialed(now, doc, 1, peer, Outcome{}, refused)
+		effs := s.take()
+		for _, e := range effs {
+			if e.kind == effDial || e.kind == effEmit || e.kind == effPersist {
+				t.Fatalf("a refusal led to %s at once", render(effs))
+			}
+		}
+		st := s.syncStatus(doc)[0]
+		if !st.Pending || st.Failures != 0 || st.Sessions != 0 {
+			t.Fatalf("after a refusal: %+v", st)
+		}
+		// Nothing runs before the retry is due.
+		s.tick(s.docs[doc].peers[highID].retryAt.Add(-time.Microsecond))
+		if got := render(s.take()); strings.Contains(got, "dial") {
+			t.Fatalf("dialled before the back-off: %s", got)
+		}
+		due := s.docs[doc].peers[highID].retryAt
+		waits = append(waits, due.Sub(now))
+		now = due
+		s.tick(now)
+		if got := render(s.take()); got != "dial(03@1000,resync)" {
+			t.Fatalf("at the retry: %q", got)
+		}
+		dials++
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] < waits[i-1] {
+			t.Fatalf("back-off shrank: %v", waits)
+		}
+	}
+	if s.stats.Refused != 6 || s.stats.Failed != 0 {
+		t.Fatalf("stats %+v", s.stats)
+	}
+	// A served session ends the refusals; the next dial goes at once.
+	s.dialed(now, doc, 1, peer, Outcome{Equal: true}, nil)
+	expectEffects(t, "completed", s, "emit(sync-finished) persist(03@1000)")
+	s.syncReport(now, doc, 1, highID, replica.Heads{replica.AuthorID{9}: 5})
+	expectEffects(t, "report", s, "dial(03@1000,report)")
+}
+
+// TestSchedulerRefusalWhileServingIsCovered: when the refusal comes
+// because we serve the peer's session, that session covers the dial:
+// nothing is retried.
+func TestSchedulerRefusalWhileServingIsCovered(t *testing.T) {
+	s, doc := testSched(highID) // the higher id serves the other's dial
+	peer := addrOf(lowID, 1000)
+	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
+	expectEffects(t, "start", s, "dial(01@1000,direct) join(1)")
+	if r := s.accept(doc, lowID, endpoint.NodeAddr{}); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.dialed(t0, doc, 1, peer, Outcome{}, refused)
+	expectEffects(t, "refused", s, "")
+	s.accepted(t0, Outcome{Role: Acceptor, Peer: lowID, Namespace: doc, Served: true, Equal: true}, nil)
+	expectEffects(t, "served", s, "emit(sync-finished) persist(01@1000)")
+	if st := s.syncStatus(doc)[0]; st.Pending || st.Running != OriginNone || st.Sessions != 1 {
+		t.Fatalf("after: %+v", st)
+	}
+}
+
+// TestSchedulerLearnsNewAddress: a peer that restarted on a new port is
+// dialled at the address it stated, and the record keeps the new one.
+func TestSchedulerLearnsNewAddress(t *testing.T) {
+	s, doc := testSched(selfID)
+	old, moved := addrOf(highID, 1000), addrOf(highID, 2000)
+	s.open(t0, doc, []endpoint.NodeAddr{old}, openState{})
+	s.dialed(t0, doc, 1, old, Outcome{Equal: true}, nil)
+	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) persist(03@1000)")
+	// It restarts and dials us from its new address.
+	if r := s.accept(doc, highID, moved); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.accepted(t0, Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
+	expectEffects(t, "served", s, "emit(sync-finished) persist(03@2000)")
+	s.syncReport(t0, doc, 1, highID, replica.Heads{replica.AuthorID{9}: 5})
+	expectEffects(t, "report", s, "dial(03@2000,report)")
+	// A neighbour announcement with a newer address wins too.
+	s.dialed(t0, doc, 1, moved, Outcome{Equal: true}, nil)
+	s.take()
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(highID, 3000)})
+	expectEffects(t, "neighbour", s, "emit(neighbor-up) dial(03@3000,neighbor)")
+}
+
+// TestSchedulerWaiterCountsOnlyLaterSessions: a session that started
+// before WaitSynced does not answer it, even when it ends equal; the next
+// one does.
+func TestSchedulerWaiterCountsOnlyLaterSessions(t *testing.T) {
+	s, doc := testSched(selfID)
+	peer := addrOf(highID, 1000)
+	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{}) // session 1 runs
+	s.take()
+	w := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0, doc, highID, nil, w)
+	expectEffects(t, "wait", s, "timer(+2s)")
+	s.dialed(t0, doc, 1, peer, Outcome{Equal: true}, nil)
+	expectEffects(t, "session 1", s, "emit(sync-finished) persist(03@1000) dial(03@1000,resync)")
+	s.dialed(t0, doc, 1, peer, Outcome{Equal: false}, nil)
+	expectEffects(t, "session 2 unequal", s, "emit(sync-finished) persist(03@1000) dial(03@1000,resync)")
+	s.dialed(t0, doc, 1, peer, Outcome{Equal: true}, nil)
+	expectEffects(t, "session 3", s, "emit(sync-finished) persist(03@1000) answer(ok)")
+}
+
+// TestSchedulerWaiterUnreachable: WaitSynced on a peer whose dials fail
+// returns ErrUnreachable after UnreachableAfter, not after every retry.
+func TestSchedulerWaiterUnreachable(t *testing.T) {
+	s, doc := testSched(selfID)
+	peer := addrOf(highID, 1000)
+	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
+	s.dialed(t0, doc, 1, peer, Outcome{Equal: true}, nil)
+	s.take()
+	w := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0, doc, highID, nil, w)
+	expectEffects(t, "wait", s, "timer(+2s) dial(03@1000,direct)")
+	down := errors.New("handshake timeout")
+	s.dialed(t0.Add(500*time.Millisecond), doc, 1, peer, Outcome{}, down)
+	expectEffects(t, "fail 1", s, "emit(sync-finished!) persist(03@1000) timer(+525ms)")
+	s.tick(t0.Add(525 * time.Millisecond))
+	expectEffects(t, "retry", s, "dial(03@1000,resync)")
+	s.tick(t0.Add(2 * time.Second)) // a dial runs: wait for it
+	expectEffects(t, "patience while dialling", s, "")
+	s.dialed(t0.Add(2100*time.Millisecond), doc, 1, peer, Outcome{}, down)
+	expectEffects(t, "fail 2", s, "emit(sync-finished!) persist(03@1000) timer(+2.15s) answer(unreachable)")
+	// Leave fails the waiters that are left.
+	w2 := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0.Add(3*time.Second), doc, highID, nil, w2)
+	s.take()
+	s.leave(doc)
+	expectEffects(t, "leave", s, "answer(not-syncing)")
+	s.addWaiter(t0, doc, highID, nil, w2)
+	expectEffects(t, "closed doc", s, "answer(not-syncing)")
+}
+
+func TestSchedulerWaiterUnknownPeerAndDrop(t *testing.T) {
+	s, doc := testSched(selfID)
+	w := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0, doc, highID, nil, w)
+	expectEffects(t, "unknown", s, "answer(unknown-peer)")
+	known := addrOf(highID, 1000)
+	s.addWaiter(t0, doc, highID, &known, w)
+	expectEffects(t, "known", s, "timer(+2s) dial(03@1000,direct)")
+	s.dropWaiter(doc, highID, w)
+	s.dialed(t0, doc, 1, known, Outcome{Equal: true}, nil)
+	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) persist(03@1000)")
+}
+
+// TestSchedulerNeighborTieBreak: only the lower id dials a new neighbour.
+func TestSchedulerNeighborTieBreak(t *testing.T) {
+	s, doc := testSched(selfID)
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(highID, 1)})
+	expectEffects(t, "higher neighbour", s, "emit(neighbor-up) dial(03@1,neighbor)")
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 2)})
+	expectEffects(t, "lower neighbour", s, "emit(neighbor-up)")
+	// Events of an older opening of the document are dropped.
+	s.gossipEvent(t0, doc, 0, gossip.NeighborDown{Node: lowID})
+	expectEffects(t, "stale generation", s, "")
+}
+
+// TestSchedulerReportGate: with news in reports from several peers, one
+// report-started session runs at a time, and a stale report is dropped.
+func TestSchedulerReportGate(t *testing.T) {
+	s, doc := testSched(selfID)
+	a := replica.AuthorID{9}
+	s.syncReport(t0, doc, 1, highID, replica.Heads{a: 5})
+	expectEffects(t, "first report", s, "dial(03,report)")
+	s.syncReport(t0, doc, 1, lowID, replica.Heads{a: 5})
+	expectEffects(t, "second report waits", s, "")
+	// The session brings a's entry up to 5: lowID's report is no news.
+	s.stored(t0, &storeNews{heads: map[replica.NamespaceID]replica.Heads{doc: {a: 5}}})
+	s.dialed(t0, doc, 1, endpoint.NodeAddr{ID: highID}, Outcome{Equal: true, Inserted: 1}, nil)
+	expectEffects(t, "done", s, "emit(sync-finished) report persist(03)")
+	// A report with no news starts nothing.
+	s.syncReport(t0, doc, 1, lowID, replica.Heads{a: 4})
+	expectEffects(t, "old news", s, "")
+}
+
+// TestSchedulerCatchUp: a quiet document after local writes reports its
+// heads and syncs with one neighbour.
+func TestSchedulerCatchUp(t *testing.T) {
+	s, doc := testSched(selfID)
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 1)})
+	s.take()
+	s.stored(t0, &storeNews{local: map[replica.NamespaceID]int{doc: 3}})
+	expectEffects(t, "write", s, "timer(+1s)")
+	s.tick(t0.Add(time.Second))
+	expectEffects(t, "quiet", s, "report dial(01@1,catch-up)")
+}
+
+// TestSchedulerDelayedDownloadSurvivesEarlierTimer: when the timer fires
+// for something else (a catch-up) before a download's retry is due, the
+// retry is scheduled again, not forgotten.
+func TestSchedulerDelayedDownloadSurvivesEarlierTimer(t *testing.T) {
+	s, doc := testSched(selfID)
+	s.content, s.maxBlob = true, 1<<20
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 1)})
+	s.take()
+	se := replica.SignedEntry{Entry: replica.Entry{Namespace: doc, Key: []byte("k")}}
+	se.Hash, se.Len = replica.Hash{5}, 10
+	s.stored(t0, &storeNews{wants: []contentWant{{doc: doc, entry: se, from: lowID}}})
+	expectEffects(t, "want", s, "want fetch(1)")
+	dl := s.dl.byHash[se.Hash]
+	s.stored(t0, &storeNews{local: map[replica.NamespaceID]int{doc: 1}}) // a catch-up at +1s
+	s.take()
+	s.downloaded(t0.Add(990*time.Millisecond), dl, endpoint.NodeID{}, errors.New("not found"), false)
+	s.take() // the retry is due at +1.015s, after the catch-up
+	s.tick(t0.Add(time.Second))
+	if got := render(s.take()); !strings.Contains(got, "timer(+1.015s)") {
+		t.Fatalf("the timer fired for the catch-up and the download's retry was not scheduled again: %q", got)
+	}
+	s.tick(t0.Add(1015 * time.Millisecond))
+	expectEffects(t, "retry", s, "fetch(1)")
+}
