@@ -28,12 +28,12 @@ func TestPeerStateTransitions(t *testing.T) {
 		want any    // dial bool, AbortReason, again bool
 	}
 	cases := []struct {
-		name       string
-		self       endpoint.NodeID
-		steps      []step
-		origin     Origin
-		resync     bool
-		failures   int
+		name     string
+		self     endpoint.NodeID
+		steps    []step
+		origin   Origin
+		resync   bool
+		failures int
 	}{
 		{name: "idle dial and finish", self: low,
 			steps:  []step{{"want", ReasonDirect, true}, {"dialDone", nil, false}},

@@ -505,10 +505,10 @@ func compareIDs(a, b endpoint.NodeID) int {
 // documents: local insert counts, heads that moved, content to fetch, and
 // documents whose local entries gossip could not carry.
 type storeNews struct {
-	local   map[replica.NamespaceID]int
-	heads   map[replica.NamespaceID]replica.Heads
-	wants   []contentWant
-	tooBig  map[replica.NamespaceID]bool
+	local  map[replica.NamespaceID]int
+	heads  map[replica.NamespaceID]replica.Heads
+	wants  []contentWant
+	tooBig map[replica.NamespaceID]bool
 }
 
 // stored takes a batch of store news.

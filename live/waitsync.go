@@ -26,9 +26,9 @@ var (
 // syncWaiter is one WaitSynced call: it is answered by the first session
 // with the peer numbered above after that completes with equal sets.
 type syncWaiter struct {
-	after  uint64    // the peer's session number at the call
-	since  time.Time // when the call reached the scheduler
-	failed bool      // a dial to the peer failed since
+	after  uint64     // the peer's session number at the call
+	since  time.Time  // when the call reached the scheduler
+	failed bool       // a dial to the peer failed since
 	reply  chan error // capacity 1; answered once
 }
 
