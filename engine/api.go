@@ -93,12 +93,20 @@ const (
 type (
 	// ContentStatus says how much of an entry's content this node holds.
 	ContentStatus = live.ContentStatus
-	// PeerStatus is the state of a document's sync with one peer
-	// (Doc.Status).
-	PeerStatus = live.PeerStatus
-	// PeerSyncStatus is what the document knows of one peer's syncs
+	// SyncStatus is the record a document keeps of one peer's syncs
 	// (Doc.SyncStatus).
-	PeerSyncStatus = live.PeerSyncStatus
+	SyncStatus = live.SyncStatus
+	// SyncStats counts what the node's live sync did (Engine.SyncStats).
+	SyncStats = live.Stats
+	// Origin says which side opened a session (SyncStatus.Running).
+	Origin = live.Origin
+)
+
+// Origins of a session.
+const (
+	OriginNone    = live.OriginNone    // no session runs
+	OriginConnect = live.OriginConnect // this node dialled
+	OriginAccept  = live.OriginAccept  // the peer dialled
 )
 
 const (

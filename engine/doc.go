@@ -14,7 +14,7 @@
 //
 //	bdoc, sub, _ := b.Docs().ImportAndSubscribe(ctx, t)
 //	for ev := range sub.C() {                  // the entry arrives
-//		if ev.Kind == live.EventInsertRemote { ... }
+//		if ev.Kind == engine.EventInsertRemote { ... }
 //	}
 //
 // Later writes on a reach b at once through gossip, and reconciliation
