@@ -13,7 +13,7 @@ import (
 )
 
 // liveNode is a whole node on loopback: store actor, endpoint, gossip
-// router and LiveActor.
+// router and live actor.
 type liveNode struct {
 	act *actor.Actor
 	ep  *endpoint.Endpoint
