@@ -9,6 +9,7 @@ import (
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/gossip"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -68,25 +69,19 @@ func waitEvents(t *testing.T, sub *Subscription, n int, pred func(Event) bool) {
 // session runs and one has finished.
 func waitSettled(t *testing.T, la *Actor, ns replica.NamespaceID, peer endpoint.NodeID) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	var p SyncStatus
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		st, err := la.SyncStatus(context.Background(), ns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p SyncStatus
 		for _, x := range st {
 			if x.Peer == peer {
 				p = x
 			}
 		}
-		if p.Running == OriginNone && p.Sessions > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state with %s never settled: %+v", peer.Short(), p)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
-	}
+		return p.Running == OriginNone && p.Sessions > 0
+	}, "state with %s settles (last seen %+v)", peer.Short(), &p)
 }
 
 func isRemoteInsert(ev Event) bool { return ev.Kind == EventInsertRemote }
