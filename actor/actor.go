@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docsnode/docsnode/replica"
@@ -21,6 +23,11 @@ var (
 	// after retrying with a later timestamp (another writer of the same
 	// author keeps winning).
 	ErrNotInserted = errors.New("actor: local write was superseded")
+	// ErrStoreFailed is wrapped, with the store's own error, in the sticky
+	// error of an actor whose store failed to commit or to sync its log:
+	// every call from then on returns it. Writes acknowledged since the
+	// last successful sync (Status.UnsyncedWrites) may be lost.
+	ErrStoreFailed = errors.New("actor: the store failed to write and serves no more requests; check the disk, then reopen the store")
 )
 
 // Config tunes the actor. The zero value uses the defaults.
@@ -43,8 +50,13 @@ type Config struct {
 	// QueryPageSize is how many entries one trip through the actor fetches
 	// for a Query iterator. Default 512.
 	QueryPageSize int
-	// Now is the clock for local timestamps. Default time.Now.
+	// Now is the clock for local timestamps and Status.FailedAt. Default
+	// time.Now.
 	Now func() time.Time
+	// Logger receives one Error record if the store fails (see
+	// ErrStoreFailed). Records hold counts and the store's error, never
+	// keys, values or secrets. Default slog.Default().
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -69,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
@@ -87,6 +102,12 @@ type Actor struct {
 
 	mu   sync.RWMutex // guards docs; written only by the loop
 	docs map[replica.NamespaceID]*docHandle
+
+	// Written only by the loop, read by anyone (Status).
+	failed         atomic.Pointer[failure] // set once: the sticky error
+	commits        atomic.Uint64
+	logSyncs       atomic.Uint64
+	unsyncedWrites atomic.Uint64 // batched writes acknowledged since the last log sync
 
 	// Owned by the loop goroutine.
 	subs      map[*Subscription]struct{}
@@ -148,11 +169,58 @@ func newDocHandle(info replica.DocInfo) *docHandle {
 
 // Close stops the loop after the request it is applying, syncs the log,
 // closes every subscription and then the store. Calls waiting in the queue
-// return ErrClosed. Close is idempotent.
+// return ErrClosed. Close is idempotent. It returns the error of closing
+// the store, joined with the sticky error if the store failed.
 func (a *Actor) Close() error {
 	a.once.Do(func() { close(a.quit) })
 	<-a.done
 	return a.err
+}
+
+// failure is the sticky error of a failed store.
+type failure struct {
+	err error // wraps ErrStoreFailed and the store's error
+	at  time.Time
+}
+
+// Status is the actor's health, for readiness checks and metrics.
+type Status struct {
+	// Err is the sticky error, nil while the store works. Once set, every
+	// call returns it; it wraps ErrStoreFailed and the store's error.
+	Err error
+	// FailedAt is when the store failed (Config.Now); zero while Err is nil.
+	FailedAt time.Time
+	// Commits counts the store commits made.
+	Commits uint64
+	// LogSyncs counts the syncs of the write-ahead log: commits of a group
+	// that held a durable write, and the flush window's syncs.
+	LogSyncs uint64
+	// UnsyncedWrites counts the writes to Batched documents acknowledged
+	// since the log was last synced. A crash may lose them; once Err is
+	// set, they may be lost.
+	UnsyncedWrites uint64
+}
+
+// Status returns the actor's health. It does not wait on the loop.
+func (a *Actor) Status() Status {
+	st := Status{
+		Commits:        a.commits.Load(),
+		LogSyncs:       a.logSyncs.Load(),
+		UnsyncedWrites: a.unsyncedWrites.Load(),
+	}
+	if f := a.failed.Load(); f != nil {
+		st.Err, st.FailedAt = f.err, f.at
+	}
+	return st
+}
+
+// Err returns the sticky error of a failed store (wrapping
+// ErrStoreFailed), or nil while the store works.
+func (a *Actor) Err() error {
+	if f := a.failed.Load(); f != nil {
+		return f.err
+	}
+	return nil
 }
 
 // Done is closed once the actor has stopped and the store is closed.
@@ -163,6 +231,9 @@ func (a *Actor) Limits() replica.Limits { return a.store.Limits() }
 
 // doc returns the handle of an open document and a copy of its info.
 func (a *Actor) doc(ns replica.NamespaceID) (*docHandle, replica.DocInfo, error) {
+	if err := a.Err(); err != nil {
+		return nil, replica.DocInfo{}, err
+	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	h := a.docs[ns]
@@ -174,13 +245,16 @@ func (a *Actor) doc(ns replica.NamespaceID) (*docHandle, replica.DocInfo, error)
 
 // request is one unit of work for the loop. exec runs on the loop goroutine;
 // for writes it applies to the open transaction. finish delivers the reply:
-// for a read at once, for a write after the commit that made it durable or
-// visible, as its document's durability asks.
+// for a read at once, for a write as its document's durability asks (see
+// apply).
 type request struct {
 	write   bool
 	durable bool
-	exec    func(a *Actor) error
-	finish  func(err error)
+	// housekeeping runs even after the store failed: it touches no
+	// stored data (closing a subscription).
+	housekeeping bool
+	exec         func(a *Actor) error
+	finish       func(err error)
 }
 
 type result[T any] struct {
@@ -189,11 +263,25 @@ type result[T any] struct {
 }
 
 // call sends f to the loop and waits for its result, its context, or Close.
+// Once the store failed, it returns the sticky error.
 func call[T any](ctx context.Context, a *Actor, write, durable bool, f func(a *Actor) (T, error)) (T, error) {
+	if err := a.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	return submit(ctx, a, &request{write: write, durable: durable}, f)
+}
+
+// callHousekeeping is call for work that must run even after the store
+// failed.
+func callHousekeeping[T any](ctx context.Context, a *Actor, f func(a *Actor) (T, error)) (T, error) {
+	return submit(ctx, a, &request{housekeeping: true}, f)
+}
+
+func submit[T any](ctx context.Context, a *Actor, req *request, f func(a *Actor) (T, error)) (T, error) {
 	var zero T
 	reply := make(chan result[T], 1)
 	var out T
-	req := &request{write: write, durable: durable}
 	req.exec = func(a *Actor) error {
 		var err error
 		out, err = f(a)
@@ -278,11 +366,20 @@ func (a *Actor) run() {
 }
 
 // apply runs one request. Writes join the open transaction; anything else
-// first commits the pending writes so that it observes them.
+// first commits the pending writes so that it observes them. Once the
+// store failed, every request but housekeeping gets the sticky error.
 func (a *Actor) apply(req *request) {
 	if !req.write {
 		a.commit()
+		if f := a.failed.Load(); f != nil && !req.housekeeping {
+			req.finish(f.err)
+			return
+		}
 		req.finish(req.exec(a))
+		return
+	}
+	if f := a.failed.Load(); f != nil {
+		req.finish(f.err)
 		return
 	}
 	if a.txn == nil {
@@ -297,12 +394,14 @@ func (a *Actor) apply(req *request) {
 		// A batched write is answered as soon as it is applied: every
 		// later request through the loop observes it (reads commit first),
 		// and the caller goes on while the loop commits. Its events go out
-		// now too, so they are queued when the call returns.
+		// with the answer, so they are queued when the call returns, and
+		// promise what the answer promises (see Subscribe).
 		for i := first; i < len(a.events); i++ {
 			a.fanOut(&a.events[i])
 		}
 		clear(a.events[first:])
 		a.events = a.events[:first]
+		a.unsyncedWrites.Add(1)
 		req.finish(nil)
 		return
 	}
@@ -311,8 +410,9 @@ func (a *Actor) apply(req *request) {
 }
 
 // commit makes the applied writes visible to the store and, if a durable
-// write is among them, fsyncs them; it then answers the durable writes and
-// fans their events out.
+// write is among them, fsyncs them; it then fans the durable writes'
+// events out and answers them. A failed commit fails the store: its
+// durable writes get the sticky error and their events are dropped.
 func (a *Actor) commit() {
 	if a.txn == nil {
 		return
@@ -322,17 +422,18 @@ func (a *Actor) commit() {
 	var err error
 	if txn.Len() > 0 {
 		err = txn.Commit(sync)
-		if err == nil && !sync {
-			a.unsynced = true
+		if err == nil {
+			a.commits.Add(1)
+			if sync {
+				a.logged()
+			} else {
+				a.unsynced = true
+			}
 		}
 	}
 	txn.Close()
 	if err != nil {
-		err = fmt.Errorf("actor: commit: %w", err)
-		// Nothing of this group is stored: forget the document and
-		// index changes it made; indexes are rebuilt on next use.
-		a.reloadDocs()
-		clear(a.indexes)
+		err = a.fail("commit", err, len(pending), len(events))
 	}
 	// Events first: when a write returns, its event is already queued for
 	// every subscriber.
@@ -347,14 +448,45 @@ func (a *Actor) commit() {
 	}
 }
 
+// logged records that the log is synced under every commit so far.
+func (a *Actor) logged() {
+	a.unsynced = false
+	a.logSyncs.Add(1)
+	a.unsyncedWrites.Store(0)
+}
+
+// syncWAL syncs the log under the commits made without sync. A failed sync
+// fails the store: once an fsync has failed, the kernel may have dropped
+// the pages it could not write, and a later fsync that succeeds would not
+// bring them back.
 func (a *Actor) syncWAL() {
-	if !a.unsynced {
+	if !a.unsynced || a.failed.Load() != nil {
 		return
 	}
-	// A failed sync leaves unsynced set; the next flush tries again.
-	if a.store.SyncWAL() == nil {
-		a.unsynced = false
+	if err := a.store.SyncWAL(); err != nil {
+		a.fail("log sync", err, 0, 0)
+		return
 	}
+	a.logged()
+}
+
+// fail makes err the actor's sticky error, logs it and forgets what the
+// loop holds in memory about writes that may not be stored: the document
+// table is reloaded from the store's committed view and the reconciliation
+// indexes are dropped. It returns the sticky error. Loop only.
+func (a *Actor) fail(op string, err error, durableWaiting, eventsDropped int) error {
+	f := &failure{err: fmt.Errorf("%w: %s: %w", ErrStoreFailed, op, err), at: a.cfg.Now()}
+	a.cfg.Logger.Error("store failed; refusing every further request",
+		slog.String("op", op),
+		slog.Any("err", err),
+		slog.Uint64("unsynced_writes", a.unsyncedWrites.Load()),
+		slog.Int("durable_waiting", durableWaiting),
+		slog.Int("events_dropped", eventsDropped),
+	)
+	a.failed.Store(f)
+	a.reloadDocs()
+	clear(a.indexes)
+	return f.err
 }
 
 func (a *Actor) reloadDocs() {
@@ -386,4 +518,7 @@ func (a *Actor) shutdown() {
 		delete(a.subs, s)
 	}
 	a.err = a.store.Close()
+	if err := a.Err(); err != nil {
+		a.err = errors.Join(err, a.err)
+	}
 }

@@ -33,7 +33,14 @@ func (k EventKind) String() string {
 	return "event(?)"
 }
 
-// Event is one change to a document, delivered after it was committed.
+// Event is one change to a document. It is sent with the acknowledgement of
+// the write that made it and promises what that acknowledgement promises:
+// for a Durable document the write is committed and fsynced; for a Batched
+// one it is applied, and committed and synced later unless the store fails
+// first (see replica.Batched). So an event of a Batched write may report
+// an entry the store then loses; the store has failed in that case
+// (ErrStoreFailed), and no event is sent after the failure. The event of a
+// durable write whose commit fails is never sent.
 type Event struct {
 	Kind      EventKind
 	Namespace replica.NamespaceID
@@ -63,7 +70,7 @@ func (s *Subscription) Close() {
 	s.once.Do(func() {
 		// Unsubscribing goes through the loop so C is closed exactly once, by
 		// the goroutine that sends on it. After Close the loop closes it.
-		_, _ = call(context.Background(), s.a, false, false, func(a *Actor) (struct{}, error) {
+		_, _ = callHousekeeping(context.Background(), s.a, func(a *Actor) (struct{}, error) {
 			if _, ok := a.subs[s]; ok {
 				delete(a.subs, s)
 				close(s.ch)
@@ -74,8 +81,8 @@ func (s *Subscription) Close() {
 }
 
 // Subscribe returns a subscription to the inserts of one document. Every
-// insert committed after Subscribe returns is delivered (or counted in a
-// Lagged event).
+// insert acknowledged after Subscribe returns is delivered (or counted in a
+// Lagged event), queued before its write call returns.
 func (a *Actor) Subscribe(ctx context.Context, ns replica.NamespaceID) (*Subscription, error) {
 	return a.subscribe(ctx, &Subscription{ns: ns})
 }

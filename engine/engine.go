@@ -180,6 +180,22 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
+// Health is what a readiness check needs to know about an engine.
+type Health struct {
+	// Store is the store actor's status: the sticky error of a failed
+	// store (wrapping actor.ErrStoreFailed), when it happened, and the
+	// commit and log sync counts.
+	Store actor.Status
+}
+
+// Err returns why the engine cannot serve, or nil when it can.
+func (h Health) Err() error { return h.Store.Err }
+
+// Health reports the engine's health without waiting on any of its parts.
+// Once the store has failed, every document call returns the same error
+// as Health().Err(), and the node must be restarted.
+func (e *Engine) Health() Health { return Health{Store: e.act.Status()} }
+
 // NodeAddr is this node's id and addresses, as tickets carry them.
 func (e *Engine) NodeAddr() endpoint.NodeAddr { return e.ep.Addr() }
 

@@ -33,6 +33,7 @@ type Store struct {
 	dir    string
 	limits Limits
 	opts   StoreOptions
+	logger *storeLogger // keeps a failure of the write-ahead log
 
 	// In-memory views of small tables, loaded at open and changed only by
 	// committed transactions: documents, heads, and how many tombstones each
@@ -80,9 +81,10 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
+	logger := &storeLogger{}
 	popts := &pebble.Options{
 		FS:                 fs,
-		Logger:             quietLogger{},
+		Logger:             logger,
 		FormatMajorVersion: pebble.FormatNewest,
 		CacheSize:          opts.CacheSize,
 	}
@@ -102,8 +104,8 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store at %s: %w", displayDir(dir), err)
 	}
-	s := &Store{db: db, dir: dir, limits: opts.Limits.withDefaults(), opts: opts}
-	if err := s.checkFormat(); err != nil {
+	s := &Store{db: db, dir: dir, limits: opts.Limits.withDefaults(), opts: opts, logger: logger}
+	if err := errors.Join(s.checkFormat(), s.logFailure()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -211,12 +213,20 @@ func (s *Store) Close() error {
 // Limits returns the limits the store enforces, defaults filled in.
 func (s *Store) Limits() Limits { return s.limits }
 
-// SyncWAL makes every committed write durable.
+// SyncWAL makes every committed write durable. Once the write-ahead log
+// has failed, it returns that failure.
 func (s *Store) SyncWAL() error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if err := s.logFailure(); err != nil {
+		return fmt.Errorf("sync wal: %w", err)
+	}
+	err := s.db.LogData(nil, pebble.Sync)
+	if err == nil {
+		err = s.logFailure()
+	}
+	if err != nil {
 		return fmt.Errorf("sync wal: %w", err)
 	}
 	return nil
@@ -777,15 +787,28 @@ func (t *Txn) Len() int {
 
 // Commit applies the transaction, syncing the WAL when sync is set. The
 // transaction is finished afterwards, whether or not Commit succeeded.
+//
+// Once the write-ahead log has failed, Commit returns that failure and
+// writes nothing. A commit without sync cannot see a log failure: its
+// record is written to the log later, and a failure of that write shows at
+// the next commit with sync or SyncWAL. A commit that failed may or may not
+// have stored its writes; the store's in-memory views keep what they held.
 func (t *Txn) Commit(sync bool) error {
 	if err := t.check(); err != nil {
 		return err
+	}
+	if err := t.s.logFailure(); err != nil {
+		t.Close()
+		return fmt.Errorf("commit: %w", err)
 	}
 	wo := pebble.NoSync
 	if sync {
 		wo = pebble.Sync
 	}
 	err := t.b.Commit(wo)
+	if err == nil {
+		err = t.s.logFailure()
+	}
 	if err == nil {
 		t.publish()
 	}
@@ -1424,15 +1447,48 @@ func (t *Txn) scanCovered(base []byte, se *SignedEntry, fn func(key []byte, f *S
 	return it.Error()
 }
 
-// quietLogger drops pebble's informational messages and passes on errors.
-type quietLogger struct{}
+// storeLogger drops pebble's informational messages, passes its errors on
+// to the standard logger, and keeps the one fatal error a store survives.
+//
+// pebble v2 reports a commit whose write-ahead log write or sync failed
+// through Logger.Fatalf, and then lets the commit return success (the
+// batch is in the memtable, so later reads see it). Ending the process
+// there would take an application that embeds the store down with it;
+// returning success would acknowledge a write the log may not hold. So
+// storeLogger keeps the error, and the store returns it from that commit
+// and from every write after it (see Store.logFailure). Any other fatal
+// error still ends the process, as pebble expects.
+type storeLogger struct {
+	failed atomic.Pointer[error]
+}
 
-func (quietLogger) Infof(string, ...any) {}
+// pebbleCommitFatal is the format of pebble's fatal commit error
+// (DB.applyInternal). If an upgrade changes it, the error ends the process
+// as before, and the failure tests of the actor package fail.
+const pebbleCommitFatal = "pebble: fatal commit error: %v"
 
-func (quietLogger) Errorf(format string, args ...any) {
+func (*storeLogger) Infof(string, ...any) {}
+
+func (*storeLogger) Errorf(format string, args ...any) {
 	log.Printf("docsnode store: "+format, args...)
 }
 
-func (quietLogger) Fatalf(format string, args ...any) {
+func (l *storeLogger) Fatalf(format string, args ...any) {
+	if format == pebbleCommitFatal && len(args) == 1 {
+		err, ok := args[0].(error)
+		if !ok {
+			err = fmt.Errorf("%v", args[0])
+		}
+		l.failed.CompareAndSwap(nil, &err)
+		return
+	}
 	log.Fatalf("docsnode store: "+format, args...)
+}
+
+// logFailure returns the write-ahead log failure pebble reported, if any.
+func (s *Store) logFailure() error {
+	if p := s.logger.failed.Load(); p != nil {
+		return fmt.Errorf("write-ahead log failed: %w", *p)
+	}
+	return nil
 }

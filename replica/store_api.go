@@ -13,13 +13,17 @@ type Durability uint8
 
 const (
 	// Batched writes are acknowledged once the store actor has applied
-	// them, so every later read observes them; they are committed right
-	// after and the write-ahead log is synced within the actor's flush
-	// window (500 ms by default). A crash, or a failing disk, can lose the
-	// last window of writes. This is the default.
+	// them: every later request through the actor observes them, they are
+	// committed within the actor's CommitDelay (2 ms by default) and the
+	// write-ahead log is synced within its FlushInterval (500 ms), unless
+	// the store fails first. A crash can lose the writes acknowledged in
+	// the last window. If a commit or a log sync fails, the actor stops
+	// serving (actor.ErrStoreFailed), so no write is acknowledged after one
+	// that may be lost. This is the default.
 	Batched Durability = 0
 	// Durable writes are acknowledged only after they are fsynced.
-	// Concurrent writers share one fsync (group commit).
+	// Concurrent writers share one fsync (group commit). A write whose
+	// commit failed returns the error, and may or may not be stored.
 	Durable Durability = 1
 )
 

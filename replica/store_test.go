@@ -821,7 +821,7 @@ func TestFormatVersion(t *testing.T) {
 	}
 	s.Close()
 
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: &storeLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,7 +836,7 @@ func TestFormatVersion(t *testing.T) {
 
 	// Data without a version is not ours.
 	other := t.TempDir()
-	db, err = pebble.Open(other, &pebble.Options{Logger: quietLogger{}})
+	db, err = pebble.Open(other, &pebble.Options{Logger: &storeLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
