@@ -238,6 +238,13 @@ func (s *session) loop() error {
 			err = s.exec(acts)
 		}
 		if err != nil {
+			// A store call cut short by the session's end reports the
+			// context's error; the cause says why it ended (ErrTimeout).
+			if s.ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+				if cause := context.Cause(s.ctx); cause != nil {
+					err = cause
+				}
+			}
 			return err
 		}
 	}
