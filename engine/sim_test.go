@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/gossip"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
@@ -456,6 +457,12 @@ func simRestartNewPort(t *testing.T, down time.Duration) {
 		synctest.Wait()
 		id := c.nodes[1].e.NodeID()
 
+		sub0, err := docs[0].Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub0.Close()
+
 		// The crash: nothing from the old address reaches node 0 any
 		// more, not even the close of its connections, which node 0 holds
 		// until they time out (TestConfig: 5s).
@@ -486,6 +493,11 @@ func simRestartNewPort(t *testing.T, down time.Duration) {
 		defer sub.Close()
 		// The sync at open catches up: node 0's address is unchanged.
 		converged(t, docs, 10, time.Minute)
+		if down > 0 {
+			// Node 0 declared node 1 dead; memberlist takes it back at
+			// its new address at once, not once it has forgotten it.
+			simNeighborUp(t, sub0, id, 5*time.Second)
+		}
 
 		// Each write on node 0 must reach node 1 live, within a few
 		// seconds of virtual time: no membership timeout may stand
@@ -523,4 +535,24 @@ func simRestartNewPort(t *testing.T, down time.Duration) {
 		}
 		converged(t, docs, 10+writes, time.Minute)
 	})
+}
+
+// simNeighborUp waits for sub to report node id as a neighbour again,
+// skipping other events, and fails the test after within of virtual time.
+func simNeighborUp(t *testing.T, sub *live.Subscription, id endpoint.NodeID, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-sub.C():
+			if ev.Kind == live.EventLagged {
+				t.Fatalf("lagged by %d", ev.Missed)
+			}
+			if ev.Kind == live.EventNeighborUp && ev.Peer == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s is not a neighbour again after %v", id.Short(), within)
+		}
+	}
 }
