@@ -534,6 +534,16 @@ func simRestartNewPort(t *testing.T, down time.Duration) {
 			t.Fatalf("node 0 waits for the restarted node: %v", err)
 		}
 		converged(t, docs, 10+writes, time.Minute)
+		// The address node 0 keeps for a sync peer, to resume with it
+		// after its own restart, is node 1's new one.
+		b, err := c.nodes[0].e.act.Meta(ctx, "live/peer-addr/"+id.String())
+		var stored endpoint.NodeAddr
+		if err == nil {
+			err = stored.UnmarshalBinary(b)
+		}
+		if err != nil || len(stored.Addrs) == 0 || stored.Addrs[0] != e1.NodeAddr().Addrs[0] {
+			t.Fatalf("node 0 keeps %v (%v) for node 1, want %v first", stored, err, e1.NodeAddr().Addrs[0])
+		}
 	})
 }
 

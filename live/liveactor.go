@@ -910,9 +910,13 @@ func (la *Actor) synced(d *liveDoc, p *livePeer, out Outcome) {
 	ctx, cancel := la.storeCtx()
 	defer cancel()
 	la.act.AddSyncPeer(ctx, d.ns, replica.PeerID(p.addr.ID))
-	if len(p.addr.Addrs) > 0 {
-		if b, err := p.addr.MarshalBinary(); err == nil {
-			la.act.SetMeta(ctx, peerAddrKey(p.addr.ID), b)
+	addr := p.addr
+	if known, ok := la.ep.KnownAddr(addr.ID); ok {
+		addr = known // where the peer is now, which p.addr may predate
+	}
+	if len(addr.Addrs) > 0 {
+		if b, err := addr.MarshalBinary(); err == nil {
+			la.act.SetMeta(ctx, peerAddrKey(addr.ID), b)
 		}
 	}
 	if out.Inserted > 0 {

@@ -78,7 +78,14 @@ func TestWaiterCountsOnlyLaterSessions(t *testing.T) {
 // session at once, the waiter waits for that next one.
 func TestWaiterNotAnsweredByTheSessionItOutlived(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	la := &Actor{cfg: TestConfig(), act: newActor(t), ctx: ctx, cancel: cancel,
+	// A completed session records the peer's address as the endpoint
+	// knows it.
+	ep, err := endpoint.Open(ctx, endpoint.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	la := &Actor{cfg: TestConfig(), act: newActor(t), ep: ep, ctx: ctx, cancel: cancel,
 		docs: make(map[replica.NamespaceID]*liveDoc), finished: make(chan any)}
 	defer func() { cancel(); la.wg.Wait() }()
 	sw := &gossip.Swarm{} // only compared and asked for its (zero) document
