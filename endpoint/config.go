@@ -61,6 +61,17 @@ type Config struct {
 	// They wait only while the peer is slow or unreachable; beyond the
 	// bound SendDatagram fails with ErrDatagramQueueFull. Default: 128.
 	MaxQueuedDatagrams int
+
+	// MaxKnownPeers bounds the peers whose current addresses the endpoint
+	// remembers (see Endpoint.KnownAddr); learning about one more forgets
+	// the peer learned about least recently. Default: 4096.
+	MaxKnownPeers int
+
+	// MaxAddrsPerPeer bounds the addresses remembered for one peer,
+	// freshest first; older ones are forgotten, except the address the
+	// peer last connected from. Default: 16 (MaxAddrs, what one NodeAddr
+	// holds).
+	MaxAddrsPerPeer int
 }
 
 // Defaults, as documented on Config.
@@ -72,6 +83,8 @@ const (
 	DefaultMaxConns           = 1024
 	DefaultDialStagger        = 250 * time.Millisecond
 	DefaultMaxQueuedDatagrams = 128
+	DefaultMaxKnownPeers      = 4096
+	DefaultMaxAddrsPerPeer    = MaxAddrs
 )
 
 // DefaultListenAddr is the default Config.ListenAddr.
@@ -89,6 +102,8 @@ func DefaultConfig() Config {
 		MaxConns:           DefaultMaxConns,
 		DialStagger:        DefaultDialStagger,
 		MaxQueuedDatagrams: DefaultMaxQueuedDatagrams,
+		MaxKnownPeers:      DefaultMaxKnownPeers,
+		MaxAddrsPerPeer:    DefaultMaxAddrsPerPeer,
 	}
 }
 
@@ -134,6 +149,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedDatagrams <= 0 {
 		c.MaxQueuedDatagrams = DefaultMaxQueuedDatagrams
+	}
+	if c.MaxKnownPeers <= 0 {
+		c.MaxKnownPeers = DefaultMaxKnownPeers
+	}
+	if c.MaxAddrsPerPeer <= 0 {
+		c.MaxAddrsPerPeer = DefaultMaxAddrsPerPeer
 	}
 	return c
 }

@@ -27,6 +27,9 @@ const (
 	// handshake refuses unregistered protocols, so peers see this only in
 	// a race with a configuration change.
 	CodeNoHandler quic.ApplicationErrorCode = 3
+	// CodePeerMoved means a newer connection from the peer came from
+	// another port, so this one leads to a socket that is gone.
+	CodePeerMoved quic.ApplicationErrorCode = 4
 )
 
 // Conn is an authenticated QUIC connection to one peer for one protocol.
@@ -78,6 +81,12 @@ func (c *Conn) RemoteAddr() netip.AddrPort { return addrPortOf(c.qc.RemoteAddr()
 
 // LocalAddr is this side's UDP address.
 func (c *Conn) LocalAddr() netip.AddrPort { return addrPortOf(c.qc.LocalAddr()) }
+
+// LearnPeerAddrs records addresses the peer stated for itself on this
+// connection, as Endpoint.LearnAddr does for the peer's node id.
+func (c *Conn) LearnPeerAddrs(addrs []netip.AddrPort) {
+	c.e.LearnAddr(NodeAddr{ID: c.remoteID, Addrs: addrs})
+}
 
 // OpenStream opens a bidirectional stream, waiting while the peer's stream
 // limit is reached. The peer learns of the stream when the first byte

@@ -23,6 +23,17 @@
 // NodeAddr, a node id plus the addresses to try, has a compact bounded
 // binary encoding for tickets (NodeAddr.AppendBinary, DecodeNodeAddr).
 //
+// Peers move: a node that restarts on a new port is no longer where a
+// ticket, a stored record or a gossip membership list says. The endpoint
+// keeps an address book per peer, freshest first: the address each
+// authenticated connection comes from, the address each successful dial
+// reached, and the addresses peers state (Endpoint.LearnAddr,
+// Conn.LearnPeerAddrs). Dial tries the known addresses before the ones it
+// is given, and a connection from a peer's new port closes the connections
+// to and from its old one. Endpoint.KnownAddr reads the book, for example
+// to persist a peer's current address. Config.MaxKnownPeers and
+// Config.MaxAddrsPerPeer bound it.
+//
 // The usual shape, with errors handled:
 //
 //	server, _ := endpoint.Open(ctx, endpoint.DefaultConfig())

@@ -77,6 +77,7 @@ type Endpoint struct {
 	conns    map[connKey]*Conn    // dialled connections, shared by Dial
 	dials    map[connKey]*dialRun // dials in progress
 	accepted map[*Conn]struct{}   // connections held by handlers
+	book     *addrBook            // peers' current addresses
 
 	closeOnce sync.Once
 	closeErr  error
@@ -148,6 +149,7 @@ func Open(ctx context.Context, cfg Config) (*Endpoint, error) {
 		conns:    make(map[connKey]*Conn),
 		dials:    make(map[connKey]*dialRun),
 		accepted: make(map[*Conn]struct{}),
+		book:     newAddrBook(cfg.MaxKnownPeers, cfg.MaxAddrsPerPeer),
 	}
 	e.serverTLS.Store(serverTLSConfig(cert, []string{refuseAll}))
 
@@ -306,6 +308,8 @@ func (e *Endpoint) serve(qc *quic.Conn) {
 		return
 	}
 	conn := newConn(e, qc, remote)
+	// Refused or not, the handshake proved where the peer is now.
+	e.seenAt(conn)
 
 	code, reason := e.admit(conn)
 	if reason != "" {
@@ -360,15 +364,17 @@ func (e *Endpoint) atLimitLocked() bool {
 // A live connection from an earlier Dial for the same node and protocol is
 // returned as is; one that has closed is dropped and a new one is dialled.
 // Dials for the same node and protocol that overlap share one handshake,
-// which uses the addresses of the call that started it. The handshake tries
-// addr.Addrs in order, starting the next when one fails or after
-// Config.DialStagger, and keeps the first that succeeds; it is bounded by
-// Config.HandshakeTimeout and runs on if ctx ends first (so a later Dial
-// may find it cached).
+// which uses the addresses of the call that started it: the peer's
+// addresses this endpoint knows (KnownAddr), freshest first, then
+// addr.Addrs. The handshake tries them in order, starting the next when
+// one fails or after Config.DialStagger, and keeps the first that
+// succeeds; it is bounded by Config.HandshakeTimeout and runs on if ctx
+// ends first (so a later Dial may find it cached).
 //
-// Errors wrap ErrPeerIDMismatch when an address answered with another
-// node's key, ErrProtocolRefused when the peer does not serve alpn,
-// ErrTooManyConns, ErrClosed, or ctx's error.
+// Errors wrap ErrNoAddrs when no address is known or given,
+// ErrPeerIDMismatch when an address answered with another node's key,
+// ErrProtocolRefused when the peer does not serve alpn, ErrTooManyConns,
+// ErrClosed, or ctx's error.
 func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn, error) {
 	if err := checkALPN(alpn); err != nil {
 		return nil, err
@@ -378,16 +384,6 @@ func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn,
 	}
 	if addr.ID == e.id {
 		return nil, ErrDialSelf
-	}
-	var addrs []netip.AddrPort
-	for _, ap := range addr.Addrs {
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		if checkDialable(ap) == nil && e.canReach(ap.Addr()) {
-			addrs = append(addrs, ap)
-		}
-	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("%w (%s; this endpoint listens on %s)", ErrNoAddrs, addr, e.pconn.LocalAddr())
 	}
 
 	key := connKey{id: addr.ID, alpn: alpn}
@@ -405,6 +401,17 @@ func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn,
 	}
 	run, ok := e.dials[key]
 	if !ok {
+		addrs := e.book.lookup(addr.ID)
+		for _, ap := range addr.Addrs {
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if checkDialable(ap) == nil && e.canReach(ap.Addr()) && !slices.Contains(addrs, ap) {
+				addrs = append(addrs, ap)
+			}
+		}
+		if len(addrs) == 0 {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("%w (%s; this endpoint listens on %s)", ErrNoAddrs, addr, e.pconn.LocalAddr())
+		}
 		if e.atLimitLocked() {
 			e.mu.Unlock()
 			return nil, fmt.Errorf("endpoint: dial %s: %w", addr.ID.Short(), ErrTooManyConns)
@@ -423,6 +430,79 @@ func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn,
 		return run.conn, run.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("endpoint: dial %s: %w", addr.ID.Short(), ctx.Err())
+	}
+}
+
+// LearnAddr records addresses that node a.ID stated it may be reached on,
+// or that others stated for it, ahead of those known before: Dial tries
+// them first. They are hints: a Dial still proves the peer's key, and
+// addresses that cannot name a remote UDP socket, multicast and broadcast
+// addresses, and those this endpoint's socket cannot send to are dropped.
+// The endpoint learns by itself the address each authenticated connection
+// comes from, which outranks what was stated before it.
+func (e *Endpoint) LearnAddr(a NodeAddr) {
+	if a.ID == e.id || a.ID.IsZero() {
+		return
+	}
+	addrs := make([]netip.AddrPort, 0, min(len(a.Addrs), MaxAddrs))
+	for _, ap := range a.Addrs {
+		if ap, ok := usableAddr(ap, e.canReach); ok && len(addrs) < MaxAddrs {
+			addrs = append(addrs, ap)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.book.learn(a.ID, addrs, false)
+}
+
+// KnownAddr returns the addresses this endpoint knows for node id,
+// freshest first: where it last connected from or was reached, and what
+// was learned through LearnAddr. ok is false when none is known.
+func (e *Endpoint) KnownAddr(id NodeID) (addr NodeAddr, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	addrs := e.book.lookup(id)
+	return NodeAddr{ID: id, Addrs: addrs}, len(addrs) > 0
+}
+
+// seenAt records where conn's peer connected from, and closes the
+// connections to and from that peer whose remote port differs. A node
+// listens and dials on one UDP socket, so all its connections come from
+// one port: one from another port means the node restarted on a new
+// port (or its NAT mapped it anew), and the old connections lead to a
+// socket that is gone. Unclosed, they would stay cached, swallowing
+// sends, until their idle timeout. Connections from the same port at
+// another IP are left alone: a multi-homed peer reaches different nodes
+// from different IPs.
+func (e *Endpoint) seenAt(conn *Conn) {
+	ap, ok := usableAddr(conn.RemoteAddr(), e.canReach)
+	if !ok {
+		return
+	}
+	moved := func(c *Conn) bool {
+		return c.remoteID == conn.remoteID && c.RemoteAddr().Port() != ap.Port()
+	}
+	var stale []*Conn
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.book.learn(conn.remoteID, []netip.AddrPort{ap}, true)
+	for key, c := range e.conns {
+		if moved(c) {
+			delete(e.conns, key)
+			stale = append(stale, c)
+		}
+	}
+	for c := range e.accepted {
+		if moved(c) {
+			stale = append(stale, c)
+		}
+	}
+	if len(stale) > 0 && !e.closed {
+		e.wg.Go(func() {
+			for _, c := range stale {
+				c.CloseWithError(CodePeerMoved, "the peer connected from another port")
+			}
+		})
 	}
 }
 
@@ -466,6 +546,9 @@ func (e *Endpoint) runDial(key connKey, addrs []netip.AddrPort, run *dialRun) {
 		c := newConn(e, qc, key.id)
 		e.conns[key] = c
 		run.conn = c
+		if ap, ok := usableAddr(c.RemoteAddr(), e.canReach); ok {
+			e.book.learn(key.id, []netip.AddrPort{ap}, true)
+		}
 		// Drop the connection from the cache as soon as it dies, so that
 		// MaxConns counts only live connections.
 		e.wg.Go(func() {

@@ -36,24 +36,37 @@ func (a NodeAddr) String() string {
 // AppendBinary appends the compact binary encoding of a to b:
 //
 //	id      32 bytes
+//	addrs   the addresses, as AppendAddrs writes them
+//
+// A NodeAddr is at most 32 + MaxAddrsLen = 337 bytes.
+func (a NodeAddr) AppendBinary(b []byte) ([]byte, error) {
+	if err := checkAddrs(a.Addrs); err != nil {
+		return b, err
+	}
+	b = append(b, a.ID[:]...)
+	return AppendAddrs(b, a.Addrs)
+}
+
+// MaxAddrsLen is the most bytes AppendAddrs writes: MaxAddrs IPv6
+// addresses.
+const MaxAddrsLen = 1 + MaxAddrs*(1+16+2)
+
+// AppendAddrs appends the compact binary encoding of a list of addresses
+// to b, as NodeAddr and the sync protocol's Init carry it:
+//
 //	count   1 byte, at most MaxAddrs
 //	count × tag (1 byte: 4 or 6), IP (4 or 16 bytes), port (2 bytes, big endian)
 //
-// An IPv4 address takes 7 bytes and an IPv6 address 19, so a NodeAddr is at
-// most 33 + 16×19 = 337 bytes. IPv6 zones are not encoded: an address with a
-// zone, port 0, or an unspecified IP is rejected, as no peer could dial it.
-func (a NodeAddr) AppendBinary(b []byte) ([]byte, error) {
-	if len(a.Addrs) > MaxAddrs {
-		return b, fmt.Errorf("%w: %d addresses, at most %d allowed", ErrBadNodeAddr, len(a.Addrs), MaxAddrs)
+// An IPv4 address takes 7 bytes and an IPv6 address 19. IPv6 zones are not
+// encoded: an address with a zone, port 0, or an unspecified IP is
+// rejected, as no peer could dial it; so is a list over MaxAddrs. On error
+// b is returned unchanged.
+func AppendAddrs(b []byte, addrs []netip.AddrPort) ([]byte, error) {
+	if err := checkAddrs(addrs); err != nil {
+		return b, err
 	}
-	for _, ap := range a.Addrs {
-		if err := checkDialable(ap); err != nil {
-			return b, err
-		}
-	}
-	b = append(b, a.ID[:]...)
-	b = append(b, byte(len(a.Addrs)))
-	for _, ap := range a.Addrs {
+	b = append(b, byte(len(addrs)))
+	for _, ap := range addrs {
 		ip := ap.Addr()
 		if ip.Is4() {
 			v4 := ip.As4()
@@ -67,6 +80,30 @@ func (a NodeAddr) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.BigEndian.AppendUint16(b, ap.Port())
 	}
 	return b, nil
+}
+
+func checkAddrs(addrs []netip.AddrPort) error {
+	if len(addrs) > MaxAddrs {
+		return fmt.Errorf("%w: %d addresses, at most %d allowed", ErrBadNodeAddr, len(addrs), MaxAddrs)
+	}
+	for _, ap := range addrs {
+		if err := checkDialable(ap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EncodableAddrs returns the addresses of addrs that AppendAddrs accepts,
+// the first MaxAddrs of them.
+func EncodableAddrs(addrs []netip.AddrPort) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, min(len(addrs), MaxAddrs))
+	for _, ap := range addrs {
+		if len(out) < MaxAddrs && checkDialable(ap) == nil {
+			out = append(out, ap)
+		}
+	}
+	return out
 }
 
 // MarshalBinary implements encoding.BinaryMarshaler.
@@ -97,17 +134,34 @@ func DecodeNodeAddr(b []byte) (NodeAddr, []byte, error) {
 		return NodeAddr{}, b, fmt.Errorf("%w: truncated header (%d bytes)", ErrBadNodeAddr, len(b))
 	}
 	copy(a.ID[:], b)
-	n := int(b[len(a.ID)])
-	rest := b[len(a.ID)+1:]
-	if n > MaxAddrs {
-		return NodeAddr{}, b, fmt.Errorf("%w: %d addresses, at most %d allowed", ErrBadNodeAddr, n, MaxAddrs)
+	addrs, rest, err := DecodeAddrs(b[len(a.ID):])
+	if err != nil {
+		return NodeAddr{}, b, err
 	}
+	a.Addrs = addrs
+	return a, rest, nil
+}
+
+// DecodeAddrs decodes a list of addresses from the front of b, as written
+// by AppendAddrs, and returns the bytes after it. It never reads past b,
+// never allocates for more than MaxAddrs addresses, and rejects the
+// addresses AppendAddrs rejects. An empty list decodes as nil.
+func DecodeAddrs(b []byte) ([]netip.AddrPort, []byte, error) {
+	if len(b) < 1 {
+		return nil, b, fmt.Errorf("%w: truncated address count", ErrBadNodeAddr)
+	}
+	n := int(b[0])
+	rest := b[1:]
+	if n > MaxAddrs {
+		return nil, b, fmt.Errorf("%w: %d addresses, at most %d allowed", ErrBadNodeAddr, n, MaxAddrs)
+	}
+	var addrs []netip.AddrPort
 	if n > 0 {
-		a.Addrs = make([]netip.AddrPort, 0, n)
+		addrs = make([]netip.AddrPort, 0, n)
 	}
 	for i := range n {
 		if len(rest) < 1 {
-			return NodeAddr{}, b, fmt.Errorf("%w: address %d truncated", ErrBadNodeAddr, i)
+			return nil, b, fmt.Errorf("%w: address %d truncated", ErrBadNodeAddr, i)
 		}
 		var ipLen int
 		switch rest[0] {
@@ -116,21 +170,21 @@ func DecodeNodeAddr(b []byte) (NodeAddr, []byte, error) {
 		case addrTagV6:
 			ipLen = 16
 		default:
-			return NodeAddr{}, b, fmt.Errorf("%w: address %d has unknown tag %d", ErrBadNodeAddr, i, rest[0])
+			return nil, b, fmt.Errorf("%w: address %d has unknown tag %d", ErrBadNodeAddr, i, rest[0])
 		}
 		if len(rest) < 1+ipLen+2 {
-			return NodeAddr{}, b, fmt.Errorf("%w: address %d truncated", ErrBadNodeAddr, i)
+			return nil, b, fmt.Errorf("%w: address %d truncated", ErrBadNodeAddr, i)
 		}
 		ip, _ := netip.AddrFromSlice(rest[1 : 1+ipLen])
 		port := binary.BigEndian.Uint16(rest[1+ipLen:])
 		ap := netip.AddrPortFrom(ip, port)
 		if err := checkDialable(ap); err != nil {
-			return NodeAddr{}, b, fmt.Errorf("address %d: %w", i, err)
+			return nil, b, fmt.Errorf("address %d: %w", i, err)
 		}
-		a.Addrs = append(a.Addrs, ap)
+		addrs = append(addrs, ap)
 		rest = rest[1+ipLen+2:]
 	}
-	return a, rest, nil
+	return addrs, rest, nil
 }
 
 // checkDialable rejects addresses that cannot name a remote UDP socket.

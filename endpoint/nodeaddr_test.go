@@ -141,3 +141,48 @@ func FuzzDecodeNodeAddr(f *testing.F) {
 		}
 	})
 }
+
+// TestAddrsEncoding: the address list alone, as Init carries it, is a
+// NodeAddr's encoding without the id.
+func TestAddrsEncoding(t *testing.T) {
+	a := sampleNodeAddr()
+	full, _ := a.MarshalBinary()
+	b, err := AppendAddrs(nil, a.Addrs)
+	if err != nil {
+		t.Fatalf("AppendAddrs: %v", err)
+	}
+	if !bytes.Equal(b, full[32:]) {
+		t.Fatalf("AppendAddrs = %x, want the NodeAddr encoding after the id %x", b, full[32:])
+	}
+	got, rest, err := DecodeAddrs(append(b, 7))
+	if err != nil || !slices.Equal(got, a.Addrs) || !bytes.Equal(rest, []byte{7}) {
+		t.Fatalf("DecodeAddrs = %v, %x, %v", got, rest, err)
+	}
+	if _, _, err := DecodeAddrs(nil); !errors.Is(err, ErrBadNodeAddr) {
+		t.Fatalf("empty input: err = %v", err)
+	}
+	if got, _, err := DecodeAddrs([]byte{0}); err != nil || got != nil {
+		t.Fatalf("no addresses: %v, %v", got, err)
+	}
+	var many []netip.AddrPort
+	for i := range MaxAddrs + 4 {
+		many = append(many, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 1))
+	}
+	if big, err := AppendAddrs(nil, many[:MaxAddrs]); err != nil || len(big) > MaxAddrsLen {
+		t.Fatalf("MaxAddrs addresses take %d bytes (%v), bound %d", len(big), err, MaxAddrsLen)
+	}
+
+	mixed := append([]netip.AddrPort{
+		netip.MustParseAddrPort("0.0.0.0:1"),
+		netip.MustParseAddrPort("10.9.9.9:0"),
+		netip.MustParseAddrPort("[fe80::1%eth0]:1"),
+		netip.MustParseAddrPort("[::ffff:10.9.9.9]:2"),
+	}, many...)
+	clean := EncodableAddrs(mixed)
+	if len(clean) != MaxAddrs || clean[0] != netip.MustParseAddrPort("[::ffff:10.9.9.9]:2") || !slices.Equal(clean[1:], many[:MaxAddrs-1]) {
+		t.Fatalf("EncodableAddrs = %v", clean)
+	}
+	if _, err := AppendAddrs(nil, clean); err != nil {
+		t.Fatalf("EncodableAddrs kept an address AppendAddrs refuses: %v", err)
+	}
+}

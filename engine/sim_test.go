@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/gossip"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
@@ -426,4 +428,158 @@ func TestSimLostPushCaughtUp(t *testing.T) {
 		// Well within a probe interval: no membership change helps.
 		converged(t, docs, 2, 5*time.Second)
 	})
+}
+
+// TestSimRestartNewPort: a node crashes and restarts on the same data but
+// a new port, as one listening on port 0 (endpoint.DefaultConfig) does.
+// Its sync at open reaches the other node, whose address did not change;
+// from then on the other node must reach it at its new address although
+// its memberlist, its stored record and its cached connections still point
+// at the old one: every write made there arrives live, each within a few
+// virtual seconds, and WaitSynced with the restarted node returns. The
+// node comes back at once (the other still holds it alive, connections
+// included) or once the other has declared it dead.
+func TestSimRestartNewPort(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		down time.Duration
+	}{{"back at once", 0}, {"back once found dead", 20 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) { simRestartNewPort(t, tc.down) })
+	}
+}
+
+func simRestartNewPort(t *testing.T, down time.Duration) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		c := newSimCluster(t, 2, 5*time.Millisecond, func(i int, cfg *Config) {
+			if i == 1 {
+				cfg.DataDir = dir
+			}
+			// memberlist forgets a dead member only this long after its
+			// death: the default, not the test profile's 2s.
+			cfg.Gossip.PushPullInterval = gossip.DefaultPushPullInterval
+		})
+		defer c.close()
+		docs := c.shareDoc()
+		authors := simAuthors(t, c)
+		simWrite(t, docs[0], authors[0], "first", 5)
+		converged(t, docs, 5, time.Minute)
+		ctx := t.Context()
+		// Node 1 remembers node 0 as its sync peer once a session ended.
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := docs[1].WaitSynced(wctx, c.nodes[0].e.NodeID()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		id := c.nodes[1].e.NodeID()
+
+		sub0, err := docs[0].Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub0.Close()
+
+		// The crash: nothing from the old address reaches node 0 any
+		// more, not even the close of its connections, which node 0 holds
+		// until they time out (TestConfig: 5s).
+		c.net.router.partition(c.addrs(c.nodes[1]))
+		c.stop(c.nodes[1])
+		simWrite(t, docs[0], authors[0], "while-down", 5)
+		time.Sleep(down)
+		moved := *c.nodes[1].addr
+		moved.Port++
+		c.nodes[1].addr = &moved
+		c.start(c.nodes[1])
+		e1 := c.nodes[1].e
+		if e1.NodeID() != id {
+			t.Fatal("node 1 came back with another id")
+		}
+		if got := e1.NodeAddr().Addrs; len(got) != 1 || got[0].Port() != uint16(moved.Port) {
+			t.Fatalf("node 1 listens on %v, want port %d", got, moved.Port)
+		}
+		d1, err := e1.Docs().Open(ctx, docs[0].ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[1] = d1
+		sub, err := d1.Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		// The sync at open catches up: node 0's address is unchanged.
+		converged(t, docs, 10, time.Minute)
+		if down > 0 {
+			// Node 0 declared node 1 dead; memberlist takes it back at
+			// its new address at once, not once it has forgotten it.
+			simNeighborUp(t, sub0, id, 5*time.Second)
+		}
+
+		// Each write on node 0 must reach node 1 live, within a few
+		// seconds of virtual time: no membership timeout may stand
+		// between them.
+		const writes = 60
+		const within = 3 * time.Second
+		for i := range writes {
+			key := fmt.Sprintf("after-%03d", i)
+			if _, err := docs[0].Set(ctx, authors[0], []byte(key), []byte(key)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.After(within)
+		wait:
+			for {
+				select {
+				case ev, ok := <-sub.C():
+					if !ok {
+						t.Fatal("subscription closed")
+					}
+					if ev.Kind == live.EventLagged {
+						t.Fatalf("lagged by %d", ev.Missed)
+					}
+					if ev.Kind == live.EventInsertRemote && string(ev.Entry.Key) == key {
+						break wait
+					}
+				case <-deadline:
+					t.Fatalf("%d of %d writes reached the restarted node; %q not within %v", i, writes, key, within)
+				}
+			}
+		}
+		wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := docs[0].WaitSynced(wctx, id); err != nil {
+			t.Fatalf("node 0 waits for the restarted node: %v", err)
+		}
+		converged(t, docs, 10+writes, time.Minute)
+		// The address node 0 keeps for a sync peer, to resume with it
+		// after its own restart, is node 1's new one.
+		b, err := c.nodes[0].e.act.Meta(ctx, "live/peer-addr/"+id.String())
+		var stored endpoint.NodeAddr
+		if err == nil {
+			err = stored.UnmarshalBinary(b)
+		}
+		if err != nil || len(stored.Addrs) == 0 || stored.Addrs[0] != e1.NodeAddr().Addrs[0] {
+			t.Fatalf("node 0 keeps %v (%v) for node 1, want %v first", stored, err, e1.NodeAddr().Addrs[0])
+		}
+	})
+}
+
+// simNeighborUp waits for sub to report node id as a neighbour again,
+// skipping other events, and fails the test after within of virtual time.
+func simNeighborUp(t *testing.T, sub *live.Subscription, id endpoint.NodeID, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-sub.C():
+			if ev.Kind == live.EventLagged {
+				t.Fatalf("lagged by %d", ev.Missed)
+			}
+			if ev.Kind == live.EventNeighborUp && ev.Peer == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s is not a neighbour again after %v", id.Short(), within)
+		}
+	}
 }

@@ -36,6 +36,12 @@ import (
 //   - EnableCompression is off: ops are mostly hashes and signatures, which
 //     do not compress, and loopback or LAN bandwidth is not the limit.
 //   - GossipToTheDeadTime is PushPullInterval, as memberlist's profiles do.
+//   - DeadNodeReclaimTime is 1ns: a member declared dead (or left) that
+//     comes back at another address, as a node restarted on a new port
+//     does, is taken back at once, where memberlist's default refuses it
+//     as a conflict until it has forgotten the dead member. A member's
+//     name is its node id and every dial proves it, so a node cannot take
+//     over another's name by claiming an address.
 //   - Delegate, Events and Alive are the swarm's own, and Logger is Logger.
 type Config struct {
 	// GossipInterval is how often the swarm gossips while it has
@@ -300,6 +306,7 @@ func (c Config) memberlistConfig(name string) *memberlist.Config {
 	mc.RetransmitMult = c.RetransmitMult
 	mc.PushPullInterval = c.PushPullInterval
 	mc.GossipToTheDeadTime = c.PushPullInterval
+	mc.DeadNodeReclaimTime = time.Nanosecond
 	mc.TCPTimeout = c.StreamTimeout
 	mc.UDPBufferSize = c.PacketSize
 	mc.EnableCompression = false

@@ -570,12 +570,16 @@ func (s *Swarm) emit(ev Event) {
 	}
 }
 
-// setMember records a live member, from a memberlist callback.
+// setMember records a live member, from a memberlist callback, and tells
+// the endpoint where the member says it listens: a hint, as anyone in the
+// swarm may gossip a member's meta, that ranks below the address the
+// member last connected from.
 func (s *Swarm) setMember(n *memberlist.Node) {
 	addr, err := memberAddr(n)
 	if err != nil || addr.ID == s.self {
 		return
 	}
+	s.r.ep.LearnAddr(addr) // takes the endpoint's lock briefly, never blocks
 	node := &memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
 	s.mu.Lock()
 	s.members[addr.ID] = member{addr: addr, node: node}

@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/quic-go/quic-go"
 
 	"github.com/docsnode/docsnode/endpoint"
@@ -450,5 +454,31 @@ func TestEagerPushBypassesMemberlist(t *testing.T) {
 	}
 	if got := kinds["kkkkk"]; len(got) != 1 || got[0] == kindOp {
 		t.Errorf("the large put went out as %v, want one memberlist packet", got)
+	}
+}
+
+// TestMemberMetaTeachesEndpoint: the addresses a member states in its
+// meta reach the endpoint's address book, so that dials by node id try
+// them even where memberlist keeps an older address for the member.
+func TestMemberMetaTeachesEndpoint(t *testing.T) {
+	n := newTestNode(t)
+	s := n.open(t, newTestDoc(t).id())
+	d := &delegate{s: s}
+	id := endpoint.GenerateSecretKey().Public()
+	node := func(ap netip.AddrPort) *memberlist.Node {
+		meta, err := encodeMeta(endpoint.NodeAddr{ID: id, Addrs: []netip.AddrPort{ap}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &memberlist.Node{Name: id.String(), Addr: net.IP(ap.Addr().AsSlice()), Port: ap.Port(), Meta: meta}
+	}
+	first, moved := netip.MustParseAddrPort("192.0.2.1:4433"), netip.MustParseAddrPort("192.0.2.1:5000")
+	d.NotifyJoin(node(first))
+	if got, ok := n.ep.KnownAddr(id); !ok || !slices.Equal(got.Addrs, []netip.AddrPort{first}) {
+		t.Fatalf("after the join the endpoint knows %v, want %v", got, first)
+	}
+	d.NotifyUpdate(node(moved))
+	if got, ok := n.ep.KnownAddr(id); !ok || !slices.Equal(got.Addrs, []netip.AddrPort{moved, first}) {
+		t.Fatalf("after the update the endpoint knows %v, want %v first", got, moved)
 	}
 }

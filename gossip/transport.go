@@ -113,8 +113,12 @@ func (t *transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, e
 }
 
 // resolve turns memberlist's address into a NodeAddr: the node id from
-// the name, memberlist's address first, then the member's other known
-// addresses.
+// the name, memberlist's address, then the member's addresses from its
+// meta or Join. The endpoint's Dial tries the addresses it knows for the
+// id first (where the node last connected from, or was last reached), so
+// a member that restarted on a new port is reached there: memberlist
+// keeps the old address of a node it holds alive, refusing an alive
+// message with another address as a conflict.
 func (t *transport) resolve(a memberlist.Address) (endpoint.NodeAddr, error) {
 	if a.Name == "" {
 		return endpoint.NodeAddr{}, fmt.Errorf("gossip: no node name for %s; the transport dials by node id", a.Addr)

@@ -229,7 +229,7 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 		timer:   time.NewTimer(time.Hour),
 	}
 	la.policies = policyCache{act: act, m: make(map[replica.NamespaceID]replica.DownloadPolicy)}
-	la.persist = newPersister(act, cfg.Content, cfg.StoreTimeout)
+	la.persist = newPersister(act, ep, cfg.Content, cfg.StoreTimeout)
 	la.timer.Stop()
 	if la.content != nil {
 		la.sched.content, la.sched.maxBlob = true, uint64(la.content.MaxSize())

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -221,6 +222,19 @@ func TestHostileInitiators(t *testing.T) {
 			play: func(f *fakePeer) {
 				f.send(init)
 				f.sendRaw([]byte{3, 99, 1, 2})
+			},
+			want: ErrBadFrame, abort: true,
+		},
+		{
+			name: "Init with too many addresses",
+			play: func(f *fakePeer) {
+				frame := append([]byte{byte(MsgInit), ProtocolVersion}, ns[:]...)
+				frame = append(frame, endpoint.MaxAddrs+1)
+				for i := range endpoint.MaxAddrs + 1 {
+					frame = append(frame, 4, 192, 0, 2, byte(i+1), 0x11, 0x51)
+				}
+				frame = append(frame, firstMessage(t, 0)...)
+				f.sendRaw(append(binary.AppendUvarint(nil, uint64(len(frame))), frame...))
 			},
 			want: ErrBadFrame, abort: true,
 		},

@@ -3,6 +3,7 @@ package live
 import (
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/replica"
@@ -17,7 +18,7 @@ import (
 //
 // The conversation, initiator I and acceptor A:
 //
-//	I → A  Init{version, namespace, first message}
+//	I → A  Init{version, namespace, I's addresses, first message}
 //	A → I  Recon reply; I → A Recon … until I's session is done
 //	I → A  Want{ids} and Entries{have} as rounds find them (pipelined)
 //	A → I  Entries answering each Want
@@ -32,6 +33,8 @@ type machine struct {
 	role Role
 	cfg  SessionConfig
 	ns   replica.NamespaceID
+	// addrs (I) are the addresses Init tells the acceptor to dial us on.
+	addrs []netip.AddrPort
 
 	started    bool // I: Init sent. A: Init received.
 	served     bool // A: the document check and policy passed
@@ -64,6 +67,7 @@ const (
 	actInitiate actionKind = iota + 1
 	// actAccept: check that the document is held and the policy allows
 	// the session, and open its reconciliation; report with accepted.
+	// addrs are the addresses the initiator stated, to learn once served.
 	actAccept
 	// actReconcile: run recon through the reconciliation session; report
 	// with reconciled.
@@ -97,6 +101,7 @@ type action struct {
 	kind    actionKind
 	msg     *message              // actSend, actSendLast
 	recon   []byte                // actReconcile
+	addrs   []netip.AddrPort      // actAccept
 	ids     [][32]byte            // actWant, actSendEntries
 	entries []replica.SignedEntry // actVerify
 }
@@ -166,7 +171,7 @@ func violation(format string, args ...any) error {
 func (m *machine) initiated(first []byte) []action {
 	m.started, m.awaiting = true, true
 	m.reconBytes = int64(len(first))
-	return []action{{kind: actSend, msg: &message{Type: MsgInit, Version: ProtocolVersion, Namespace: m.ns, Recon: first}}}
+	return []action{{kind: actSend, msg: &message{Type: MsgInit, Version: ProtocolVersion, Namespace: m.ns, Addrs: m.addrs, Recon: first}}}
 }
 
 // accepted: the acceptor serves the session.
@@ -197,7 +202,7 @@ func (m *machine) frame(msg *message, size int) ([]action, error) {
 		if err := m.countRound(len(msg.Recon)); err != nil {
 			return nil, err
 		}
-		return []action{{kind: actAccept}, {kind: actReconcile, recon: msg.Recon}}, nil
+		return []action{{kind: actAccept, addrs: msg.Addrs}, {kind: actReconcile, recon: msg.Recon}}, nil
 
 	case MsgRecon:
 		switch {

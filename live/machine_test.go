@@ -145,7 +145,7 @@ func TestMachineViolations(t *testing.T) {
 	}{
 		{"acceptor: Recon before Init", Acceptor, []*message{recon}, ErrProtocol},
 		{"acceptor: second Init", Acceptor, []*message{init, init}, ErrProtocol},
-		{"acceptor: unknown version", Acceptor, []*message{{Type: MsgInit, Version: 2}}, ErrVersion},
+		{"acceptor: unknown version", Acceptor, []*message{{Type: MsgInit, Version: ProtocolVersion + 1}}, ErrVersion},
 		{"acceptor: Recon after Done", Acceptor, []*message{init, done, recon}, ErrProtocol},
 		{"acceptor: Want after Done", Acceptor, []*message{init, done, want}, ErrProtocol},
 		{"acceptor: second Done", Acceptor, []*message{init, done, done}, ErrProtocol},

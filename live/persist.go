@@ -19,6 +19,7 @@ import (
 // their peers and MaxQueuedDownloads bound.
 type persister struct {
 	act     *actor.Actor
+	ep      *endpoint.Endpoint // its address book knows where peers are now
 	content *blobs.Store
 	timeout time.Duration
 
@@ -35,8 +36,8 @@ type recordID struct {
 	peer endpoint.NodeID
 }
 
-func newPersister(act *actor.Actor, content *blobs.Store, timeout time.Duration) *persister {
-	return &persister{act: act, content: content, timeout: timeout,
+func newPersister(act *actor.Actor, ep *endpoint.Endpoint, content *blobs.Store, timeout time.Duration) *persister {
+	return &persister{act: act, ep: ep, content: content, timeout: timeout,
 		records: make(map[recordID]peerRecord), wants: make(map[replica.Hash][]byte),
 		wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
@@ -100,6 +101,9 @@ func (p *persister) flush() {
 		}
 	}
 	for id, rec := range records {
+		if known, ok := p.ep.KnownAddr(id.peer); ok {
+			rec.Addr = known // where the peer is now, which the scheduler's may predate
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 		p.act.AddSyncPeer(ctx, id.doc, replica.PeerID(id.peer))
 		if len(rec.Addr.Addrs) > 0 {

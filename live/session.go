@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type session struct {
 	peer   endpoint.NodeID
 	ns     replica.NamespaceID // the acceptor learns it from Init
 	accept func(ns replica.NamespaceID) (release func(), err error)
+	learn  func(addrs []netip.AddrPort)
 	rs     *actor.ReconSession
 
 	ctx    context.Context
@@ -98,6 +100,12 @@ type sessionParams struct {
 	ns     replica.NamespaceID // initiator
 	cfg    SessionConfig
 	accept func(ns replica.NamespaceID) (release func(), err error) // acceptor
+	// addrs (initiator) are where the acceptor may dial this node, sent
+	// in Init.
+	addrs []netip.AddrPort
+	// learn (acceptor), if set, takes the addresses the initiator stated
+	// in Init, once the session is served.
+	learn func(addrs []netip.AddrPort)
 }
 
 // errSessionOver cancels the session's context once it has ended.
@@ -120,6 +128,7 @@ func runSession(ctx context.Context, p sessionParams) (Outcome, error) {
 		peer:       p.peer,
 		ns:         p.ns,
 		accept:     p.accept,
+		learn:      p.learn,
 		quit:       make(chan struct{}),
 		inC:        make(chan inFrame, 2),
 		ctrlC:      make(chan outFrame, 1),
@@ -137,6 +146,7 @@ func runSession(ctx context.Context, p sessionParams) (Outcome, error) {
 		start:      start,
 	}
 	s.m.out.Peer = p.peer
+	s.m.addrs = p.addrs
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	timeoutCtx, cancelTimeout := context.WithTimeoutCause(s.ctx, cfg.SessionTimeout,
 		fmt.Errorf("%w: session ran longer than %v (Config.SessionTimeout)", ErrTimeout, cfg.SessionTimeout))
@@ -281,6 +291,11 @@ func (s *session) exec(acts []action) error {
 			s.ns = s.m.ns
 			if s.release, err = s.accept(s.ns); err != nil {
 				return err
+			}
+			if s.learn != nil && len(a.addrs) > 0 {
+				// A hint from the authenticated peer: the endpoint
+				// checks each address before it remembers it.
+				s.learn(a.addrs)
 			}
 			if s.rs, err = s.act.NewReconSession(s.ctx, s.ns, s.cfg.reconConfig()); err != nil {
 				return fmt.Errorf("live: open reconciliation of %s: %w", s.ns.Short(), err)

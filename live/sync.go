@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -39,7 +40,9 @@ func Sync(ctx context.Context, ep *endpoint.Endpoint, act *actor.Actor, peer end
 	if err != nil {
 		return fail(fmt.Errorf("open stream: %w", err))
 	}
-	return syncStream(ctx, act, quicStreamOf(st), peer.ID, ns, cfg)
+	// Init tells the peer where this node listens now, which after a
+	// restart on a new port is not where the peer last reached it.
+	return runSession(ctx, sessionParams{role: Initiator, act: act, st: quicStreamOf(st), peer: peer.ID, ns: ns, cfg: cfg, addrs: ep.Addr().Addrs})
 }
 
 // syncStream runs the initiator's side of one session on a stream already
@@ -126,7 +129,7 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 		if err != nil {
 			return
 		}
-		wg.Go(func() { s.Serve(ctx, quicStreamOf(st), conn.RemoteID()) })
+		wg.Go(func() { s.serve(ctx, quicStreamOf(st), conn.RemoteID(), conn.LearnPeerAddrs) })
 	}
 }
 
@@ -138,6 +141,11 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 // without starting a session, so that peers opening streams they never use
 // cannot pile up sessions.
 func (s *Server) Serve(ctx context.Context, st stream, peer endpoint.NodeID) (Outcome, error) {
+	return s.serve(ctx, st, peer, nil)
+}
+
+// serve is Serve; learn, if set, takes the addresses peer states in Init.
+func (s *Server) serve(ctx context.Context, st stream, peer endpoint.NodeID, learn func([]netip.AddrPort)) (Outcome, error) {
 	s.mu.Lock()
 	over := s.open >= 2*s.cfg.MaxSessions
 	if !over {
@@ -155,7 +163,7 @@ func (s *Server) Serve(ctx context.Context, st stream, peer endpoint.NodeID) (Ou
 		s.mu.Unlock()
 	}()
 	out, err := runSession(ctx, sessionParams{
-		role: Acceptor, act: s.act, st: st, peer: peer, cfg: s.cfg,
+		role: Acceptor, act: s.act, st: st, peer: peer, cfg: s.cfg, learn: learn,
 		accept: func(ns replica.NamespaceID) (func(), error) { return s.admit(ctx, ns, peer) },
 	})
 	s.policy.Finished(out, err)

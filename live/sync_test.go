@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"slices"
 	"testing"
@@ -207,5 +208,44 @@ func TestServerRefusesIdleStreams(t *testing.T) {
 	}
 	if ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg); ri.err != nil || ra.err != nil {
 		t.Fatalf("after the idle streams closed: %v / %v", ri.err, ra.err)
+	}
+}
+
+// TestInitCarriesInitiatorAddrs: the acceptor learns the addresses the
+// initiator states in Init, as they were sent (unusable ones never leave
+// the initiator), and only for a session it serves.
+func TestInitCarriesInitiatorAddrs(t *testing.T) {
+	cfg := TestSessionConfig()
+	w, unheld := newWorld(1), newWorld(1)
+	ini, acc := newActor(t), newActor(t)
+	w.join(t, ini)
+	w.join(t, acc)
+	unheld.join(t, ini)
+	srv := NewServer(acc, cfg, nil)
+	good := []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:4433"), netip.MustParseAddrPort("[2001:db8::1]:4433")}
+	stated := append([]netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:4433"), netip.MustParseAddrPort("192.0.2.9:0")}, good...)
+
+	run := func(ns replica.NamespaceID) (learned [][]netip.AddrPort, initiator, acceptor result) {
+		a, b := newPipe()
+		done := make(chan result, 1)
+		go func() {
+			out, err := srv.serve(context.Background(), b, nodeA, func(addrs []netip.AddrPort) { learned = append(learned, addrs) })
+			done <- result{out, err}
+		}()
+		out, err := runSession(context.Background(), sessionParams{role: Initiator, act: ini, st: a, peer: nodeB, ns: ns, cfg: cfg, addrs: stated})
+		acceptor = <-done // learned is written before done
+		return learned, result{out, err}, acceptor
+	}
+
+	learned, ri, ra := run(w.ns())
+	if ri.err != nil || ra.err != nil {
+		t.Fatalf("session: %v / %v", ri.err, ra.err)
+	}
+	if len(learned) != 1 || !slices.Equal(learned[0], good) {
+		t.Fatalf("acceptor learned %v, want %v once", learned, good)
+	}
+	learned, ri, _ = run(unheld.ns())
+	if !errors.Is(ri.err, ErrNotFound) || len(learned) != 0 {
+		t.Fatalf("refused session: %v, learned %v; want ErrNotFound and nothing learned", ri.err, learned)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
 	"unicode/utf8"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -18,14 +20,15 @@ import (
 //
 // where n is at most the receiver's frame limit. See docs/protocol.md.
 
-// ProtocolVersion is carried in Init; a peer refuses versions it does not know.
-const ProtocolVersion = 1
+// ProtocolVersion is carried in Init; a peer refuses versions it does not
+// know. Version 2 added the initiator's addresses to Init.
+const ProtocolVersion = 2
 
 // msgType identifies a frame.
 type msgType uint8
 
 const (
-	MsgInit    msgType = 1 // dialler → acceptor: version, document, first reconciliation message
+	MsgInit    msgType = 1 // dialler → acceptor: version, document, dialler's addresses, first reconciliation message
 	MsgAbort   msgType = 2 // either way: the session ends, with a reason
 	MsgRecon   msgType = 3 // a reconciliation round (Negentropy v1 bytes)
 	MsgEntries msgType = 4 // a batch of signed entries
@@ -97,6 +100,7 @@ type message struct {
 	Type      msgType
 	Version   uint8                 // Init
 	Namespace replica.NamespaceID   // Init
+	Addrs     []netip.AddrPort      // Init: where the initiator may be dialled
 	Recon     []byte                // Init, Recon
 	Reason    AbortReason           // Abort
 	Text      string                // Abort
@@ -121,7 +125,7 @@ func frameLen(m *message) int {
 func bodyLen(m *message) int {
 	switch m.Type {
 	case MsgInit:
-		return 1 + 32 + len(m.Recon)
+		return 1 + 32 + len(initAddrs(m)) + len(m.Recon)
 	case MsgAbort:
 		return 1 + len(clipText(m.Text))
 	case MsgRecon:
@@ -145,6 +149,7 @@ func appendBody(dst []byte, m *message) []byte {
 	case MsgInit:
 		dst = append(dst, m.Version)
 		dst = append(dst, m.Namespace[:]...)
+		dst = append(dst, initAddrs(m)...)
 		dst = append(dst, m.Recon...)
 	case MsgAbort:
 		dst = append(dst, byte(m.Reason))
@@ -166,6 +171,18 @@ func appendBody(dst []byte, m *message) []byte {
 		dst = append(dst, m.Summary.Fingerprint[:]...)
 	}
 	return dst
+}
+
+// initAddrs is the encoded address list of an Init of this version:
+// the addresses of m.Addrs that the encoding accepts, at most
+// endpoint.MaxAddrs. An Init of another version has none; its peer
+// refuses it by its version.
+func initAddrs(m *message) []byte {
+	if m.Version != ProtocolVersion {
+		return nil
+	}
+	b, _ := endpoint.AppendAddrs(make([]byte, 0, endpoint.MaxAddrsLen), endpoint.EncodableAddrs(m.Addrs))
+	return b
 }
 
 func clipText(s string) string {
@@ -248,7 +265,15 @@ func decodeFrame(b []byte, maxKeyLen int) (*message, error) {
 		}
 		m.Version = body[0]
 		copy(m.Namespace[:], body[1:33])
-		m.Recon = append([]byte(nil), body[33:]...)
+		rest := body[33:]
+		if m.Version == ProtocolVersion {
+			addrs, after, err := endpoint.DecodeAddrs(rest)
+			if err != nil {
+				return nil, fmt.Errorf("%w: Init addresses: %w", ErrBadFrame, err)
+			}
+			m.Addrs, rest = addrs, after
+		}
+		m.Recon = append([]byte(nil), rest...)
 	case MsgAbort:
 		if len(body) < 1 || len(body) > 1+maxAbortText {
 			return nil, fmt.Errorf("%w: Abort of %d bytes", ErrBadFrame, len(body))

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -30,6 +33,9 @@ func sampleMessages(t testing.TB) []*message {
 	ns, _ := replica.NewNamespace(nil)
 	return []*message{
 		{Type: MsgInit, Version: ProtocolVersion, Namespace: ns.ID(), Recon: []byte{0x61, 0, 1}},
+		{Type: MsgInit, Version: ProtocolVersion, Namespace: ns.ID(), Recon: []byte{0x61, 0, 1}, Addrs: []netip.AddrPort{
+			netip.MustParseAddrPort("192.0.2.1:4433"), netip.MustParseAddrPort("[2001:db8::1]:1"), netip.MustParseAddrPort("[::ffff:192.0.2.2]:2"),
+		}},
 		{Type: MsgAbort, Reason: AbortBusy, Text: "at the session limit"},
 		{Type: MsgRecon, Recon: []byte{0x61, 2, 3, 4}},
 		{Type: MsgEntries, Entries: sampleEntries(t, 3)},
@@ -129,4 +135,46 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatal("re-encoding changed the message")
 		}
 	})
+}
+
+// TestInitAddrs: Init carries the initiator's addresses after the
+// namespace, in endpoint's address-list encoding; addresses no peer could
+// dial are not sent, and a malformed list makes a bad frame.
+func TestInitAddrs(t *testing.T) {
+	ns := replica.NamespaceID{7}
+	good := netip.MustParseAddrPort("192.0.2.1:4433")
+	m := &message{Type: MsgInit, Version: ProtocolVersion, Namespace: ns, Recon: []byte{0x61},
+		Addrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:1"), good, netip.MustParseAddrPort("[fe80::1%eth0]:1")}}
+	frame := appendFrame(nil, m)
+	if len(frame) != frameLen(m) {
+		t.Fatalf("frameLen %d, encoded %d", frameLen(m), len(frame))
+	}
+	body := frame[2:] // length, type
+	want := append(append([]byte{ProtocolVersion}, ns[:]...), 1, 4, 192, 0, 2, 1, 0x11, 0x51, 0x61)
+	if !bytes.Equal(body, want) {
+		t.Fatalf("Init body %x, want %x", body, want)
+	}
+	got, err := decodeFrame(frame[1:], 4096)
+	if err != nil || !slices.Equal(got.Addrs, []netip.AddrPort{good}) || !bytes.Equal(got.Recon, []byte{0x61}) {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+
+	head := append([]byte{byte(MsgInit), ProtocolVersion}, ns[:]...)
+	for name, tail := range map[string][]byte{
+		"no address count":  {},
+		"count over limit":  {endpoint.MaxAddrs + 1, 0x61},
+		"truncated address": {1, 4, 192, 0, 2},
+		"port 0":            {1, 4, 192, 0, 2, 1, 0, 0, 0x61},
+		"unknown tag":       {1, 5, 192, 0, 2, 1, 0, 1, 0x61},
+	} {
+		if _, err := decodeFrame(append(slices.Clone(head), tail...), 4096); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("%s: err = %v, want ErrBadFrame", name, err)
+		}
+	}
+	// An Init of another version is read as far as its version, so that
+	// the acceptor can refuse it as such.
+	other := append(append([]byte{byte(MsgInit), 1}, ns[:]...), 0x61, 0)
+	if got, err := decodeFrame(other, 4096); err != nil || got.Version != 1 || got.Addrs != nil || !bytes.Equal(got.Recon, []byte{0x61, 0}) {
+		t.Fatalf("version 1 Init: %+v, %v", got, err)
+	}
 }
