@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docsnode/docsnode/internal/testutil"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -269,3 +272,59 @@ func (m *muteConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 func (m *muteConn) SetReadBuffer(n int) error  { return m.udp.SetReadBuffer(n) }
 func (m *muteConn) SetWriteBuffer(n int) error { return m.udp.SetWriteBuffer(n) }
+
+// TestDialUnderWayToOldPortIsLeft: a dial that was started while the peer
+// was down, to its old port only, must not hold later Dials until its
+// handshake times out once the peer has come back on a new port: they
+// dial where the peer connected from.
+func TestDialUnderWayToOldPortIsLeft(t *testing.T) {
+	ctx := testContext(t)
+	key := GenerateSecretKey()
+	client := openTest(t, func(c *Config) { c.HandshakeTimeout = time.Hour })
+	mustHandle(t, client, ALPNGossip, echo)
+
+	old := openTest(t, func(c *Config) { c.SecretKey = key })
+	oldAddr := old.Addr()
+	if err := old.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The peer is down: this dial waits for an answer from the old port.
+	first := make(chan error, 1)
+	go func() {
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		_, err := client.Dial(dctx, oldAddr, ALPNSync)
+		first <- err
+	}()
+	testutil.Eventually(t, testTimeout, func() bool {
+		client.mu.Lock()
+		defer client.mu.Unlock()
+		return len(client.dials) == 1
+	}, "the first dial is under way")
+
+	moved := openTest(t, func(c *Config) { c.SecretKey = key })
+	mustHandle(t, moved, ALPNSync, echo)
+	if _, err := moved.Dial(ctx, client.Addr(), ALPNGossip); err != nil {
+		t.Fatalf("Dial from the restarted node: %v", err)
+	}
+	// The client takes the connection in on its own time.
+	testutil.Eventually(t, testTimeout, func() bool {
+		_, ok := client.KnownAddr(key.Public())
+		return ok
+	}, "the client learns where the peer is")
+	conn, err := client.Dial(ctx, oldAddr, ALPNSync)
+	if err != nil {
+		t.Fatalf("Dial after the peer came back: %v", err)
+	}
+	if got, want := conn.RemoteAddr(), moved.Addr().Addrs[0]; got != want {
+		t.Fatalf("Dial reached %s, want the new address %s", got, want)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first dial ended (%v) before the second; the second waited for it", err)
+	default:
+	}
+	if got := roundTrip(t, ctx, conn, "after"); got != "after" {
+		t.Errorf("echo = %q", got)
+	}
+}

@@ -95,7 +95,8 @@ type connKey struct {
 // dialRun is one dial shared by every Dial call for its key that arrives
 // while it runs. conn and err are written before done is closed.
 type dialRun struct {
-	done chan struct{}
+	addrs []netip.AddrPort // what it tries
+	done  chan struct{}
 	conn *Conn
 	err  error
 }
@@ -416,7 +417,7 @@ func (e *Endpoint) Dial(ctx context.Context, addr NodeAddr, alpn string) (*Conn,
 			e.mu.Unlock()
 			return nil, fmt.Errorf("endpoint: dial %s: %w", addr.ID.Short(), ErrTooManyConns)
 		}
-		run = &dialRun{done: make(chan struct{})}
+		run = &dialRun{addrs: addrs, done: make(chan struct{})}
 		e.dials[key] = run
 		e.wg.Go(func() { e.runDial(key, addrs, run) })
 	}
@@ -486,6 +487,14 @@ func (e *Endpoint) seenAt(conn *Conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.book.learn(conn.remoteID, []netip.AddrPort{ap}, true)
+	// A dial under way that does not try where the peer is now would hold
+	// every Dial to it until the handshake times out: later Dials start
+	// afresh from the book, and that run ends on its own.
+	for key, run := range e.dials {
+		if key.id == conn.remoteID && !slices.Contains(run.addrs, ap) {
+			delete(e.dials, key)
+		}
+	}
 	for key, c := range e.conns {
 		if moved(c) {
 			delete(e.conns, key)
@@ -536,7 +545,9 @@ func (e *Endpoint) runDial(key connKey, addrs []netip.AddrPort, run *dialRun) {
 	qc, err := e.dialAddrs(e.ctx, key.id, addrs, key.alpn)
 
 	e.mu.Lock()
-	delete(e.dials, key)
+	if e.dials[key] == run {
+		delete(e.dials, key) // else seenAt detached it
+	}
 	switch {
 	case e.closed:
 		run.err = ErrClosed
@@ -544,7 +555,9 @@ func (e *Endpoint) runDial(key connKey, addrs []netip.AddrPort, run *dialRun) {
 		run.err = fmt.Errorf("endpoint: dial %s: %w", key.id.Short(), err)
 	default:
 		c := newConn(e, qc, key.id)
-		e.conns[key] = c
+		if old, ok := e.conns[key]; !ok || !old.live() {
+			e.conns[key] = c // a detached run does not replace a newer connection
+		}
 		run.conn = c
 		if ap, ok := usableAddr(c.RemoteAddr(), e.canReach); ok {
 			e.book.learn(key.id, []netip.AddrPort{ap}, true)
