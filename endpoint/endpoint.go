@@ -97,8 +97,8 @@ type connKey struct {
 type dialRun struct {
 	addrs []netip.AddrPort // what it tries
 	done  chan struct{}
-	conn *Conn
-	err  error
+	conn  *Conn
+	err   error
 }
 
 // Open binds the endpoint's UDP socket (or takes cfg.PacketConn) and starts
