@@ -73,10 +73,14 @@ func (s *Subscription) Close() {
 	})
 }
 
-// Subscribe returns a subscription to the inserts of one document. Every
-// insert committed after Subscribe returns is delivered (or counted in a
-// Lagged event).
+// Subscribe returns a subscription to the inserts of one document, which
+// the actor must hold (replica.ErrNotFound otherwise). Every insert
+// committed after Subscribe returns is delivered (or counted in a Lagged
+// event).
 func (a *Actor) Subscribe(ctx context.Context, ns replica.NamespaceID) (*Subscription, error) {
+	if _, _, err := a.doc(ns); err != nil {
+		return nil, err
+	}
 	return a.subscribe(ctx, &Subscription{ns: ns})
 }
 

@@ -110,6 +110,9 @@ func (d *Doc) ID() replica.NamespaceID { return d.id }
 // signed by author. It returns the entry. A document held read-only
 // refuses with ErrReadOnly.
 //
+// The zero Author is refused with replica.ErrInvalidKey. A refused Set
+// stores nothing.
+//
 // The content follows the document's durability: for a durable document
 // it is fsynced before the entry is written; otherwise it is synced within
 // the content store's flush window (blobs.Options.FlushInterval), like the
@@ -117,6 +120,9 @@ func (d *Doc) ID() replica.NamespaceID { return d.id }
 // while its content is lost: ContentStatus then says Missing, and the
 // content is fetched again from peers that hold it.
 func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte) (replica.SignedEntry, error) {
+	if author.IsZero() {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: the author holds no key", key, d.id.Short(), replica.ErrInvalidKey)
+	}
 	info, err := d.e.act.Doc(ctx, d.id)
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), err)

@@ -26,7 +26,10 @@ var (
 	ErrNamespaceMismatch = errors.New("replica: capabilities are for different namespaces")
 	// ErrMalformed: bytes that should hold an encoded value do not.
 	ErrMalformed = errors.New("replica: malformed encoding")
-	// ErrInvalidKey: text or bytes that should hold a key or id do not.
+	// ErrInvalidKey: text or bytes that should hold a key or id do not, or
+	// a key or id is the zero value (an Author or NamespaceSecret that holds
+	// no key, the all-zero id), or an id is not an Ed25519 public key any
+	// secret key could have.
 	ErrInvalidKey = errors.New("replica: invalid key")
 	// ErrNotFound: the document, author or entry does not exist in the store.
 	ErrNotFound = errors.New("replica: not found")
