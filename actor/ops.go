@@ -235,8 +235,11 @@ func (a *Actor) DownloadPolicy(ctx context.Context, ns replica.NamespaceID) (rep
 // ones even if the clock went backwards. Signing happens on the caller's
 // goroutine; only the store insert goes through the loop.
 //
-// The zero Author is refused with replica.ErrInvalidKey. A refused write
-// stores nothing.
+// A record of the tombstone form (replica.EmptyHash and length 0: an empty
+// value) is refused with replica.ErrEmptyValue, since storing it would
+// delete every entry of the author under key; DeletePrefix is the one way
+// to write a tombstone. The zero Author is refused with
+// replica.ErrInvalidKey. A refused write stores nothing.
 func (a *Actor) InsertLocal(ctx context.Context, ns replica.NamespaceID, author replica.Author, key []byte, hash replica.Hash, length uint64) (replica.SignedEntry, replica.InsertOutcome, error) {
 	ses, outs, err := a.InsertLocalMany(ctx, ns, author, []LocalWrite{{Key: key, Hash: hash, Len: length}})
 	if len(ses) == 0 {
@@ -260,6 +263,12 @@ type LocalWrite struct {
 // Writes are checked as InsertLocal checks them, all before any is
 // stored: one refused write refuses the batch.
 func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, author replica.Author, writes []LocalWrite) ([]replica.SignedEntry, []replica.InsertOutcome, error) {
+	return a.insertLocal(ctx, ns, author, writes, false)
+}
+
+// insertLocal is InsertLocalMany; only DeletePrefix passes tombstone, which
+// lets a write of the tombstone form through.
+func (a *Actor) insertLocal(ctx context.Context, ns replica.NamespaceID, author replica.Author, writes []LocalWrite, tombstone bool) ([]replica.SignedEntry, []replica.InsertOutcome, error) {
 	h, info, err := a.doc(ns)
 	if err != nil {
 		return nil, nil, err
@@ -277,6 +286,9 @@ func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, aut
 		entries[i] = replica.Entry{Key: w.Key, Record: replica.Record{Hash: w.Hash, Len: w.Len}}
 		if err := lim.ValidateShape(&entries[i]); err != nil {
 			return nil, nil, fmt.Errorf("actor: write %q: %w", w.Key, err)
+		}
+		if entries[i].IsTombstone() && !tombstone {
+			return nil, nil, fmt.Errorf("actor: write %q: %w: it would delete every entry under the key; use DeletePrefix to delete", w.Key, replica.ErrEmptyValue)
 		}
 	}
 	signed := make([]replica.SignedEntry, len(writes))
@@ -334,12 +346,16 @@ func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, aut
 
 // DeletePrefix writes a tombstone: it removes the author's entries at keys
 // starting with prefix that are older than now. An empty prefix removes all
-// of the author's entries.
+// of the author's entries. It is the only local write of a tombstone.
 func (a *Actor) DeletePrefix(ctx context.Context, ns replica.NamespaceID, author replica.Author, prefix []byte) (replica.SignedEntry, replica.InsertOutcome, error) {
 	if prefix == nil {
 		prefix = []byte{}
 	}
-	return a.InsertLocal(ctx, ns, author, prefix, replica.EmptyHash, 0)
+	ses, outs, err := a.insertLocal(ctx, ns, author, []LocalWrite{{Key: prefix, Hash: replica.EmptyHash}}, true)
+	if len(ses) == 0 {
+		return replica.SignedEntry{}, replica.InsertOutcome{}, err
+	}
+	return ses[0], outs[0], err
 }
 
 // InsertRemote stores entries received from peer. The caller has validated

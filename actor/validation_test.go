@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -49,6 +51,79 @@ func snapshot(t *testing.T, a *Actor) string {
 		out += fmt.Sprintf("heads %v peers %v policy %+v\n", heads, peers, policy)
 	}
 	return out
+}
+
+// noEvent fails when sub has an event queued.
+func noEvent(t *testing.T, sub *Subscription, after string) {
+	t.Helper()
+	select {
+	case ev := <-sub.C():
+		t.Fatalf("%s: event %+v", after, ev)
+	default:
+	}
+}
+
+// TestLocalWriteRefusesEmptyValue checks that a local write whose record
+// has the tombstone form (an empty value) is refused with ErrEmptyValue,
+// alone or in a batch, on batched and durable documents, and stores and
+// emits nothing; that DeletePrefix still deletes; and that a tombstone
+// from a peer is still accepted.
+func TestLocalWriteRefusesEmptyValue(t *testing.T) {
+	for _, d := range []replica.Durability{replica.Batched, replica.Durable} {
+		t.Run(d.String(), func(t *testing.T) {
+			a := openMem(t, Config{})
+			ctx := context.Background()
+			ns, author := newDocAndAuthor(t, a, d)
+			for _, k := range []string{"pre/a", "pre/b", "other"} {
+				set(t, a, ns, author, k, "value of "+k)
+			}
+			sub, err := a.Subscribe(ctx, ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			before := snapshot(t, a)
+
+			empty := replica.HashContent(nil)
+			if _, _, err := a.InsertLocal(ctx, ns, author, []byte("pre/"), empty, 0); !errors.Is(err, replica.ErrEmptyValue) {
+				t.Fatalf("InsertLocal of an empty value: %v, want ErrEmptyValue", err)
+			}
+			if _, _, err := a.InsertLocal(ctx, ns, author, []byte(""), replica.EmptyHash, 0); !errors.Is(err, replica.ErrEmptyValue) {
+				t.Fatalf("InsertLocal of an empty value at the empty key: %v, want ErrEmptyValue", err)
+			}
+			batch := []LocalWrite{
+				{Key: []byte("new"), Hash: replica.HashContent([]byte("x")), Len: 1},
+				{Key: []byte("pre/"), Hash: replica.EmptyHash, Len: 0},
+			}
+			if _, _, err := a.InsertLocalMany(ctx, ns, author, batch); !errors.Is(err, replica.ErrEmptyValue) {
+				t.Fatalf("InsertLocalMany with an empty value: %v, want ErrEmptyValue", err)
+			}
+			if after := snapshot(t, a); after != before {
+				t.Fatalf("refused writes changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			noEvent(t, sub, "refused writes")
+
+			// DeletePrefix is the way to write a tombstone.
+			tomb, out, err := a.DeletePrefix(ctx, ns, author, []byte("pre/"))
+			if err != nil || !tomb.IsTombstone() || out.Removed != 2 {
+				t.Fatalf("DeletePrefix: %+v, %+v, %v", tomb, out, err)
+			}
+			if _, err := a.Get(ctx, ns, author.ID(), []byte("other")); err != nil {
+				t.Fatalf("the delete reached outside its prefix: %v", err)
+			}
+
+			// A tombstone from the network is still accepted.
+			secretCap, _ := a.Doc(ctx, ns)
+			secret, _ := secretCap.Capability.Secret()
+			remote := testutil.MustSign(secret, author, replica.Entry{Key: []byte("oth"), Record: replica.Record{
+				Hash: replica.EmptyHash, Timestamp: uint64(time.Now().Add(time.Minute).UnixMicro()),
+			}})
+			outs, err := a.InsertRemote(ctx, ns, []replica.SignedEntry{remote}, replica.PeerID{9})
+			if err != nil || !outs[0].Inserted || outs[0].Removed != 1 {
+				t.Fatalf("remote tombstone: %+v, %v", outs, err)
+			}
+		})
+	}
 }
 
 // TestZeroKeysAreErrors calls every Actor method that takes a key or an id

@@ -43,6 +43,47 @@ func stored(t *testing.T, e *Engine) string {
 	return out
 }
 
+// TestSetRefusesEmptyValue: Set with a nil or empty value would write a
+// tombstone and delete every entry under the key; it is refused with
+// replica.ErrEmptyValue and stores nothing. Delete still deletes.
+func TestSetRefusesEmptyValue(t *testing.T) {
+	ctx := context.Background()
+	e := openEngine(t)
+	doc, err := e.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, err := e.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"pre/a", "pre/b", "other"} {
+		if _, err := doc.Set(ctx, author, []byte(k), []byte("value of "+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := stored(t, e)
+	for _, v := range [][]byte{nil, {}} {
+		for _, key := range []string{"pre/", "pre/a", ""} {
+			if _, err := doc.Set(ctx, author, []byte(key), v); !errors.Is(err, replica.ErrEmptyValue) {
+				t.Fatalf("Set(%q, %q): %v, want ErrEmptyValue", key, v, err)
+			}
+		}
+	}
+	if after := stored(t, e); after != before {
+		t.Fatalf("a refused Set changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if n := count(t, doc); n != 3 {
+		t.Fatalf("%d entries after the refused Sets, want 3", n)
+	}
+	if err := doc.Delete(ctx, author, []byte("pre/")); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, doc); n != 1 {
+		t.Fatalf("%d entries after Delete, want 1", n)
+	}
+}
+
 // TestZeroKeysAreErrors calls every engine method that takes a key or an
 // id with the zero value (or a malformed one) and checks that each
 // returns an error, never panics, and changes nothing stored.

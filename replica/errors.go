@@ -31,6 +31,11 @@ var (
 	// no key, the all-zero id), or an id is not an Ed25519 public key any
 	// secret key could have.
 	ErrInvalidKey = errors.New("replica: invalid key")
+	// ErrEmptyValue: a local write of an empty value. An empty value has
+	// the tombstone form (empty-content hash, length 0), which deletes every
+	// entry of the author under the key as a prefix; the only way to write
+	// one is a prefix delete (actor.Actor.DeletePrefix, engine Doc.Delete).
+	ErrEmptyValue = errors.New("replica: empty value")
 	// ErrNotFound: the document, author or entry does not exist in the store.
 	ErrNotFound = errors.New("replica: not found")
 	// ErrUnknownFormat: the store on disk was written by an unknown format version.

@@ -147,6 +147,11 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 			}
 		})
 	case cmd == "set" && len(args) == 3:
+		if args[2] == "" {
+			// The entry of an empty value is a tombstone: it would delete
+			// every entry under the key.
+			return fmt.Errorf("refusing to set an empty value at %q: it would delete every entry whose key starts with %q; use 'doc del DOC PREFIX' to delete", args[1], args[1])
+		}
 		author, err := c.node.defaultAuthor(ctx)
 		if err != nil {
 			return err

@@ -72,3 +72,33 @@ func TestCLIWorkflow(t *testing.T) {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
+
+// TestCLISetRefusesEmptyValue: 'doc set D K ""' would store a tombstone
+// and delete every entry under K; it is refused with a message saying so,
+// and nothing is stored.
+func TestCLISetRefusesEmptyValue(t *testing.T) {
+	dir := t.TempDir()
+	doc, err := docsnode(t, dir, "doc", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"pre/a", "1"}, {"pre/b", "2"}, {"other", "3"}} {
+		if _, err := docsnode(t, dir, "doc", "set", doc, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := docsnode(t, dir, "--json", "doc", "keys", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"pre/", "pre/a", ""} {
+		out, err := docsnode(t, dir, "doc", "set", doc, key, "")
+		if err == nil || !strings.Contains(err.Error(), "empty value") || !strings.Contains(err.Error(), "doc del") {
+			t.Fatalf("set %q to the empty value: %q, %v", key, out, err)
+		}
+	}
+	after, err := docsnode(t, dir, "--json", "doc", "keys", doc)
+	if err != nil || after != before {
+		t.Fatalf("keys after the refused sets:\n%s\n(%v), was:\n%s", after, err, before)
+	}
+}
