@@ -1,10 +1,18 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
@@ -178,3 +186,123 @@ func TestOpenRefusesMalformedNodeKey(t *testing.T) {
 		t.Fatalf("Open with a 3-byte node key: %v, want endpoint.ErrBadSeed", err)
 	}
 }
+
+// TestOpenCancelled: Open with a context that has ended returns ctx.Err()
+// at once and leaves nothing open: the data directory opens again, and
+// goleak (TestMain) finds no goroutine left behind.
+func TestOpenCancelled(t *testing.T) {
+	cfg := TestConfig()
+	first := t.TempDir()
+	cfg.DataDir = first
+	// A first start creates the store and the node key.
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+
+	for _, dir := range []string{first, "", t.TempDir()} {
+		cfg.DataDir = dir
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		start := time.Now()
+		e, err := Open(ctx, cfg)
+		if !errors.Is(err, context.Canceled) || e != nil {
+			if e != nil {
+				e.Close()
+			}
+			t.Fatalf("Open(%q) with a cancelled context: %v, %v; want context.Canceled", dir, e, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Open(%q) with a cancelled context took %v", dir, d)
+		}
+		ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		_, err = Open(ctx, cfg)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Open(%q) past its deadline: %v", dir, err)
+		}
+	}
+	// Nothing holds the store: it opens again.
+	cfg.DataDir = first
+	e, err = Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("reopen after the cancelled Opens: %v", err)
+	}
+	e.Close()
+}
+
+// TestOpenReportsResumeFailure: a document that was open for sync but
+// fails to resume (here its stored sync-peer list is corrupt) does not
+// stop the node; Open logs the failure and Resumed reports it next to the
+// documents that did resume.
+func TestOpenReportsResumeFailure(t *testing.T) {
+	ctx := context.Background()
+	cfg := TestConfig()
+	cfg.DataDir = t.TempDir()
+	e, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []replica.NamespaceID
+	for range 2 {
+		doc, err := e.Docs().Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := doc.Share(ctx, ShareRead); err != nil { // opens it for sync
+			t.Fatal(err)
+		}
+		docs = append(docs, doc.ID())
+	}
+	if resumed, err := e.Resumed(); len(resumed) != 0 || err != nil {
+		t.Fatalf("first start resumed %v, %v", resumed, err)
+	}
+	e.Close()
+
+	// Corrupt the sync-peer list of the first document (table 0x08 of the
+	// layout in replica/keyenc.go): 3 bytes, not a multiple of 32.
+	db, err := pebble.Open(filepath.Join(cfg.DataDir, "store"), &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set(append([]byte{0x08}, docs[0][:]...), []byte{1, 2, 3}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logged bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	e, err = Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Open with one document failing to resume: %v", err)
+	}
+	defer e.Close()
+	resumed, err := e.Resumed()
+	if !errors.Is(err, replica.ErrMalformed) || !strings.Contains(err.Error(), docs[0].Short()) {
+		t.Fatalf("Resumed error = %v, want the first document's ErrMalformed", err)
+	}
+	if len(resumed) != 1 || resumed[0] != docs[1] {
+		t.Fatalf("resumed %v, want only %s", resumed, docs[1].Short())
+	}
+	if !strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), docs[0].Short()) {
+		t.Fatalf("log: %q", logged.String())
+	}
+	// The node works: the document that resumed is open for sync.
+	doc, err := e.Docs().Open(ctx, docs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := doc.Status(ctx); err != nil || st == nil {
+		t.Fatalf("resumed document's status: %v, %v", st, err)
+	}
+}
+
+// quietPebble keeps pebble's informational lines out of the test output.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)              {}
+func (quietPebble) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (quietPebble) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
