@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -149,7 +150,7 @@ func TestLocalWriteWinsOverRemoteFutureHead(t *testing.T) {
 	author, _ := a.CreateAuthor(ctx)
 	// The same author wrote elsewhere five minutes ahead of our clock.
 	future := uint64(time.Now().Add(5 * time.Minute).UnixMicro())
-	remote := replica.Sign(secret, author, replica.Entry{Key: []byte("k"), Record: replica.Record{Hash: replica.HashContent([]byte("remote")), Len: 6, Timestamp: future}})
+	remote := testutil.MustSign(secret, author, replica.Entry{Key: []byte("k"), Record: replica.Record{Hash: replica.HashContent([]byte("remote")), Len: 6, Timestamp: future}})
 	if _, err := a.InsertRemote(ctx, info.ID(), []replica.SignedEntry{remote}, replica.PeerID{1}); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestInsertRemoteEventsAndNamespaceCheck(t *testing.T) {
 	}
 	defer sub.Close()
 	peer := replica.PeerID{7}
-	e1 := replica.Sign(secret, author, replica.Entry{Key: []byte("a"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 10}})
+	e1 := testutil.MustSign(secret, author, replica.Entry{Key: []byte("a"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 10}})
 	outs, err := a.InsertRemote(ctx, info.ID(), []replica.SignedEntry{e1, e1}, peer)
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +204,8 @@ func TestInsertRemoteEventsAndNamespaceCheck(t *testing.T) {
 		t.Fatalf("event = %+v", ev)
 	}
 	other, _ := replica.NewNamespace(nil)
-	wrong := replica.Sign(other, author, replica.Entry{Key: []byte("b"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 11}})
-	e2 := replica.Sign(secret, author, replica.Entry{Key: []byte("c"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 12}})
+	wrong := testutil.MustSign(other, author, replica.Entry{Key: []byte("b"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 11}})
+	e2 := testutil.MustSign(secret, author, replica.Entry{Key: []byte("c"), Record: replica.Record{Hash: replica.HashContent([]byte("1")), Len: 1, Timestamp: 12}})
 	if _, err := a.InsertRemote(ctx, info.ID(), []replica.SignedEntry{e2, wrong}, peer); !errors.Is(err, replica.ErrWrongNamespace) {
 		t.Fatalf("err = %v, want ErrWrongNamespace", err)
 	}

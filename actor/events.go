@@ -80,10 +80,14 @@ func (s *Subscription) Close() {
 	})
 }
 
-// Subscribe returns a subscription to the inserts of one document. Every
-// insert acknowledged after Subscribe returns is delivered (or counted in a
+// Subscribe returns a subscription to the inserts of one document, which
+// the actor must hold (replica.ErrNotFound otherwise). Every insert
+// acknowledged after Subscribe returns is delivered (or counted in a
 // Lagged event), queued before its write call returns.
 func (a *Actor) Subscribe(ctx context.Context, ns replica.NamespaceID) (*Subscription, error) {
+	if _, _, err := a.doc(ns); err != nil {
+		return nil, err
+	}
 	return a.subscribe(ctx, &Subscription{ns: ns})
 }
 

@@ -109,7 +109,7 @@ func checkRefusesEverything(t *testing.T, a *Actor, ns replica.NamespaceID, auth
 	ctx := context.Background()
 	secret, _ := replica.NewNamespace(nil)
 	peer := replica.PeerID{9}
-	remote := replica.Sign(secret, author, replica.Entry{Key: []byte("r"), Record: replica.Record{Hash: replica.HashContent([]byte("r")), Len: 1, Timestamp: 1}})
+	remote := testutil.MustSign(secret, author, replica.Entry{Key: []byte("r"), Record: replica.Record{Hash: replica.HashContent([]byte("r")), Len: 1, Timestamp: 1}})
 	calls := map[string]func() error{
 		"Get":   func() error { _, err := a.Get(ctx, ns, author.ID(), []byte("before")); return err },
 		"Heads": func() error { _, err := a.Heads(ctx, ns); return err },

@@ -20,8 +20,12 @@ func (a *Actor) CreateDoc(ctx context.Context, d replica.Durability) (replica.Ca
 
 // ImportDoc adds a document, or upgrades the capability of one already held
 // (read to write; never the other way). An existing document keeps its
-// durability.
+// durability. A capability that fails replica.Capability.Validate (a zero
+// or malformed key) is refused.
 func (a *Actor) ImportDoc(ctx context.Context, c replica.Capability) (replica.DocInfo, error) {
+	if err := c.Validate(); err != nil {
+		return replica.DocInfo{}, fmt.Errorf("actor: import document: %w", err)
+	}
 	return call(ctx, a, true, true, func(a *Actor) (replica.DocInfo, error) {
 		info := replica.DocInfo{Capability: c}
 		a.mu.RLock()
@@ -34,7 +38,11 @@ func (a *Actor) ImportDoc(ctx context.Context, c replica.Capability) (replica.Do
 }
 
 // PutDoc adds a document or merges its capability, and sets its durability.
+// A capability that fails replica.Capability.Validate is refused.
 func (a *Actor) PutDoc(ctx context.Context, info replica.DocInfo) (replica.DocInfo, error) {
+	if err := info.Capability.Validate(); err != nil {
+		return replica.DocInfo{}, fmt.Errorf("actor: put document: %w", err)
+	}
 	return call(ctx, a, true, true, func(a *Actor) (replica.DocInfo, error) { return a.putDoc(info) })
 }
 
@@ -99,8 +107,12 @@ func (a *Actor) CreateAuthor(ctx context.Context) (replica.Author, error) {
 	return author, a.ImportAuthor(ctx, author)
 }
 
-// ImportAuthor stores an author key.
+// ImportAuthor stores an author key. The zero Author is refused
+// (replica.ErrInvalidKey).
 func (a *Actor) ImportAuthor(ctx context.Context, author replica.Author) error {
+	if author.IsZero() {
+		return fmt.Errorf("actor: import author: %w: the author holds no key", replica.ErrInvalidKey)
+	}
 	_, err := call(ctx, a, true, true, func(a *Actor) (struct{}, error) {
 		return struct{}{}, a.txn.PutAuthor(author)
 	})
@@ -222,6 +234,12 @@ func (a *Actor) DownloadPolicy(ctx context.Context, ns replica.NamespaceID) (rep
 // timestamp in the document, so the write wins over the author's earlier
 // ones even if the clock went backwards. Signing happens on the caller's
 // goroutine; only the store insert goes through the loop.
+//
+// A record of the tombstone form (replica.EmptyHash and length 0: an empty
+// value) is refused with replica.ErrEmptyValue, since storing it would
+// delete every entry of the author under key; DeletePrefix is the one way
+// to write a tombstone. The zero Author is refused with
+// replica.ErrInvalidKey. A refused write stores nothing.
 func (a *Actor) InsertLocal(ctx context.Context, ns replica.NamespaceID, author replica.Author, key []byte, hash replica.Hash, length uint64) (replica.SignedEntry, replica.InsertOutcome, error) {
 	ses, outs, err := a.InsertLocalMany(ctx, ns, author, []LocalWrite{{Key: key, Hash: hash, Len: length}})
 	if len(ses) == 0 {
@@ -242,7 +260,15 @@ type LocalWrite struct {
 // many entries quickly. The entries take consecutive timestamps in order,
 // so a later write to the same key wins over an earlier one in the batch.
 // It returns the signed entries and their outcomes in the order given.
+// Writes are checked as InsertLocal checks them, all before any is
+// stored: one refused write refuses the batch.
 func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, author replica.Author, writes []LocalWrite) ([]replica.SignedEntry, []replica.InsertOutcome, error) {
+	return a.insertLocal(ctx, ns, author, writes, false)
+}
+
+// insertLocal is InsertLocalMany; only DeletePrefix passes tombstone, which
+// lets a write of the tombstone form through.
+func (a *Actor) insertLocal(ctx context.Context, ns replica.NamespaceID, author replica.Author, writes []LocalWrite, tombstone bool) ([]replica.SignedEntry, []replica.InsertOutcome, error) {
 	h, info, err := a.doc(ns)
 	if err != nil {
 		return nil, nil, err
@@ -251,12 +277,18 @@ func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, aut
 	if !ok {
 		return nil, nil, fmt.Errorf("actor: write to %s: %w", ns.Short(), replica.ErrReadOnly)
 	}
+	if author.IsZero() {
+		return nil, nil, fmt.Errorf("actor: write to %s: %w: the author holds no key", ns.Short(), replica.ErrInvalidKey)
+	}
 	entries := make([]replica.Entry, len(writes))
 	lim := a.store.Limits()
 	for i, w := range writes {
 		entries[i] = replica.Entry{Key: w.Key, Record: replica.Record{Hash: w.Hash, Len: w.Len}}
 		if err := lim.ValidateShape(&entries[i]); err != nil {
 			return nil, nil, fmt.Errorf("actor: write %q: %w", w.Key, err)
+		}
+		if entries[i].IsTombstone() && !tombstone {
+			return nil, nil, fmt.Errorf("actor: write %q: %w: it would delete every entry under the key; use DeletePrefix to delete", w.Key, replica.ErrEmptyValue)
 		}
 	}
 	signed := make([]replica.SignedEntry, len(writes))
@@ -279,9 +311,14 @@ func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, aut
 		}
 		var ses []replica.SignedEntry
 		if len(batch) == 1 {
-			ses = []replica.SignedEntry{replica.Sign(secret, author, batch[0])}
+			var se replica.SignedEntry
+			se, err = replica.Sign(secret, author, batch[0])
+			ses = []replica.SignedEntry{se}
 		} else {
-			ses = replica.SignAll(secret, author, batch)
+			ses, err = replica.SignAll(secret, author, batch)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("actor: write to %s: %w", ns.Short(), err)
 		}
 		res, err := a.insert(ctx, ns, info.Durability, ses, nil)
 		if err != nil {
@@ -309,12 +346,16 @@ func (a *Actor) InsertLocalMany(ctx context.Context, ns replica.NamespaceID, aut
 
 // DeletePrefix writes a tombstone: it removes the author's entries at keys
 // starting with prefix that are older than now. An empty prefix removes all
-// of the author's entries.
+// of the author's entries. It is the only local write of a tombstone.
 func (a *Actor) DeletePrefix(ctx context.Context, ns replica.NamespaceID, author replica.Author, prefix []byte) (replica.SignedEntry, replica.InsertOutcome, error) {
 	if prefix == nil {
 		prefix = []byte{}
 	}
-	return a.InsertLocal(ctx, ns, author, prefix, replica.EmptyHash, 0)
+	ses, outs, err := a.insertLocal(ctx, ns, author, []LocalWrite{{Key: prefix, Hash: replica.EmptyHash}}, true)
+	if len(ses) == 0 {
+		return replica.SignedEntry{}, replica.InsertOutcome{}, err
+	}
+	return ses[0], outs[0], err
 }
 
 // InsertRemote stores entries received from peer. The caller has validated

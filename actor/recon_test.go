@@ -8,6 +8,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -44,7 +45,7 @@ func TestIndexFollowsTheStore(t *testing.T) {
 		if tomb {
 			r = replica.Record{Hash: replica.EmptyHash, Timestamp: ts}
 		}
-		se := replica.Sign(secret, authors[author], replica.Entry{Key: []byte(key), Record: r})
+		se := testutil.MustSign(secret, authors[author], replica.Entry{Key: []byte(key), Record: r})
 		cache[id] = se
 		return se
 	}
@@ -127,7 +128,7 @@ func TestReconSessionsBetweenActors(t *testing.T) {
 	}
 	var onlyX, onlyY []replica.EntryID
 	for i := range 300 {
-		se := replica.Sign(secret, author, replica.Entry{Key: fmt.Appendf(nil, "k%03d", i), Record: replica.Record{Hash: replica.HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(1000 + i)}})
+		se := testutil.MustSign(secret, author, replica.Entry{Key: fmt.Appendf(nil, "k%03d", i), Record: replica.Record{Hash: replica.HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(1000 + i)}})
 		switch {
 		case i%50 == 7:
 			onlyX = append(onlyX, se.ID())

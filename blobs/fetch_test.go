@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -52,7 +53,7 @@ func signed(t *testing.T, key string, content []byte) replica.SignedEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return replica.Sign(ns, author, replica.Entry{Namespace: ns.ID(), Author: author.ID(), Key: []byte(key),
+	return testutil.MustSign(ns, author, replica.Entry{Namespace: ns.ID(), Author: author.ID(), Key: []byte(key),
 		Record: replica.Record{Hash: replica.HashContent(content), Len: uint64(len(content)), Timestamp: 1}})
 }
 

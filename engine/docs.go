@@ -110,6 +110,12 @@ func (d *Doc) ID() replica.NamespaceID { return d.id }
 // signed by author. It returns the entry. A document held read-only
 // refuses with ErrReadOnly.
 //
+// An empty value (nil or zero length) is refused with an error wrapping
+// replica.ErrEmptyValue: its entry would have the tombstone form and
+// delete every entry of the author under key. Delete is the way to
+// delete. The zero Author is refused with replica.ErrInvalidKey. A
+// refused Set stores nothing.
+//
 // The content follows the document's durability: for a durable document
 // it is fsynced before the entry is written; otherwise it is synced within
 // the content store's flush window (blobs.Options.FlushInterval), like the
@@ -117,6 +123,12 @@ func (d *Doc) ID() replica.NamespaceID { return d.id }
 // while its content is lost: ContentStatus then says Missing, and the
 // content is fetched again from peers that hold it.
 func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte) (replica.SignedEntry, error) {
+	if len(value) == 0 {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: use Delete to delete", key, d.id.Short(), replica.ErrEmptyValue)
+	}
+	if author.IsZero() {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: the author holds no key", key, d.id.Short(), replica.ErrInvalidKey)
+	}
 	info, err := d.e.act.Doc(ctx, d.id)
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), err)
@@ -185,7 +197,8 @@ func (d *Doc) Query(ctx context.Context, q replica.Query) iter.Seq2[replica.Sign
 }
 
 // Delete removes author's entries at keys starting with prefix, by
-// writing a tombstone.
+// writing a tombstone. It is the only way to write one: Set refuses the
+// empty value, whose entry would be a tombstone.
 func (d *Doc) Delete(ctx context.Context, author replica.Author, prefix []byte) error {
 	if _, _, err := d.e.act.DeletePrefix(ctx, d.id, author, prefix); err != nil {
 		return fmt.Errorf("engine: delete %q in %s: %w", prefix, d.id.Short(), err)

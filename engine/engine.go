@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/blobs"
@@ -48,6 +50,10 @@ type Config struct {
 	// the store actor's, so that an entry and its content are synced
 	// within the same window.
 	Content blobs.Options
+	// Logger receives the problems that do not stop the engine, such as a
+	// document whose live sync failed to resume on Open (see
+	// Engine.Resumed). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultConfig is the profile for real use, storing in dir.
@@ -70,6 +76,9 @@ type Engine struct {
 	router *gossip.Router
 	live   *live.Actor
 	tmpDir string // removed on Close
+
+	resumed   []replica.NamespaceID // documents whose live sync Open resumed
+	resumeErr error                 // why the others did not resume
 }
 
 const (
@@ -77,12 +86,27 @@ const (
 	metaDefaultAuthor = "default-author" // shared with cmd/docsnode
 )
 
-// Open starts an engine. ctx bounds the start only.
+// Open starts an engine. ctx bounds the start only: when it ends first,
+// Open closes what it opened and returns ctx.Err().
+//
+// With a DataDir, Open resumes live sync of the documents that were open
+// for sync when the node stopped. A document that fails to resume does not
+// stop the node: the failure is logged (Config.Logger) and reported by
+// Resumed, and StartSync on the document tries again.
 func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	e := &Engine{}
 	defer func() {
+		if err == nil {
+			err = ctx.Err() // ended during the last step
+		}
 		if err != nil {
 			e.Close()
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 		}
 	}()
 	storeDir, blobDir := "", ""
@@ -109,10 +133,16 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.blobs, err = blobs.OpenOptions(blobDir, cfg.Content); err != nil {
 		return nil, fmt.Errorf("engine: open content store: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if cfg.Endpoint.SecretKey.IsZero() && cfg.DataDir != "" {
 		if cfg.Endpoint.SecretKey, err = e.nodeKey(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if e.ep, err = endpoint.Open(ctx, cfg.Endpoint); err != nil {
 		return nil, fmt.Errorf("engine: open endpoint: %w", err)
@@ -126,11 +156,33 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	if cfg.DataDir != "" {
 		// Documents open for sync when the node stopped sync again with
-		// the peers they last synced with. A document that fails to
-		// reopen does not stop the node.
-		e.live.Resume(ctx)
+		// the peers they last synced with. Resume skips a document that
+		// fails to reopen (a corrupt sync-peer record, say) and joins its
+		// error: refusing to start the node for one document would make
+		// every other document unreachable too, so the error is logged
+		// and kept for Resumed instead.
+		e.resumed, e.resumeErr = e.live.Resume(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if e.resumeErr != nil {
+			logger := cfg.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Warn("docsnode engine: live sync did not resume for every document",
+				"resumed", len(e.resumed), "err", e.resumeErr)
+		}
 	}
 	return e, nil
+}
+
+// Resumed reports what Open did to resume live sync: the documents it
+// reopened for sync, and the errors (joined) of those that were open for
+// sync when the node stopped but failed to reopen. Both are empty without
+// a DataDir.
+func (e *Engine) Resumed() ([]replica.NamespaceID, error) {
+	return slices.Clone(e.resumed), e.resumeErr
 }
 
 // nodeKey returns the node key kept in the store, creating it once.

@@ -46,10 +46,13 @@ func Example() {
 		switch ev := ev.(type) {
 		case gossip.NeighborUp:
 			fmt.Println("b sees a:", ev.Node.ID == epA.ID())
-			entry := replica.Sign(ns, author, replica.Entry{
+			entry, err := replica.Sign(ns, author, replica.Entry{
 				Key:    []byte("greeting"),
 				Record: replica.Record{Hash: replica.HashContent([]byte("hi")), Len: 2, Timestamp: uint64(time.Now().UnixMicro())},
 			})
+			if err != nil {
+				panic(err)
+			}
 			if err := swarmA.Put(entry); err != nil {
 				panic(err)
 			}

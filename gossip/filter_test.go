@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -57,7 +58,7 @@ func testFilterRejectsInvalidPuts(t *testing.T, keys *replica.Verifier) {
 	badSig.AuthorSig[0] ^= 1
 	badNsSig := doc.entry("bad-ns-sig", "v")
 	badNsSig.NamespaceSig[5] ^= 1
-	future := replica.Sign(doc.ns, doc.author, replica.Entry{Key: []byte("future"), Record: replica.Record{
+	future := testutil.MustSign(doc.ns, doc.author, replica.Entry{Key: []byte("future"), Record: replica.Record{
 		Hash: replica.HashContent([]byte("v")), Len: 1, Timestamp: uint64(time.Now().Add(time.Hour).UnixMicro()),
 	}})
 	good := doc.entry("good", "v")

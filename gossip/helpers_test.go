@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -182,7 +183,7 @@ func newTestDoc(t testing.TB) testDoc {
 func (d testDoc) id() replica.NamespaceID { return d.ns.ID() }
 
 func (d testDoc) entry(key, content string) replica.SignedEntry {
-	return replica.Sign(d.ns, d.author, replica.Entry{
+	return testutil.MustSign(d.ns, d.author, replica.Entry{
 		Key: []byte(key),
 		Record: replica.Record{
 			Hash:      replica.HashContent([]byte(content)),

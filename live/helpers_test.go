@@ -16,6 +16,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -88,7 +89,7 @@ func (w *world) entry(author int, key string, tomb bool, v int, ts uint64) repli
 		content := fmt.Appendf(nil, "value %d of %s", v, key)
 		r = replica.Record{Hash: replica.HashContent(content), Len: uint64(len(content)), Timestamp: w.base + ts}
 	}
-	se = replica.Sign(w.secret, w.authors[author], replica.Entry{Key: []byte(key), Record: r})
+	se = testutil.MustSign(w.secret, w.authors[author], replica.Entry{Key: []byte(key), Record: r})
 	w.mu.Lock()
 	w.cache[id] = se
 	w.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -24,7 +25,7 @@ func sampleEntries(t testing.TB, n int) []replica.SignedEntry {
 	out := make([]replica.SignedEntry, n)
 	for i := range out {
 		v := []byte{byte(i)}
-		out[i] = replica.Sign(ns, author, replica.Entry{Key: []byte{'k', byte(i)}, Record: replica.Record{Hash: replica.HashContent(v), Len: 1, Timestamp: uint64(1000 + i)}})
+		out[i] = testutil.MustSign(ns, author, replica.Entry{Key: []byte{'k', byte(i)}, Record: replica.Record{Hash: replica.HashContent(v), Len: 1, Timestamp: uint64(1000 + i)}})
 	}
 	return out
 }

@@ -105,23 +105,46 @@ type SignedEntry struct {
 }
 
 // Sign signs e with both keys. The entry's namespace and author fields are
-// set from the keys.
-func Sign(ns NamespaceSecret, author Author, e Entry) SignedEntry {
-	e.Namespace = ns.ID()
-	e.Author = author.ID()
-	msg := e.SigningBytes()
-	return SignedEntry{Entry: e, NamespaceSig: ns.Sign(msg), AuthorSig: author.Sign(msg)}
+// set from the keys. A zero NamespaceSecret or Author (one that holds no
+// key) is refused with an error wrapping ErrInvalidKey.
+func Sign(ns NamespaceSecret, author Author, e Entry) (SignedEntry, error) {
+	if err := checkSigners(ns, author); err != nil {
+		return SignedEntry{}, err
+	}
+	return signChecked(ns, author, e), nil
 }
 
-// SignAll signs many entries with the same keys, spread over all cores.
-func SignAll(ns NamespaceSecret, author Author, entries []Entry) []SignedEntry {
+// SignAll signs many entries with the same keys, spread over all cores. It
+// refuses zero keys as Sign does, before signing anything.
+func SignAll(ns NamespaceSecret, author Author, entries []Entry) ([]SignedEntry, error) {
+	if err := checkSigners(ns, author); err != nil {
+		return nil, err
+	}
 	out := make([]SignedEntry, len(entries))
 	parallel(len(entries), 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			out[i] = Sign(ns, author, entries[i])
+			out[i] = signChecked(ns, author, entries[i])
 		}
 	})
-	return out
+	return out, nil
+}
+
+func checkSigners(ns NamespaceSecret, author Author) error {
+	if err := ns.kp.check("namespace secret"); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	if err := author.kp.check("author"); err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	return nil
+}
+
+// signChecked signs e with both keys, which checkSigners has accepted.
+func signChecked(ns NamespaceSecret, author Author, e Entry) SignedEntry {
+	e.Namespace = ns.ID()
+	e.Author = author.ID()
+	msg := e.SigningBytes()
+	return SignedEntry{Entry: e, NamespaceSig: sign(ns.kp.priv, msg), AuthorSig: sign(author.kp.priv, msg)}
 }
 
 // Verify checks both signatures.

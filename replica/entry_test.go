@@ -19,6 +19,25 @@ func conformanceKeys() (NamespaceSecret, Author) {
 	return NamespaceFromSeed(ns), AuthorFromSeed(as)
 }
 
+// mustSign is Sign for the tests' real keys; it panics if signing fails,
+// which only a zero key makes it do.
+func mustSign(ns NamespaceSecret, author Author, e Entry) SignedEntry {
+	se, err := Sign(ns, author, e)
+	if err != nil {
+		panic(err)
+	}
+	return se
+}
+
+// mustSignAll is SignAll as mustSign is Sign.
+func mustSignAll(ns NamespaceSecret, author Author, entries []Entry) []SignedEntry {
+	out, err := SignAll(ns, author, entries)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // TestConformanceVector checks the signing layout against DESIGN §1 with the
 // published seeds, building the signed bytes by hand rather than through
 // SigningBytes.
@@ -31,7 +50,7 @@ func TestConformanceVector(t *testing.T) {
 		t.Fatalf("namespace id = %s, want prefix 55154f42", got)
 	}
 	const ts = 1_700_000_000_000_000
-	se := Sign(ns, author, Entry{Key: []byte("wire-format-test"), Record: Record{Hash: HashContent(nil), Len: 0, Timestamp: ts}})
+	se := mustSign(ns, author, Entry{Key: []byte("wire-format-test"), Record: Record{Hash: HashContent(nil), Len: 0, Timestamp: ts}})
 
 	// af1349b9... is the published BLAKE3 digest of the empty input.
 	if hex.EncodeToString(EmptyHash[:]) != "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262" {
@@ -57,7 +76,7 @@ func TestConformanceVector(t *testing.T) {
 	if err := se.Verify(); err != nil {
 		t.Fatal(err)
 	}
-	if all := SignAll(ns, author, []Entry{se.Entry, se.Entry}); all[1].NamespaceSig != se.NamespaceSig || all[1].AuthorSig != se.AuthorSig {
+	if all := mustSignAll(ns, author, []Entry{se.Entry, se.Entry}); all[1].NamespaceSig != se.NamespaceSig || all[1].AuthorSig != se.AuthorSig {
 		t.Fatal("SignAll differs from Sign")
 	}
 	if !se.IsTombstone() {
@@ -70,7 +89,7 @@ func TestConformanceVector(t *testing.T) {
 func testEntry(t testing.TB, key string, content string, ts uint64) (NamespaceSecret, Author, SignedEntry) {
 	t.Helper()
 	ns, author := conformanceKeys()
-	return ns, author, Sign(ns, author, Entry{Key: []byte(key), Record: Record{Hash: HashContent([]byte(content)), Len: uint64(len(content)), Timestamp: ts}})
+	return ns, author, mustSign(ns, author, Entry{Key: []byte(key), Record: Record{Hash: HashContent([]byte(content)), Len: uint64(len(content)), Timestamp: ts}})
 }
 
 func TestEncodingRoundTrip(t *testing.T) {
@@ -116,7 +135,7 @@ func TestValidateRemote(t *testing.T) {
 	}
 	other, _ := NewNamespace(nil)
 	mk := func(key string, r Record) SignedEntry {
-		return Sign(ns, author, Entry{Key: []byte(key), Record: r})
+		return mustSign(ns, author, Entry{Key: []byte(key), Record: r})
 	}
 	ts := uint64(now.UnixMicro())
 	badSig := good
@@ -166,7 +185,7 @@ func TestVerifyBatch(t *testing.T) {
 	ns, author := conformanceKeys()
 	var entries []SignedEntry
 	for i := range 300 {
-		entries = append(entries, Sign(ns, author, Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}}))
+		entries = append(entries, mustSign(ns, author, Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}}))
 	}
 	bad := map[int]bool{0: true, 77: true, 299: true}
 	for i := range bad {
@@ -257,7 +276,7 @@ func BenchmarkVerifyBatch(b *testing.B) {
 	for i := range entries {
 		entries[i] = Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}}
 	}
-	signed := SignAll(ns, author, entries)
+	signed := mustSignAll(ns, author, entries)
 	for b.Loop() {
 		for _, err := range VerifyBatch(signed) {
 			if err != nil {

@@ -26,8 +26,16 @@ var (
 	ErrNamespaceMismatch = errors.New("replica: capabilities are for different namespaces")
 	// ErrMalformed: bytes that should hold an encoded value do not.
 	ErrMalformed = errors.New("replica: malformed encoding")
-	// ErrInvalidKey: text or bytes that should hold a key or id do not.
+	// ErrInvalidKey: text or bytes that should hold a key or id do not, or
+	// a key or id is the zero value (an Author or NamespaceSecret that holds
+	// no key, the all-zero id), or an id is not an Ed25519 public key any
+	// secret key could have.
 	ErrInvalidKey = errors.New("replica: invalid key")
+	// ErrEmptyValue: a local write of an empty value. An empty value has
+	// the tombstone form (empty-content hash, length 0), which deletes every
+	// entry of the author under the key as a prefix; the only way to write
+	// one is a prefix delete (actor.Actor.DeletePrefix, engine Doc.Delete).
+	ErrEmptyValue = errors.New("replica: empty value")
 	// ErrNotFound: the document, author or entry does not exist in the store.
 	ErrNotFound = errors.New("replica: not found")
 	// ErrUnknownFormat: the store on disk was written by an unknown format version.

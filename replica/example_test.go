@@ -12,8 +12,8 @@ func Example() {
 	doc, _ := replica.NewNamespace(nil)
 	me, _ := replica.NewAuthor(nil)
 	value := []byte("world")
-	older := replica.Sign(doc, me, replica.Entry{Key: []byte("hello"), Record: replica.Record{Hash: replica.HashContent(value), Len: uint64(len(value)), Timestamp: 1}})
-	newer := replica.Sign(doc, me, replica.Entry{Key: []byte("hello"), Record: replica.Record{Hash: replica.HashContent(nil), Len: 0, Timestamp: 2}})
+	older, _ := replica.Sign(doc, me, replica.Entry{Key: []byte("hello"), Record: replica.Record{Hash: replica.HashContent(value), Len: uint64(len(value)), Timestamp: 1}})
+	newer, _ := replica.Sign(doc, me, replica.Entry{Key: []byte("hello"), Record: replica.Record{Hash: replica.HashContent(nil), Len: 0, Timestamp: 2}})
 
 	store, _ := replica.OpenStore("", replica.StoreOptions{InMemory: true})
 	defer store.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/oasisprotocol/curve25519-voi/curve"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
@@ -70,6 +71,33 @@ func ParseAuthorID(s string) (AuthorID, error) {
 	return id, err
 }
 
+// Validate reports, wrapping ErrInvalidKey, whether id cannot be a
+// document id: the zero id, or 32 bytes that are not the public half of
+// any Ed25519 key pair (see AuthorID.Validate).
+func (id NamespaceID) Validate() error { return checkPublicKey(id, "namespace id") }
+
+// Validate reports, wrapping ErrInvalidKey, whether id cannot be an author
+// id: the zero id, bytes that are not a point on the Ed25519 curve, or a
+// point of small order. No secret key has a small-order public key, and
+// under the ZIP-215 rules anyone can forge a signature for one. Keys are
+// decoded as the verifier decodes them, so an id that passes is one
+// signatures can be checked against.
+func (id AuthorID) Validate() error { return checkPublicKey(id, "author id") }
+
+func checkPublicKey(k [IDLen]byte, what string) error {
+	if k == [IDLen]byte{} {
+		return fmt.Errorf("%w: zero %s", ErrInvalidKey, what)
+	}
+	var p curve.EdwardsPoint
+	if _, err := p.SetCompressedY((*curve.CompressedEdwardsY)(&k)); err != nil {
+		return fmt.Errorf("%w: %s %x… is not a point on the Ed25519 curve", ErrInvalidKey, what, k[:5])
+	}
+	if p.IsSmallOrder() {
+		return fmt.Errorf("%w: %s %x… is a point of small order, which no secret key has", ErrInvalidKey, what, k[:5])
+	}
+	return nil
+}
+
 func parseHex32(s string, out *[32]byte, what string) error {
 	if len(s) != 2*32 {
 		return fmt.Errorf("%w: %s must be 64 hex characters, got %d", ErrInvalidKey, what, len(s))
@@ -105,10 +133,35 @@ func newKeyPair(r io.Reader) (keyPair, error) {
 	return keyPairFromSeed(seed[:]), nil
 }
 
+// ok reports whether kp holds a key: false for the zero Author or
+// NamespaceSecret.
+func (kp keyPair) ok() bool { return len(kp.priv) == ed25519.PrivateKeySize }
+
+// check returns an error wrapping ErrInvalidKey when kp holds no key.
+func (kp keyPair) check(what string) error {
+	if !kp.ok() {
+		return fmt.Errorf("%w: %s holds no key", ErrInvalidKey, what)
+	}
+	return nil
+}
+
+// seed returns the key's seed; the zero array when kp holds no key.
 func (kp keyPair) seed() [SeedLen]byte {
 	var s [SeedLen]byte
-	copy(s[:], kp.priv[:SeedLen])
+	if kp.ok() {
+		copy(s[:], kp.priv[:SeedLen])
+	}
 	return s
+}
+
+// text is the seed as hex, or "" when kp holds no key, so that the text of
+// the zero key does not parse as a real one.
+func (kp keyPair) text() string {
+	if !kp.ok() {
+		return ""
+	}
+	seed := kp.seed()
+	return hex.EncodeToString(seed[:])
 }
 
 // NamespaceSecret is a document's private key: the write capability.
@@ -128,17 +181,25 @@ func NamespaceFromSeed(seed [SeedLen]byte) NamespaceSecret {
 // ID returns the public half, the document id.
 func (s NamespaceSecret) ID() NamespaceID { return s.kp.pub }
 
-// Seed exports the secret's 32-byte seed.
+// Seed exports the secret's 32-byte seed. The zero NamespaceSecret has
+// none: Seed returns the zero array (check IsZero first).
 func (s NamespaceSecret) Seed() [SeedLen]byte { return s.kp.seed() }
 
 // IsZero reports whether s holds no key.
 func (s NamespaceSecret) IsZero() bool { return s.kp.priv == nil }
 
-// Sign signs msg with the namespace key.
-func (s NamespaceSecret) Sign(msg []byte) [64]byte { return sign(s.kp.priv, msg) }
+// Sign signs msg with the namespace key. The zero NamespaceSecret holds no
+// key: Sign returns an error wrapping ErrInvalidKey.
+func (s NamespaceSecret) Sign(msg []byte) ([64]byte, error) {
+	if err := s.kp.check("namespace secret"); err != nil {
+		return [64]byte{}, err
+	}
+	return sign(s.kp.priv, msg), nil
+}
 
-// String exports the secret as 64 lowercase hex characters of its seed.
-func (s NamespaceSecret) String() string { seed := s.Seed(); return hex.EncodeToString(seed[:]) }
+// String exports the secret as 64 lowercase hex characters of its seed;
+// the zero NamespaceSecret as "", which ParseNamespaceSecret refuses.
+func (s NamespaceSecret) String() string { return s.kp.text() }
 
 // ParseNamespaceSecret imports a secret exported by NamespaceSecret.String.
 func ParseNamespaceSecret(s string) (NamespaceSecret, error) {
@@ -164,17 +225,25 @@ func AuthorFromSeed(seed [SeedLen]byte) Author { return Author{keyPairFromSeed(s
 // ID returns the public half.
 func (a Author) ID() AuthorID { return a.kp.pub }
 
-// Seed exports the author's 32-byte seed.
+// Seed exports the author's 32-byte seed. The zero Author has none: Seed
+// returns the zero array (check IsZero first).
 func (a Author) Seed() [SeedLen]byte { return a.kp.seed() }
 
 // IsZero reports whether a holds no key.
 func (a Author) IsZero() bool { return a.kp.priv == nil }
 
-// Sign signs msg with the author key.
-func (a Author) Sign(msg []byte) [64]byte { return sign(a.kp.priv, msg) }
+// Sign signs msg with the author key. The zero Author holds no key: Sign
+// returns an error wrapping ErrInvalidKey.
+func (a Author) Sign(msg []byte) ([64]byte, error) {
+	if err := a.kp.check("author"); err != nil {
+		return [64]byte{}, err
+	}
+	return sign(a.kp.priv, msg), nil
+}
 
-// String exports the author as 64 lowercase hex characters of its seed.
-func (a Author) String() string { seed := a.Seed(); return hex.EncodeToString(seed[:]) }
+// String exports the author as 64 lowercase hex characters of its seed;
+// the zero Author as "", which ParseAuthor refuses.
+func (a Author) String() string { return a.kp.text() }
 
 // ParseAuthor imports an author exported by Author.String.
 func ParseAuthor(s string) (Author, error) {
@@ -267,9 +336,47 @@ func (c Capability) Merge(other Capability) (Capability, error) {
 // capabilityLen is the encoded length: kind byte and 32 bytes of id or seed.
 const capabilityLen = 1 + 32
 
+// Validate reports whether c can name a document: a known kind, a write
+// capability that holds a namespace secret, and a read capability whose id
+// passes NamespaceID.Validate. The errors wrap ErrMalformed (kind) or
+// ErrInvalidKey.
+func (c Capability) Validate() error {
+	switch c.kind {
+	case Read:
+		return c.id.Validate()
+	case Write:
+		// The id is derived from the secret, so it is a valid key.
+		return c.secret.kp.check("write capability's namespace secret")
+	}
+	return fmt.Errorf("%w: capability kind %d", ErrMalformed, c.kind)
+}
+
+// checkStorable is the part of Validate that the store needs: a known kind,
+// a secret for a write capability (without one, the encoding would decode
+// to another document) and an id that is not zero.
+func (c Capability) checkStorable() error {
+	switch c.kind {
+	case Read:
+		if c.id == (NamespaceID{}) {
+			return fmt.Errorf("%w: zero namespace id", ErrInvalidKey)
+		}
+		return nil
+	case Write:
+		return c.secret.kp.check("write capability's namespace secret")
+	}
+	return fmt.Errorf("%w: capability kind %d", ErrMalformed, c.kind)
+}
+
 // MarshalBinary encodes the capability as its kind byte followed by the
-// namespace id (Read) or the secret's seed (Write).
+// namespace id (Read) or the secret's seed (Write). It refuses an unknown
+// kind (ErrMalformed) and a write capability that holds no secret
+// (ErrInvalidKey): its encoding would decode to another document.
 func (c Capability) MarshalBinary() ([]byte, error) {
+	if c.kind == Write {
+		if err := c.secret.kp.check("write capability's namespace secret"); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]byte, 0, capabilityLen)
 	switch c.kind {
 	case Read:

@@ -122,6 +122,10 @@ func (s *Store) Query(ns NamespaceID, q Query) iter.Seq2[SignedEntry, error] {
 			yield(SignedEntry{}, ErrClosed)
 			return
 		}
+		if err := s.requireDoc(ns); err != nil {
+			yield(SignedEntry{}, fmt.Errorf("query: %w", err))
+			return
+		}
 		p, empty := q.plan(ns)
 		if empty {
 			return

@@ -300,9 +300,17 @@ func TestQueryEdges(t *testing.T) {
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("foreign cursor: %v", err)
 	}
-	// An unknown document has no entries.
-	if got := run(t, s, NamespaceID{1}, Query{IncludeTombstones: true}); len(got) != 0 {
-		t.Fatalf("unknown document: %v", describeAll(got))
+	// A query of a document the store does not hold is an error, not an
+	// empty result.
+	var unknownErr error
+	for se, err := range s.Query(NamespaceID{1}, Query{IncludeTombstones: true}) {
+		if err == nil {
+			t.Fatalf("unknown document yields %s", describe(&se.Entry))
+		}
+		unknownErr = err
+	}
+	if !errors.Is(unknownErr, ErrNotFound) {
+		t.Fatalf("unknown document: %v, want ErrNotFound", unknownErr)
 	}
 	// Limit alone returns a prefix of the full result.
 	full := run(t, s, ns, Query{SortBy: SortKeyAuthor, Descending: true})

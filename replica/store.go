@@ -330,6 +330,19 @@ func (s *Store) Doc(ns NamespaceID) (DocInfo, error) {
 	return info, nil
 }
 
+// requireDoc returns an error wrapping ErrNotFound unless the store holds
+// the document ns. Every read that names a document checks it, so that a
+// mistyped or zero id is an error rather than an empty answer.
+func (s *Store) requireDoc(ns NamespaceID) error {
+	s.mu.RLock()
+	_, ok := s.docs[ns]
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("document %s: %w", ns.Short(), ErrNotFound)
+	}
+	return nil
+}
+
 func decodeAuthor(id AuthorID, v []byte) (Author, error) {
 	if len(v) != SeedLen {
 		return Author{}, fmt.Errorf("author %s: %w: seed is %d bytes", id.Short(), ErrMalformed, len(v))
@@ -411,6 +424,9 @@ func (s *Store) EntryByID(ns NamespaceID, id EntryID) (SignedEntry, error) {
 	if s.closed.Load() {
 		return SignedEntry{}, ErrClosed
 	}
+	if err := s.requireDoc(ns); err != nil {
+		return SignedEntry{}, err
+	}
 	v, err := getCopy(s.db, idKey(ns, id))
 	if errors.Is(err, ErrNotFound) {
 		return SignedEntry{}, fmt.Errorf("entry %x… in %s: %w", id[:5], ns.Short(), ErrNotFound)
@@ -450,6 +466,9 @@ func (s *Store) EntryByID(ns NamespaceID, id EntryID) (SignedEntry, error) {
 func (s *Store) EntriesByID(ns NamespaceID, ids []EntryID) ([]SignedEntry, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
+	}
+	if err := s.requireDoc(ns); err != nil {
+		return nil, err
 	}
 	sorted := slices.Clone(ids)
 	slices.SortFunc(sorted, func(a, b EntryID) int { return bytes.Compare(a[:], b[:]) })
@@ -533,6 +552,9 @@ func (s *Store) Get(ns NamespaceID, author AuthorID, key []byte) (SignedEntry, e
 	if s.closed.Load() {
 		return SignedEntry{}, ErrClosed
 	}
+	if err := s.requireDoc(ns); err != nil {
+		return SignedEntry{}, err
+	}
 	return getEntry(s.db, ns, author, key)
 }
 
@@ -544,19 +566,23 @@ func decodeHead(v []byte) (uint64, error) {
 }
 
 // Heads returns the latest timestamp of every author in the document. A
-// document without entries, or one that does not exist, has empty heads.
+// document without entries has empty heads; one the store does not hold is
+// an error wrapping ErrNotFound.
 func (s *Store) Heads(ns NamespaceID) (Heads, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	h := Heads{}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.docs[ns]; !ok {
+		return nil, fmt.Errorf("document %s: %w", ns.Short(), ErrNotFound)
+	}
 	for slot, ts := range s.heads {
 		if slot.ns == ns {
 			h[slot.author] = ts
 		}
 	}
-	s.mu.RUnlock()
 	return h, nil
 }
 
@@ -575,6 +601,9 @@ func decodePeers(v []byte) ([]PeerID, error) {
 func (s *Store) SyncPeers(ns NamespaceID) ([]PeerID, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
+	}
+	if err := s.requireDoc(ns); err != nil {
+		return nil, err
 	}
 	v, err := getCopy(s.db, nsKey(tableSyncPeer, ns))
 	if errors.Is(err, ErrNotFound) {
@@ -595,6 +624,9 @@ func (s *Store) SyncPeers(ns NamespaceID) ([]PeerID, error) {
 func (s *Store) DownloadPolicy(ns NamespaceID) (DownloadPolicy, error) {
 	if s.closed.Load() {
 		return DownloadPolicy{}, ErrClosed
+	}
+	if err := s.requireDoc(ns); err != nil {
+		return DownloadPolicy{}, err
 	}
 	v, err := getCopy(s.db, nsKey(tablePolicy, ns))
 	if errors.Is(err, ErrNotFound) {
@@ -617,6 +649,10 @@ func (s *Store) Items(ns NamespaceID) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		if s.closed.Load() {
 			yield(Item{}, ErrClosed)
+			return
+		}
+		if err := s.requireDoc(ns); err != nil {
+			yield(Item{}, err)
 			return
 		}
 		buf := make([]byte, 0, 256)
@@ -713,6 +749,9 @@ func (s *Store) hiddenTombs(ns NamespaceID) iter.Seq2[*SignedEntry, error] {
 func (s *Store) Count(ns NamespaceID) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
+	}
+	if err := s.requireDoc(ns); err != nil {
+		return 0, err
 	}
 	prefix := nsKey(tableRecords, ns)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
@@ -922,12 +961,19 @@ func (t *Txn) requireDoc(ns NamespaceID) error {
 
 // PutDoc creates the document or merges the capability into the stored one
 // (Read can become Write, never the reverse) and sets its durability. It
-// returns what is stored afterwards.
+// returns what is stored afterwards. It refuses, wrapping ErrInvalidKey, a
+// capability for the zero id or a write capability without a secret; like
+// Insert, which leaves signatures to its callers, it does not check that
+// the id is a valid Ed25519 key (Capability.Validate does; the store actor
+// applies it).
 func (t *Txn) PutDoc(info DocInfo) (DocInfo, error) {
 	if err := t.check(); err != nil {
 		return DocInfo{}, err
 	}
 	ns := info.ID()
+	if err := info.Capability.checkStorable(); err != nil {
+		return DocInfo{}, fmt.Errorf("put document %s: %w", ns.Short(), err)
+	}
 	if old, ok := t.doc(ns); ok {
 		merged, err := old.Capability.Merge(info.Capability)
 		if err != nil {
@@ -1026,6 +1072,9 @@ func (t *Txn) Get(ns NamespaceID, author AuthorID, key []byte) (SignedEntry, err
 	if err := t.check(); err != nil {
 		return SignedEntry{}, err
 	}
+	if err := t.requireDoc(ns); err != nil {
+		return SignedEntry{}, err
+	}
 	return getEntry(t.b, ns, author, key)
 }
 
@@ -1033,6 +1082,9 @@ func (t *Txn) Get(ns NamespaceID, author AuthorID, key []byte) (SignedEntry, err
 // transaction sees it.
 func (t *Txn) Heads(ns NamespaceID, author AuthorID) (uint64, error) {
 	if err := t.check(); err != nil {
+		return 0, err
+	}
+	if err := t.requireDoc(ns); err != nil {
 		return 0, err
 	}
 	h, _ := t.head(headSlot{ns, author})
@@ -1048,6 +1100,9 @@ func (t *Txn) AddSyncPeer(ns NamespaceID, peer PeerID) error {
 	}
 	if err := t.requireDoc(ns); err != nil {
 		return fmt.Errorf("add sync peer: %w", err)
+	}
+	if peer == (PeerID{}) {
+		return fmt.Errorf("add sync peer to %s: %w: zero peer id", ns.Short(), ErrInvalidKey)
 	}
 	key := nsKey(tableSyncPeer, ns)
 	old, err := getCopy(t.b, key)

@@ -31,12 +31,12 @@ func (f fixture) id() NamespaceID { return f.ns.ID() }
 
 // entry signs content at key by author i.
 func (f fixture) entry(i int, key, content string, ts uint64) SignedEntry {
-	return Sign(f.ns, f.authors[i], Entry{Key: []byte(key), Record: Record{Hash: HashContent([]byte(content)), Len: uint64(len(content)), Timestamp: ts}})
+	return mustSign(f.ns, f.authors[i], Entry{Key: []byte(key), Record: Record{Hash: HashContent([]byte(content)), Len: uint64(len(content)), Timestamp: ts}})
 }
 
 // tombstone signs a prefix deletion at prefix by author i.
 func (f fixture) tombstone(i int, prefix string, ts uint64) SignedEntry {
-	return Sign(f.ns, f.authors[i], Entry{Key: []byte(prefix), Record: Record{Hash: EmptyHash, Timestamp: ts}})
+	return mustSign(f.ns, f.authors[i], Entry{Key: []byte(prefix), Record: Record{Hash: EmptyHash, Timestamp: ts}})
 }
 
 func openMem(t testing.TB, opts StoreOptions) *Store {
@@ -451,6 +451,22 @@ func TestRemoveDoc(t *testing.T) {
 	if _, err := s.Doc(gone.id()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Doc after remove: %v", err)
 	}
+	// Reads that name the removed document say it is not held.
+	if _, err := s.Count(gone.id()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Count of a removed document: %v", err)
+	}
+	if _, err := s.Heads(gone.id()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Heads of a removed document: %v", err)
+	}
+	var queryErr error
+	for _, err := range s.Query(gone.id(), Query{}) {
+		queryErr = err
+	}
+	if !errors.Is(queryErr, ErrNotFound) {
+		t.Fatalf("Query of a removed document: %v", queryErr)
+	}
+	// Added again, it holds nothing of what it held before.
+	putDoc(t, s, gone)
 	if got := all(t, s, gone.id()); len(got) != 0 {
 		t.Fatalf("entries left: %v", got)
 	}
@@ -472,6 +488,7 @@ func TestRemoveDoc(t *testing.T) {
 	for se, err := range s.Query(gone.id(), Query{SortBy: SortKeyAuthor, IncludeTombstones: true}) {
 		t.Fatalf("index row left: %v %v", se, err)
 	}
+	update(t, s, func(txn *Txn) error { return txn.RemoveDoc(gone.id()) })
 	// No key of any table mentions the removed document.
 	it, err := s.db.NewIter(nil)
 	if err != nil {
@@ -630,9 +647,9 @@ func TestSyncPeersLRU(t *testing.T) {
 	s8 := openMem(t, StoreOptions{})
 	putDoc(t, s8, f)
 	for i := range 20 {
-		update(t, s8, func(txn *Txn) error { return txn.AddSyncPeer(f.id(), PeerID{byte(i)}) })
+		update(t, s8, func(txn *Txn) error { return txn.AddSyncPeer(f.id(), PeerID{byte(i), 1}) })
 	}
-	if got, _ := s8.SyncPeers(f.id()); len(got) != 8 || got[0] != (PeerID{19}) || got[7] != (PeerID{12}) {
+	if got, _ := s8.SyncPeers(f.id()); len(got) != 8 || got[0] != (PeerID{19, 1}) || got[7] != (PeerID{12, 1}) {
 		t.Fatalf("default cap: %v", got)
 	}
 }
@@ -946,11 +963,18 @@ func TestCorruptValuesAreErrors(t *testing.T) {
 	}
 	// Other tables.
 	// Documents and heads are read into memory when the store opens.
+	doc, err := getCopy(s.db, nsKey(tableDocs, ns))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.db.Set(nsKey(tableDocs, ns), []byte{1, 2, 3}, pebble.Sync)
 	if err := s.loadCaches(); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("corrupt doc: %v", err)
 	}
-	s.db.Delete(nsKey(tableDocs, ns), pebble.Sync)
+	s.db.Set(nsKey(tableDocs, ns), doc, pebble.Sync)
+	if err := s.loadCaches(); err != nil {
+		t.Fatal(err)
+	}
 	s.db.Set(nsKey(tableSyncPeer, ns), []byte{1, 2, 3}, pebble.Sync)
 	if _, err := s.SyncPeers(ns); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("corrupt peers: %v", err)

@@ -43,7 +43,7 @@ func TestVerifyBatchMatchesSingle(t *testing.T) {
 		entries := make([]SignedEntry, n)
 		for i := range entries {
 			a := authors[rapid.IntRange(0, len(authors)-1).Draw(t, "author")]
-			entries[i] = Sign(ns, a, Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}})
+			entries[i] = mustSign(ns, a, Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}})
 			switch rapid.IntRange(0, 20).Draw(t, "fault") {
 			case 0: // flipped bit in R
 				entries[i].AuthorSig[rapid.IntRange(0, 31).Draw(t, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(t, "bit")
@@ -96,7 +96,7 @@ func TestVerifyBatchKeyLimit(t *testing.T) {
 	for i := range entries {
 		var seed [32]byte
 		seed[0], seed[1] = byte(i), byte(i>>8)
-		entries[i] = Sign(ns, AuthorFromSeed(seed), Entry{Key: []byte("k"), Record: Record{Hash: HashContent([]byte{1}), Len: 1, Timestamp: 1}})
+		entries[i] = mustSign(ns, AuthorFromSeed(seed), Entry{Key: []byte("k"), Record: Record{Hash: HashContent([]byte{1}), Len: 1, Timestamp: 1}})
 	}
 	last := len(entries) - 1
 	entries[last].AuthorSig[40] ^= 1
@@ -116,7 +116,7 @@ func BenchmarkVerifyBatchGeneric(b *testing.B) {
 	for i := range entries {
 		entries[i] = Entry{Key: []byte{byte(i), byte(i >> 8)}, Record: Record{Hash: HashContent([]byte{byte(i)}), Len: 1, Timestamp: uint64(i + 1)}}
 	}
-	signed := SignAll(ns, author, entries)
+	signed := mustSignAll(ns, author, entries)
 	nsKey, _ := voi.NewExpandedPublicKey(voi.PublicKey(signed[0].Namespace[:]))
 	auKey, _ := voi.NewExpandedPublicKey(voi.PublicKey(signed[0].Author[:]))
 	for b.Loop() {

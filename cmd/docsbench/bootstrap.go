@@ -14,7 +14,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
@@ -290,25 +289,21 @@ func fillDocument(ctx context.Context, a *actor.Actor, secret replica.NamespaceS
 	}
 	base := uint64(time.Now().Add(-24 * time.Hour).UnixMicro())
 	const batch = 20000
-	entries := make([]replica.SignedEntry, batch)
 	for lo := 0; lo < n; lo += batch {
 		hi := min(lo+batch, n)
-		var wg sync.WaitGroup
-		workers := runtime.GOMAXPROCS(0)
-		for w := range workers {
-			wg.Go(func() {
-				for i := lo + w; i < hi; i += workers {
-					value := fmt.Appendf(nil, "value %d", i)
-					e := replica.Entry{
-						Key:    fmt.Appendf(nil, "key-%012d", i),
-						Record: replica.Record{Hash: replica.HashContent(value), Len: uint64(len(value)), Timestamp: base + uint64(i)},
-					}
-					entries[i-lo] = replica.Sign(secret, author, e)
-				}
-			})
+		unsigned := make([]replica.Entry, hi-lo)
+		for i := lo; i < hi; i++ {
+			value := fmt.Appendf(nil, "value %d", i)
+			unsigned[i-lo] = replica.Entry{
+				Key:    fmt.Appendf(nil, "key-%012d", i),
+				Record: replica.Record{Hash: replica.HashContent(value), Len: uint64(len(value)), Timestamp: base + uint64(i)},
+			}
 		}
-		wg.Wait()
-		if _, err := a.InsertRemote(ctx, secret.ID(), entries[:hi-lo], replica.PeerID{}); err != nil {
+		entries, err := replica.SignAll(secret, author, unsigned) // on all cores
+		if err != nil {
+			return err
+		}
+		if _, err := a.InsertRemote(ctx, secret.ID(), entries, replica.PeerID{}); err != nil {
 			return err
 		}
 	}

@@ -107,6 +107,15 @@ type entryJSON struct {
 	Timestamp uint64           `json:"timestamp_us"`
 }
 
+// knownDoc returns an error saying so when the store does not hold ns.
+func (c *cli) knownDoc(ctx context.Context, ns replica.NamespaceID) error {
+	_, err := c.node.act.Doc(ctx, ns)
+	if errors.Is(err, replica.ErrNotFound) {
+		return fmt.Errorf("unknown document %s: no document with this id is stored here ('doc ls' lists them)", ns)
+	}
+	return err
+}
+
 func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 	act := c.node.act
 	// Every command but new and ls names the document first.
@@ -147,6 +156,14 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 			}
 		})
 	case cmd == "set" && len(args) == 3:
+		if err := c.knownDoc(ctx, ns); err != nil {
+			return err
+		}
+		if args[2] == "" {
+			// The entry of an empty value is a tombstone: it would delete
+			// every entry under the key.
+			return fmt.Errorf("refusing to set an empty value at %q: it would delete every entry whose key starts with %q; use 'doc del DOC PREFIX' to delete", args[1], args[1])
+		}
 		author, err := c.node.defaultAuthor(ctx)
 		if err != nil {
 			return err
@@ -158,6 +175,9 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 		_, _, err = act.InsertLocal(ctx, ns, author, []byte(args[1]), hash, n)
 		return err
 	case cmd == "get" && len(args) == 2:
+		if err := c.knownDoc(ctx, ns); err != nil {
+			return err
+		}
 		for e, err := range act.Query(ctx, ns, replica.Query{Key: []byte(args[1]), LatestPerKey: true}) {
 			if err != nil {
 				return err
@@ -174,6 +194,9 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 		}
 		return fmt.Errorf("no entry at key %q", args[1])
 	case cmd == "keys" && (len(args) == 1 || len(args) == 2):
+		if err := c.knownDoc(ctx, ns); err != nil {
+			return err
+		}
 		q := replica.Query{LatestPerKey: true}
 		if len(args) == 2 {
 			q.KeyPrefix = []byte(args[1])
@@ -191,6 +214,9 @@ func (c *cli) doc(ctx context.Context, cmd string, args []string) error {
 			}
 		})
 	case cmd == "del" && len(args) == 2:
+		if err := c.knownDoc(ctx, ns); err != nil {
+			return err
+		}
 		author, err := c.node.defaultAuthor(ctx)
 		if err != nil {
 			return err

@@ -30,7 +30,7 @@ authors:
 documents:
   doc new [--durable]        create a document; --durable fsyncs every write
   doc ls                     list documents
-  doc set DOC KEY VALUE      write VALUE at KEY as the default author
+  doc set DOC KEY VALUE      write VALUE (not empty) at KEY as the default author
   doc get DOC KEY            print the latest value at KEY across authors
   doc keys DOC [PREFIX]      list the latest entry per key
   doc del DOC PREFIX         delete the default author's entries under PREFIX

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -70,5 +72,99 @@ func TestCLIWorkflow(t *testing.T) {
 	}
 	if _, err := docsnode(t, dir, "frobnicate", "x"); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+// TestCLISetRefusesEmptyValue: 'doc set D K ""' would store a tombstone
+// and delete every entry under K; it is refused with a message saying so,
+// and nothing is stored.
+func TestCLISetRefusesEmptyValue(t *testing.T) {
+	dir := t.TempDir()
+	doc, err := docsnode(t, dir, "doc", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"pre/a", "1"}, {"pre/b", "2"}, {"other", "3"}} {
+		if _, err := docsnode(t, dir, "doc", "set", doc, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := docsnode(t, dir, "--json", "doc", "keys", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"pre/", "pre/a", ""} {
+		out, err := docsnode(t, dir, "doc", "set", doc, key, "")
+		if err == nil || !strings.Contains(err.Error(), "empty value") || !strings.Contains(err.Error(), "doc del") {
+			t.Fatalf("set %q to the empty value: %q, %v", key, out, err)
+		}
+	}
+	after, err := docsnode(t, dir, "--json", "doc", "keys", doc)
+	if err != nil || after != before {
+		t.Fatalf("keys after the refused sets:\n%s\n(%v), was:\n%s", after, err, before)
+	}
+}
+
+// TestCLIUnknownDocument: every doc command that names a document says so
+// when no such document is stored, rather than printing nothing.
+func TestCLIUnknownDocument(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := docsnode(t, dir, "doc", "new"); err != nil {
+		t.Fatal(err)
+	}
+	unknown := strings.Repeat("ab", 32)
+	for _, args := range [][]string{
+		{"doc", "get", unknown, "k"},
+		{"doc", "keys", unknown},
+		{"doc", "keys", unknown, "pre/"},
+		{"--json", "doc", "keys", unknown},
+		{"doc", "set", unknown, "k", "v"},
+		{"doc", "del", unknown, "k"},
+	} {
+		out, err := docsnode(t, dir, args...)
+		if err == nil || !strings.Contains(err.Error(), "unknown document "+unknown) || out != "" {
+			t.Fatalf("%v: %q, %v", args, out, err)
+		}
+	}
+	if ls, err := docsnode(t, dir, "doc", "ls"); err != nil || strings.Contains(ls, unknown) || strings.Count(ls, "\n") != 0 {
+		t.Fatalf("doc ls after the refused commands = %q, %v", ls, err)
+	}
+}
+
+// TestCLIExitStatus runs the command as a process: a refused command
+// prints its reason on stderr, nothing on stdout, and exits with status 1.
+func TestCLIExitStatus(t *testing.T) {
+	if args := os.Getenv("DOCSNODE_TEST_MAIN_ARGS"); args != "" {
+		// The child: run main with the arguments the parent gave.
+		if err := json.Unmarshal([]byte(args), &os.Args); err != nil {
+			panic(err)
+		}
+		main()
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	doc, err := docsnode(t, dir, "doc", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := strings.Repeat("cd", 32)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"doc", "get", unknown, "k"}, "unknown document " + unknown},
+		{[]string{"doc", "keys", unknown}, "unknown document " + unknown},
+		{[]string{"doc", "set", doc, "k", ""}, "refusing to set an empty value"},
+	} {
+		args, _ := json.Marshal(append([]string{"docsnode", "--data", dir}, c.args...))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCLIExitStatus$")
+		cmd.Env = append(os.Environ(), "DOCSNODE_TEST_MAIN_ARGS="+string(args))
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), c.want) || stdout.Len() != 0 {
+			t.Fatalf("docsnode %q: %v, stdout %q, stderr %q", c.args, err, stdout.String(), stderr.String())
+		}
 	}
 }
