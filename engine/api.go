@@ -37,8 +37,12 @@ var (
 	// ErrUnknownPeer: Doc.WaitSynced was given a peer that is neither in
 	// the document's swarm nor one it synced with.
 	ErrUnknownPeer = live.ErrUnknownPeer
-	// ErrEmptyValue joins this block once replica refuses empty values
-	// with a sentinel of its own.
+	// ErrEmptyValue: Doc.Set was given an empty value. An empty value is
+	// the form of a deletion; Doc.Delete is the only way to write one.
+	ErrEmptyValue = replica.ErrEmptyValue
+	// ErrStoreFailed: the store failed to commit or sync; every later call
+	// returns it (see Engine.Health).
+	ErrStoreFailed = actor.ErrStoreFailed
 )
 
 // IsClosed reports whether err says that the engine was closed. The
