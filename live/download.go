@@ -91,13 +91,6 @@ func newDownloads() downloads {
 	}
 }
 
-// downloadResult is a download goroutine's report to the loop.
-type downloadResult struct {
-	dl   *download
-	from endpoint.NodeID // the peer that served it, on success
-	err  error
-}
-
 // contentWant is content to queue a download for: of an entry the store
 // reported (from its sender), or that a reader found missing.
 type contentWant struct {

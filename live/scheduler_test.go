@@ -99,7 +99,7 @@ func expectEffects(t *testing.T, step string, s *scheduler, want string) {
 	}
 }
 
-var refused = fmt.Errorf("sync: %w", &AbortError{Reason: AbortAlreadySyncing})
+var errRefused = fmt.Errorf("sync: %w", &AbortError{Reason: AbortAlreadySyncing})
 
 func TestSchedulerDirectSyncAndRecord(t *testing.T) {
 	s, doc := testSched(selfID)
@@ -132,7 +132,7 @@ func TestSchedulerRefusalBacksOff(t *testing.T) {
 	var waits []time.Duration
 	for range 6 {
 		now = now.Add(time.Millisecond)
-		s.dialed(now, doc, 1, peer, Outcome{}, refused)
+		s.dialed(now, doc, 1, peer, Outcome{}, errRefused)
 		effs := s.take()
 		for _, e := range effs {
 			if e.kind == effDial || e.kind == effEmit || e.kind == effPersist {
@@ -183,7 +183,7 @@ func TestSchedulerRefusalWhileServingIsCovered(t *testing.T) {
 	if r := s.accept(doc, lowID, endpoint.NodeAddr{}); r != 0 {
 		t.Fatalf("accept: %v", r)
 	}
-	s.dialed(t0, doc, 1, peer, Outcome{}, refused)
+	s.dialed(t0, doc, 1, peer, Outcome{}, errRefused)
 	expectEffects(t, "refused", s, "")
 	s.accepted(t0, Outcome{Role: Acceptor, Peer: lowID, Namespace: doc, Served: true, Equal: true}, nil)
 	expectEffects(t, "served", s, "emit(sync-finished) persist(01@1000)")
