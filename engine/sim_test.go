@@ -389,7 +389,22 @@ func TestSimLeaveThenStartSync(t *testing.T) {
 		simWrite(t, docs[0], authors[0], "before", 5)
 		converged(t, docs, 5, time.Minute)
 		ctx := t.Context()
+		sub, err := docs[1].Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		// Leave returns at once (virtual time): the swarm tells its
+		// members in the background. It took 1.5-4.5s before.
+		start := time.Now()
 		if err := docs[1].Leave(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 0 {
+			t.Fatalf("Leave took %v of virtual time", took)
+		}
+		before, err := c.nodes[1].e.SyncStats(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := docs[1].StartSync(ctx, c.nodes[0].e.NodeAddr()); err != nil {
@@ -397,6 +412,59 @@ func TestSimLeaveThenStartSync(t *testing.T) {
 		}
 		simWrite(t, docs[0], authors[0], "after", 5)
 		converged(t, docs, 10, time.Minute)
+
+		// Sessions stay bounded after Leave and StartSync: a dial the
+		// peer refuses as already syncing is retried after a back-off,
+		// not at once (thousands of dials a second before).
+		time.Sleep(5 * time.Second)
+		after, err := c.nodes[1].e.SyncStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for len(sub.C()) > 0 {
+			if ev := <-sub.C(); ev.Kind == live.EventSyncFinished {
+				finished++
+			}
+		}
+		if d := after.Dials - before.Dials; d > 20 || finished > 20 {
+			t.Fatalf("%d dials and %d finished sessions in the 5s after Leave and StartSync", d, finished)
+		}
+
+		// The subscription stayed through Leave; LeaveWith can close it.
+		if err := docs[1].LeaveWith(ctx, LeaveOptions{CloseSubscriptions: true}); err != nil {
+			t.Fatal(err)
+		}
+		for range sub.C() {
+		}
+	})
+}
+
+// TestSimWaitSyncedUnreachable: WaitSynced on a peer that went down
+// returns ErrUnreachable after Config.Live.UnreachableAfter and the
+// dial that was running then, not after every retry (about a minute with
+// the default config before).
+func TestSimWaitSyncedUnreachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newSimCluster(t, 2, 5*time.Millisecond, nil)
+		defer c.close()
+		docs := c.shareDoc()
+		authors := simAuthors(t, c)
+		simWrite(t, docs[0], authors[0], "before", 3)
+		converged(t, docs, 3, time.Minute)
+		peer := c.nodes[1].e.NodeID()
+		c.stop(c.nodes[1])
+		simWrite(t, docs[0], authors[0], "after", 1)
+		start := time.Now()
+		err := docs[0].WaitSynced(t.Context(), peer)
+		took := time.Since(start)
+		if !errors.Is(err, live.ErrUnreachable) {
+			t.Fatalf("WaitSynced on a stopped peer: %v", err)
+		}
+		cfg := simConfig()
+		if limit := cfg.Live.UnreachableAfter + cfg.Endpoint.HandshakeTimeout; took > limit {
+			t.Fatalf("WaitSynced took %v of virtual time, want at most %v", took, limit)
+		}
 	})
 }
 

@@ -42,7 +42,9 @@ type Config struct {
 	JoinTimeout time.Duration
 	// LeaveTimeout bounds how long a swarm spends telling its members
 	// that this node leaves, after Leave has returned; a StartSync of the
-	// same document waits for it. Default 1s.
+	// same document waits for it. The first membership round goes out at
+	// once, so the members hear of it within a round trip; the rest of
+	// the time only repeats it. Default 250ms.
 	LeaveTimeout time.Duration
 	// UnreachableAfter is how long WaitSynced waits for a peer that dials
 	// fail to reach before it returns ErrUnreachable: it returns at the
@@ -119,7 +121,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RetryBase, 500*time.Millisecond)
 	def(&c.RetryMax, 30*time.Second)
 	def(&c.JoinTimeout, 10*time.Second)
-	def(&c.LeaveTimeout, time.Second)
+	def(&c.LeaveTimeout, 250*time.Millisecond)
 	def(&c.UnreachableAfter, 5*time.Second)
 	def(&c.AcceptTimeout, 2*time.Second)
 	def(&c.StoreTimeout, 10*time.Second)
