@@ -634,6 +634,11 @@ func (la *Actor) Finished(o Outcome, err error) {
 // forward handles a swarm's events until the swarm closes. A Put is stored
 // here, its content first; the loop gets only what it decides on.
 func (la *Actor) forward(doc replica.NamespaceID, gen uint64, sw *gossip.Swarm) {
+	// The loop needs to hear of Puts only to time the catch-up, which
+	// waits CatchUpDelay after the last one: news of a Put within a tenth
+	// of that after the last news is left out, which moves the catch-up
+	// earlier by at most that much.
+	var noted time.Time
 	for ev := range sw.Events() {
 		switch ev := ev.(type) {
 		case gossip.OpPut:
@@ -652,8 +657,11 @@ func (la *Actor) forward(doc replica.NamespaceID, gen uint64, sw *gossip.Swarm) 
 			cancel()
 			// Entries that sessions bring are reconciled already; those
 			// that gossip brings are followed by a catch-up.
-			if !la.do(func(s *scheduler) { s.gossipPut(time.Now(), doc, gen) }) {
-				return
+			if now := time.Now(); now.Sub(noted) >= la.cfg.CatchUpDelay/10 {
+				noted = now
+				if !la.do(func(s *scheduler) { s.gossipPut(now, doc, gen) }) {
+					return
+				}
 			}
 		case gossip.Lagged:
 			members := sw.Members()
