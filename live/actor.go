@@ -182,8 +182,8 @@ type Actor struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	done      chan struct{} // closed when the loop has returned
-	inbox     chan func()   // requests and news, run on the loop
+	done      chan struct{}         // closed when the loop has returned
+	inbox     chan func(*scheduler) // requests and news, run on the loop
 	store     *actor.Subscription
 	subs      hub
 	policies  policyCache
@@ -223,7 +223,7 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 	la := &Actor{
 		ep: ep, act: act, router: router, cfg: cfg, self: ep.ID(), content: cfg.Content,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		inbox: make(chan func(), cfg.NewsBuffer), store: store,
+		inbox: make(chan func(*scheduler), cfg.NewsBuffer), store: store,
 		subs:    hub{buffer: cfg.EventBuffer, subs: make(map[replica.NamespaceID]map[*Subscription]struct{})},
 		swarms:  make(map[replica.NamespaceID]*docShell),
 		leaving: make(map[replica.NamespaceID]chan struct{}),
@@ -285,7 +285,7 @@ func (la *Actor) Stats(ctx context.Context) (Stats, error) {
 func call[T any](ctx context.Context, la *Actor, f func(*scheduler) T) (T, error) {
 	var zero T
 	reply := make(chan T, 1)
-	run := func() { reply <- f(la.sched) }
+	run := func(s *scheduler) { reply <- f(s) }
 	select {
 	case la.inbox <- run:
 	case <-ctx.Done():
@@ -307,7 +307,7 @@ func call[T any](ctx context.Context, la *Actor, f func(*scheduler) T) (T, error
 // in the inbox unless the actor closes.
 func (la *Actor) do(f func(*scheduler)) bool {
 	select {
-	case la.inbox <- func() { f(la.sched) }:
+	case la.inbox <- f:
 		return true
 	case <-la.done:
 		return false
@@ -317,7 +317,7 @@ func (la *Actor) do(f func(*scheduler)) bool {
 // tryDo is do that gives up at once when the inbox is full.
 func (la *Actor) tryDo(f func(*scheduler)) bool {
 	select {
-	case la.inbox <- func() { f(la.sched) }:
+	case la.inbox <- f:
 		return true
 	default:
 		return false
@@ -337,7 +337,7 @@ func (la *Actor) loop() {
 		case <-la.ctx.Done():
 			return
 		case f := <-la.inbox:
-			f()
+			f(la.sched)
 		case <-la.timer.C:
 			la.sched.tick(time.Now())
 		}
@@ -608,7 +608,7 @@ func (la *Actor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReaso
 	defer cancel()
 	reply := make(chan AbortReason, 1)
 	select {
-	case la.inbox <- func() { reply <- la.sched.accept(ns, peer, endpoint.NodeAddr{}) }:
+	case la.inbox <- func(s *scheduler) { reply <- s.accept(ns, peer, endpoint.NodeAddr{}) }:
 	case <-ctx.Done():
 		return AbortBusy
 	case <-la.done:
@@ -719,46 +719,22 @@ func (la *Actor) pump() {
 	}
 }
 
-func (n *storeNews) empty() bool {
-	return len(n.local) == 0 && len(n.heads) == 0 && len(n.wants) == 0 && len(n.tooBig) == 0
-}
-
-func (n *storeNews) head(doc replica.NamespaceID, e *replica.SignedEntry) {
-	if n.heads == nil {
-		n.heads = make(map[replica.NamespaceID]replica.Heads)
-	}
-	h := n.heads[doc]
-	if h == nil {
-		h = make(replica.Heads)
-		n.heads[doc] = h
-	}
-	if e.Timestamp > h[e.Author] {
-		h[e.Author] = e.Timestamp
-	}
-}
+func (n *storeNews) empty() bool { return len(n.inserts) == 0 && len(n.wants) == 0 }
 
 func (la *Actor) pumpOne(n *storeNews, ev actor.Event) {
 	switch ev.Kind {
 	case actor.InsertLocal:
 		if d := la.docShell(ev.Namespace); d != nil {
-			if n.local == nil {
-				n.local = make(map[replica.NamespaceID]int)
-			}
-			n.local[ev.Namespace]++
-			n.head(ev.Namespace, &ev.Entry)
-			if errors.Is(d.swarm.PutContent(ev.Entry, la.inlineContent(d.swarm, &ev.Entry)), gossip.ErrOpTooLarge) {
-				if n.tooBig == nil {
-					n.tooBig = make(map[replica.NamespaceID]bool)
-				}
-				n.tooBig[ev.Namespace] = true
-			}
+			tooBig := errors.Is(d.swarm.PutContent(ev.Entry, la.inlineContent(d.swarm, &ev.Entry)), gossip.ErrOpTooLarge)
+			n.inserts = append(n.inserts, insertNews{doc: ev.Namespace, author: ev.Entry.Author,
+				ts: ev.Entry.Timestamp, local: true, tooBig: tooBig})
 		}
 		la.subs.emit(Event{Kind: EventInsertLocal, Doc: ev.Namespace, Entry: ev.Entry})
 	case actor.InsertRemote:
 		from := endpoint.NodeID(ev.From)
 		status := la.ContentStatus(&ev.Entry)
 		if la.docShell(ev.Namespace) != nil {
-			n.head(ev.Namespace, &ev.Entry)
+			n.inserts = append(n.inserts, insertNews{doc: ev.Namespace, author: ev.Entry.Author, ts: ev.Entry.Timestamp})
 		}
 		if status != ContentComplete && la.content != nil && la.policies.allows(la.ctx, ev.Namespace, ev.Entry.Key) {
 			n.wants = append(n.wants, contentWant{doc: ev.Namespace, entry: ev.Entry, from: from})

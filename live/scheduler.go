@@ -501,36 +501,46 @@ func compareIDs(a, b endpoint.NodeID) int {
 	return 0
 }
 
-// storeNews is what the store reported since the last batch, for the open
-// documents: local insert counts, heads that moved, content to fetch, and
-// documents whose local entries gossip could not carry.
+// storeNews is what the store reported since the last batch, for the
+// documents open then: each insert's author and timestamp (heads), which
+// were local (catch-up, CaughtUp), which local ones gossip could not carry,
+// and content to fetch.
 type storeNews struct {
-	local  map[replica.NamespaceID]int
-	heads  map[replica.NamespaceID]replica.Heads
-	wants  []contentWant
-	tooBig map[replica.NamespaceID]bool
+	inserts []insertNews
+	wants   []contentWant
+}
+
+// insertNews is one insert the store reported.
+type insertNews struct {
+	doc    replica.NamespaceID
+	author replica.AuthorID
+	ts     uint64
+	local  bool
+	tooBig bool // local, and too large for a gossip op
 }
 
 // stored takes a batch of store news.
 func (s *scheduler) stored(now time.Time, n *storeNews) {
-	for doc, h := range n.heads {
-		if d := s.docs[doc]; d != nil {
-			for a, t := range h {
-				if t > d.heads[a] {
-					d.heads[a] = t
-				}
+	var wrote, reported *sdoc // the last document noted, to skip repeats
+	for i := range n.inserts {
+		in := &n.inserts[i]
+		d := s.docs[in.doc]
+		if d == nil {
+			continue
+		}
+		if in.ts > d.heads[in.author] {
+			d.heads[in.author] = in.ts
+		}
+		if in.local {
+			d.localInserts++
+			if d != wrote {
+				s.inserted(now, d, true)
+				wrote = d
 			}
 		}
-	}
-	for doc, c := range n.local {
-		if d := s.docs[doc]; d != nil {
-			d.localInserts += uint64(c)
-			s.inserted(now, d, true)
-		}
-	}
-	for doc := range n.tooBig {
-		if d := s.docs[doc]; d != nil {
+		if in.tooBig && d != reported {
 			s.report(d) // gossip cannot carry it: peers sync it from us
+			reported = d
 		}
 	}
 	for i := range n.wants {

@@ -112,7 +112,7 @@ func TestSchedulerDirectSyncAndRecord(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	// A local insert makes the peer no longer caught up.
-	s.stored(t0.Add(2*time.Second), &storeNews{local: map[replica.NamespaceID]int{doc: 1}})
+	s.stored(t0.Add(2*time.Second), &storeNews{inserts: []insertNews{{doc: doc, author: replica.AuthorID{1}, ts: 1, local: true}}})
 	if st := s.syncStatus(doc); st[0].CaughtUp {
 		t.Fatal("caught up after a local insert")
 	}
@@ -299,7 +299,7 @@ func TestSchedulerReportGate(t *testing.T) {
 	s.syncReport(t0, doc, 1, lowID, replica.Heads{a: 5})
 	expectEffects(t, "second report waits", s, "")
 	// The session brings a's entry up to 5: lowID's report is no news.
-	s.stored(t0, &storeNews{heads: map[replica.NamespaceID]replica.Heads{doc: {a: 5}}})
+	s.stored(t0, &storeNews{inserts: []insertNews{{doc: doc, author: a, ts: 5}}})
 	s.dialed(t0, doc, 1, endpoint.NodeAddr{ID: highID}, Outcome{Equal: true, Inserted: 1}, nil)
 	expectEffects(t, "done", s, "emit(sync-finished) report persist(03)")
 	// A report with no news starts nothing.
@@ -313,7 +313,11 @@ func TestSchedulerCatchUp(t *testing.T) {
 	s, doc := testSched(selfID)
 	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 1)})
 	s.take()
-	s.stored(t0, &storeNews{local: map[replica.NamespaceID]int{doc: 3}})
+	var writes []insertNews
+	for i := range 3 {
+		writes = append(writes, insertNews{doc: doc, author: replica.AuthorID{1}, ts: uint64(i + 1), local: true})
+	}
+	s.stored(t0, &storeNews{inserts: writes})
 	expectEffects(t, "write", s, "timer(+1s)")
 	s.tick(t0.Add(time.Second))
 	expectEffects(t, "quiet", s, "report dial(01@1,catch-up)")
@@ -332,7 +336,7 @@ func TestSchedulerDelayedDownloadSurvivesEarlierTimer(t *testing.T) {
 	s.stored(t0, &storeNews{wants: []contentWant{{doc: doc, entry: se, from: lowID}}})
 	expectEffects(t, "want", s, "want fetch(1)")
 	dl := s.dl.byHash[se.Hash]
-	s.stored(t0, &storeNews{local: map[replica.NamespaceID]int{doc: 1}}) // a catch-up at +1s
+	s.stored(t0, &storeNews{inserts: []insertNews{{doc: doc, author: replica.AuthorID{1}, ts: 1, local: true}}}) // a catch-up at +1s
 	s.take()
 	s.downloaded(t0.Add(990*time.Millisecond), dl, endpoint.NodeID{}, errors.New("not found"), false)
 	s.take() // the retry is due at +1.015s, after the catch-up
@@ -342,4 +346,26 @@ func TestSchedulerDelayedDownloadSurvivesEarlierTimer(t *testing.T) {
 	}
 	s.tick(t0.Add(1015 * time.Millisecond))
 	expectEffects(t, "retry", s, "fetch(1)")
+}
+
+// TestSchedulerStoreNews: heads move forward only, local inserts count
+// once each and arm one catch-up, and a local entry too large for gossip
+// is followed by one report per document.
+func TestSchedulerStoreNews(t *testing.T) {
+	s, doc := testSched(selfID)
+	a := replica.AuthorID{1}
+	other := replica.NamespaceID{8} // not open: ignored
+	s.stored(t0, &storeNews{inserts: []insertNews{
+		{doc: doc, author: a, ts: 5, local: true, tooBig: true},
+		{doc: doc, author: a, ts: 3, local: true, tooBig: true},
+		{doc: other, author: a, ts: 9, local: true},
+	}})
+	expectEffects(t, "batch", s, "timer(+1s) report")
+	d := s.docs[doc]
+	if d.heads[a] != 5 || d.localInserts != 2 {
+		t.Fatalf("heads %v, local inserts %d", d.heads, d.localInserts)
+	}
+	if r := s.take(); len(r) != 0 {
+		t.Fatalf("left over: %s", render(r))
+	}
 }
