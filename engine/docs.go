@@ -274,11 +274,12 @@ func (d *Doc) SyncPeers(ctx context.Context) ([]endpoint.NodeID, error) {
 // after a session that started before the call. Entries written after
 // the call need not be covered.
 //
-// The document must be open for sync (live.ErrNotSyncing otherwise) and
-// peer known to it, as a member of its swarm or a peer it synced with
-// (live.ErrUnknownPeer). It returns ctx.Err() when ctx ends first, and an
-// error wrapping live.ErrUnreachable when dials to peer have failed for
-// Config.Live.UnreachableAfter (5s by default).
+// The document must be open for sync (ErrNotSyncing otherwise). A peer it
+// does not know yet (a node that has just imported a ticket and not yet
+// reached this one) is waited for, up to Config.Live.UnreachableAfter (5s
+// by default), then ErrUnknownPeer. It returns ctx.Err() when ctx ends
+// first, and an error wrapping ErrUnreachable when dials to peer have
+// failed for UnreachableAfter.
 func (d *Doc) WaitSynced(ctx context.Context, peer endpoint.NodeID) error {
 	return d.e.live.WaitSynced(ctx, d.id, peer)
 }

@@ -608,7 +608,7 @@ func (la *Actor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReaso
 	defer cancel()
 	reply := make(chan AbortReason, 1)
 	select {
-	case la.inbox <- func(s *scheduler) { reply <- s.accept(ns, peer, endpoint.NodeAddr{}) }:
+	case la.inbox <- func(s *scheduler) { reply <- s.accept(time.Now(), ns, peer, endpoint.NodeAddr{}) }:
 	case <-ctx.Done():
 		return AbortBusy
 	case <-la.done:

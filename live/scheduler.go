@@ -44,6 +44,10 @@ type sdoc struct {
 	gen     uint64
 	peers   map[endpoint.NodeID]*speer
 	members map[endpoint.NodeID]endpoint.NodeAddr // swarm neighbours, as NeighborUp/Down said
+	// unknown holds WaitSynced calls for peers the document did not know
+	// yet: they wait up to UnreachableAfter for the peer to appear (a
+	// peer that just imported a ticket dials in soon after).
+	unknown map[endpoint.NodeID][]*syncWaiter
 	dialing int
 	// heads are this node's latest timestamp per author, seeded at open and
 	// moved forward by every insert the store reports.
@@ -204,7 +208,8 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 	if d == nil {
 		s.gen++
 		d = &sdoc{ns: doc, gen: s.gen, peers: make(map[endpoint.NodeID]*speer),
-			members: make(map[endpoint.NodeID]endpoint.NodeAddr), heads: st.heads}
+			members: make(map[endpoint.NodeID]endpoint.NodeAddr), heads: st.heads,
+			unknown: make(map[endpoint.NodeID][]*syncWaiter)}
 		if d.heads == nil {
 			d.heads = make(replica.Heads)
 		}
@@ -227,6 +232,7 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 		p.learn(addr)
 		p.state.Failures, p.refusals = 0, 0 // the application asks: try afresh
 		p.retryAt = time.Time{}
+		s.attach(d, p)
 		s.want(now, d, p, ReasonDirect)
 		join = append(join, p.addr)
 	}
@@ -251,6 +257,11 @@ func (s *scheduler) leave(doc replica.NamespaceID) bool {
 			s.answer(w, fmt.Errorf("live: %s left before %s confirmed sync: %w", doc.Short(), p.addr.ID.Short(), ErrNotSyncing))
 		}
 		p.waiters = nil
+	}
+	for peer, ws := range d.unknown {
+		for _, w := range ws {
+			s.answer(w, fmt.Errorf("live: %s left before %s confirmed sync: %w", doc.Short(), peer.Short(), ErrNotSyncing))
+		}
 	}
 	return true
 }
@@ -291,7 +302,7 @@ func (s *scheduler) want(now time.Time, d *sdoc, p *speer, reason SyncReason) {
 }
 
 // accept decides on a session peer opened for doc (stating addr, if any).
-func (s *scheduler) accept(doc replica.NamespaceID, peer endpoint.NodeID, addr endpoint.NodeAddr) AbortReason {
+func (s *scheduler) accept(now time.Time, doc replica.NamespaceID, peer endpoint.NodeID, addr endpoint.NodeAddr) AbortReason {
 	d := s.docs[doc]
 	if d == nil {
 		return AbortNotFound
@@ -301,7 +312,14 @@ func (s *scheduler) accept(doc replica.NamespaceID, peer endpoint.NodeID, addr e
 		p.learn(addr)
 	}
 	r := p.state.Incoming(s.self, peer)
+	if r != 0 && len(d.unknown[peer]) > 0 {
+		s.attach(d, p)
+		s.want(now, d, p, ReasonDirect)
+	}
 	if r == 0 {
+		// Waiters for a peer unknown until now count this session: it
+		// started after their call.
+		s.attach(d, p)
 		p.seq++
 		p.acceptSeq, p.acceptLocal = p.seq, d.localInserts
 		s.stats.Accepted++
@@ -430,6 +448,7 @@ func (s *scheduler) tick(now time.Time) {
 // has passed, as far as each document's dial budget allows.
 func (s *scheduler) runPending(now time.Time) {
 	for _, d := range s.docs {
+		s.expireUnknown(now, d)
 		if !d.catchUpAt.IsZero() {
 			if now.Before(d.catchUpAt) {
 				s.schedule(d.catchUpAt)
@@ -569,6 +588,10 @@ func (s *scheduler) neighborUp(now time.Time, doc replica.NamespaceID, gen uint6
 	p := d.peer(addr.ID)
 	p.learn(addr)
 	s.emit(Event{Kind: EventNeighborUp, Doc: doc, Peer: addr.ID})
+	if len(d.unknown[addr.ID]) > 0 {
+		s.attach(d, p)
+		s.want(now, d, p, ReasonDirect)
+	}
 	// Both sides see the other come up; only the lower id dials, so that
 	// they do not dial each other at once.
 	if DialWins(s.self, addr.ID) {
@@ -635,7 +658,10 @@ func (s *scheduler) addWaiter(now time.Time, doc replica.NamespaceID, peer endpo
 	}
 	if p == nil {
 		if known == nil {
-			s.answer(w, fmt.Errorf("live: wait for %s on %s: %w", peer.Short(), doc.Short(), ErrUnknownPeer))
+			// Not known yet: wait for it to appear, for a while.
+			w.since = now
+			d.unknown[peer] = append(d.unknown[peer], w)
+			s.schedule(now.Add(s.cfg.UnreachableAfter))
 			return
 		}
 		p = d.peer(peer)
@@ -661,6 +687,11 @@ func (s *scheduler) dropWaiter(doc replica.NamespaceID, peer endpoint.NodeID, w 
 	if d := s.docs[doc]; d != nil {
 		if p := d.peers[peer]; p != nil {
 			p.waiters = slices.DeleteFunc(p.waiters, func(x *syncWaiter) bool { return x == w })
+		}
+		if ws := slices.DeleteFunc(d.unknown[peer], func(x *syncWaiter) bool { return x == w }); len(ws) > 0 {
+			d.unknown[peer] = ws
+		} else {
+			delete(d.unknown, peer)
 		}
 	}
 }
@@ -711,6 +742,40 @@ func (s *scheduler) expireWaiters(now time.Time, d *sdoc, p *speer) {
 		}
 		return false
 	})
+}
+
+// attach makes the waiters for p, unknown until now, wait for p's next
+// session.
+func (s *scheduler) attach(d *sdoc, p *speer) {
+	ws := d.unknown[p.addr.ID]
+	if len(ws) == 0 {
+		return
+	}
+	delete(d.unknown, p.addr.ID)
+	for _, w := range ws {
+		w.after = p.seq
+		p.waiters = append(p.waiters, w)
+	}
+}
+
+// expireUnknown fails the waiters for peers that did not appear within
+// UnreachableAfter.
+func (s *scheduler) expireUnknown(now time.Time, d *sdoc) {
+	for peer, ws := range d.unknown {
+		ws = slices.DeleteFunc(ws, func(w *syncWaiter) bool {
+			if now.Sub(w.since) >= s.cfg.UnreachableAfter {
+				s.answer(w, fmt.Errorf("live: wait for %s on %s: %w", peer.Short(), d.ns.Short(), ErrUnknownPeer))
+				return true
+			}
+			s.schedule(w.since.Add(s.cfg.UnreachableAfter))
+			return false
+		})
+		if len(ws) == 0 {
+			delete(d.unknown, peer)
+		} else {
+			d.unknown[peer] = ws
+		}
+	}
 }
 
 // syncStatus reports doc's record with each peer it knows, ordered by

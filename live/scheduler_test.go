@@ -180,7 +180,7 @@ func TestSchedulerRefusalWhileServingIsCovered(t *testing.T) {
 	peer := addrOf(lowID, 1000)
 	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
 	expectEffects(t, "start", s, "dial(01@1000,direct) join(1)")
-	if r := s.accept(doc, lowID, endpoint.NodeAddr{}); r != 0 {
+	if r := s.accept(t0, doc, lowID, endpoint.NodeAddr{}); r != 0 {
 		t.Fatalf("accept: %v", r)
 	}
 	s.dialed(t0, doc, 1, peer, Outcome{}, errRefused)
@@ -201,7 +201,7 @@ func TestSchedulerLearnsNewAddress(t *testing.T) {
 	s.dialed(t0, doc, 1, old, Outcome{Equal: true}, nil)
 	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) persist(03@1000)")
 	// It restarts and dials us from its new address.
-	if r := s.accept(doc, highID, moved); r != 0 {
+	if r := s.accept(t0, doc, highID, moved); r != 0 {
 		t.Fatalf("accept: %v", r)
 	}
 	s.accepted(t0, Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
@@ -268,13 +268,41 @@ func TestSchedulerWaiterUnknownPeerAndDrop(t *testing.T) {
 	s, doc := testSched(selfID)
 	w := &syncWaiter{reply: make(chan error, 1)}
 	s.addWaiter(t0, doc, highID, nil, w)
-	expectEffects(t, "unknown", s, "answer(unknown-peer)")
+	expectEffects(t, "unknown", s, "timer(+2s)")
+	s.tick(t0.Add(time.Second))
+	expectEffects(t, "still waiting", s, "timer(+2s)")
+	s.tick(t0.Add(2 * time.Second))
+	expectEffects(t, "never appeared", s, "answer(unknown-peer)")
 	known := addrOf(highID, 1000)
 	s.addWaiter(t0, doc, highID, &known, w)
 	expectEffects(t, "known", s, "timer(+2s) dial(03@1000,direct)")
 	s.dropWaiter(doc, highID, w)
 	s.dialed(t0, doc, 1, known, Outcome{Equal: true}, nil)
 	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) persist(03@1000)")
+}
+
+// TestSchedulerWaiterForPeerAboutToDialIn: WaitSynced right after
+// sharing, before the peer that imported the ticket has reached us, waits
+// for it and counts the session it opens.
+func TestSchedulerWaiterForPeerAboutToDialIn(t *testing.T) {
+	s, doc := testSched(selfID)
+	w := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0, doc, highID, nil, w)
+	s.take()
+	if r := s.accept(t0.Add(100*time.Millisecond), doc, highID, endpoint.NodeAddr{}); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.accepted(t0.Add(200*time.Millisecond), Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
+	expectEffects(t, "served", s, "emit(sync-finished) persist(03) answer(ok)")
+
+	// One that appears as a neighbour is dialled.
+	w2 := &syncWaiter{reply: make(chan error, 1)}
+	s.addWaiter(t0, doc, lowID, nil, w2)
+	s.take()
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 9)})
+	expectEffects(t, "neighbour", s, "emit(neighbor-up) dial(01@9,direct)")
+	s.dialed(t0, doc, 1, addrOf(lowID, 9), Outcome{Equal: true}, nil)
+	expectEffects(t, "dialled", s, "emit(sync-finished) persist(01@9) answer(ok)")
 }
 
 // TestSchedulerNeighborTieBreak: only the lower id dials a new neighbour.

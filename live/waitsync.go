@@ -17,9 +17,11 @@ var (
 	// waiting).
 	ErrNotSyncing = errors.New("live: document is not open for sync")
 	// ErrUnknownPeer: the peer is neither a peer of the document's swarm
-	// nor one it synced with before, so there is nobody to dial.
+	// nor one it synced with before, and did not appear within
+	// Config.UnreachableAfter, so there is nobody to dial.
 	ErrUnknownPeer = errors.New("live: unknown peer")
-	// ErrUnreachable: every dial to the peer failed, up to MaxRetries.
+	// ErrUnreachable: dials to the peer failed for Config.UnreachableAfter
+	// (or MaxRetries of them in a row).
 	ErrUnreachable = errors.New("live: peer unreachable")
 )
 
@@ -43,10 +45,16 @@ type syncWaiter struct {
 // that ends unequal (one side wrote meanwhile) is followed by another.
 // Entries written after the call may or may not be covered.
 //
+// A peer the document does not know yet (not in its swarm, not among its
+// stored sync peers, no session with it so far) is waited for: a node
+// that just imported a ticket dials in soon after. The first session it
+// opens, or the dial once it joins the swarm, counts.
+//
 // It returns ctx.Err() when ctx ends first, ErrNotSyncing when doc is not
-// open for sync or is left, ErrUnknownPeer when peer is neither in the
-// document's swarm nor among its stored sync peers, and an error wrapping
-// ErrUnreachable once MaxRetries dials in a row have failed.
+// open for sync or is left, ErrUnknownPeer when peer has not appeared
+// within UnreachableAfter, and an error wrapping ErrUnreachable once a
+// dial to peer has failed and UnreachableAfter has passed since the call
+// (or MaxRetries dials in a row have failed).
 func (la *Actor) WaitSynced(ctx context.Context, doc replica.NamespaceID, peer endpoint.NodeID) error {
 	if peer == la.self {
 		return nil // we hold what we hold
