@@ -22,10 +22,10 @@
 //
 // Running both sides, with errors handled:
 //
-//	srv := live.NewServer(act, live.DefaultConfig(), policy)
+//	srv := live.NewServer(act, live.DefaultSessionConfig(), policy)
 //	ep.Handle(endpoint.ALPNSync, srv) // the acceptor side
 //
-//	out, err := live.Sync(ctx, ep, act, peerAddr, docID, live.DefaultConfig())
+//	out, err := live.Sync(ctx, ep, act, peerAddr, docID, live.DefaultSessionConfig())
 //	switch {
 //	case errors.Is(err, live.ErrNotFound): // the peer does not serve the document
 //	case err != nil:
@@ -33,8 +33,17 @@
 //		fmt.Println(out.Received, out.Sent, out.Equal)
 //	}
 //
-// syncStream and Server.Serve run the two sides on any Stream, such as an
-// in-process pipe in tests.
+// Server.Serve (and, inside the package, syncStream) run the two sides on
+// any stream, such as an in-process pipe in tests.
+//
+// The live Actor decides when sessions run. It is split like the session:
+// a pure scheduler (scheduler.go) owns the open documents, the state and
+// record of each (document, peer), the report gate, catch-up, WaitSynced
+// and the download queue, and turns events into effects; the shell
+// (actor.go) feeds it and carries the effects out on goroutines and a
+// persister, so its loop never waits on the store, the content store or
+// the network. Entries reach the store and subscribers without passing
+// through the loop.
 //
 // With a content store (Config.Content), the live actor also serves
 // content over ALPN endpoint.ALPNBlobs and downloads the content of
