@@ -278,7 +278,11 @@ func (la *Actor) Close() error {
 
 // Stats returns the counters of what the actor did.
 func (la *Actor) Stats(ctx context.Context) (Stats, error) {
-	return call(ctx, la, func(s *scheduler) Stats { return s.stats })
+	st, err := call(ctx, la, func(s *scheduler) Stats { return s.stats })
+	if err == nil {
+		st.EventsDropped = la.subs.droppedEvents()
+	}
+	return st, err
 }
 
 // call runs f on the loop and returns its result.
