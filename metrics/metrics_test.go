@@ -107,8 +107,9 @@ func labelOf(m *dto.Metric, name string) string {
 	return ""
 }
 
-// TestSyncMovesCounters: b joins a's document of n entries, one of them
-// with content too large to travel with gossip, then a writes once more.
+// TestSyncMovesCounters: b joins a's document of n entries, which come by
+// sync and their content by downloads, then a writes once more, which
+// comes by gossip.
 // The session, entry, byte, round, duration, gossip, download and store
 // figures of both nodes must show that work.
 func TestSyncMovesCounters(t *testing.T) {
@@ -125,15 +126,10 @@ func TestSyncMovesCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 40
-	for i := range n - 1 {
+	for i := range n {
 		if _, err := doc.Set(ctx, author, fmt.Appendf(nil, "k%02d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// Content above the inline limit is fetched by a download.
-	big := bytes.Repeat([]byte("docsnode"), 4<<10)
-	if _, err := doc.Set(ctx, author, []byte("big"), big); err != nil {
-		t.Fatal(err)
 	}
 	tk, err := doc.Share(ctx, engine.ShareWrite)
 	if err != nil {
@@ -147,16 +143,22 @@ func TestSyncMovesCounters(t *testing.T) {
 	waitRemote(t, sub, n, "")
 
 	// Sessions are counted when they end, which may come after their
-	// entries were delivered.
+	// entries were delivered. Either node may have dialled: b's dial
+	// with the ticket races a's dial when b joins the swarm, and the
+	// other is refused. Sync carries no content: b fetches each value.
 	var seen string
 	if err := testutil.Poll(20*time.Second, func() bool {
 		fb, fa := scrape(t, mb.Handler()), scrape(t, ma.Handler())
-		dialled := value(t, fb, "docsnode_sync_sessions_total", "role", "initiator", "result", "ok")
-		accepted := value(t, fa, "docsnode_sync_sessions_total", "role", "acceptor", "result", "ok")
+		ok := func(f map[string]*dto.MetricFamily, role string) float64 {
+			return value(t, f, "docsnode_sync_sessions_total", "role", role, "result", "ok")
+		}
+		bInit, bAcc, aInit, aAcc := ok(fb, "initiator"), ok(fb, "acceptor"), ok(fa, "initiator"), ok(fa, "acceptor")
 		fetched := value(t, fb, "docsnode_downloads_total", "result", "ok")
-		seen = fmt.Sprintf("b dialled %v, a accepted %v, b fetched %v (failed %v, retried %v)", dialled, accepted, fetched,
+		seen = fmt.Sprintf("b ended %v dialled and %v accepted sessions ok, a %v and %v; b fetched %v (failed %v, retried %v)",
+			bInit, bAcc, aInit, aAcc, fetched,
 			value(t, fb, "docsnode_downloads_total", "result", "failed"), value(t, fb, "docsnode_download_retries_total"))
-		return dialled >= 1 && accepted >= 1 && fetched >= 1
+		// What one node dialled, the other accepted.
+		return bInit+bAcc >= 1 && (bInit < 1 || aAcc >= 1) && (bAcc < 1 || aInit >= 1) && fetched >= n
 	}); err != nil {
 		t.Fatalf("sessions and download not counted: %s: %v", seen, err)
 	}
@@ -185,19 +187,15 @@ func TestSyncMovesCounters(t *testing.T) {
 			t.Errorf("%s counted %v reconciliation rounds", name, got)
 		}
 	}
-	// A session is counted, then its duration observed: a scrape may see
-	// one without the other, but not a histogram left empty.
-	if got := value(t, fb, "docsnode_sync_session_duration_seconds", "role", "initiator"); got < 1 {
-		t.Errorf("b's duration histogram holds %v sessions", got)
-	}
-	if got := value(t, fa, "docsnode_sync_session_duration_seconds", "role", "acceptor"); got < 1 {
-		t.Errorf("a's duration histogram holds %v accepted sessions", got)
-	}
-	if got := value(t, fb, "docsnode_sync_sessions_started_total", "role", "initiator"); got < 1 {
-		t.Errorf("b started %v sessions", got)
-	}
-	if got := value(t, fa, "docsnode_sync_sessions_started_total", "role", "acceptor"); got < 1 {
-		t.Errorf("a accepted %v sessions", got)
+	for name, f := range map[string]map[string]*dto.MetricFamily{"a": fa, "b": fb} {
+		// A session is counted, then its duration observed: a scrape may
+		// see one without the other, but not a histogram left empty.
+		if got := value(t, f, "docsnode_sync_session_duration_seconds"); got < 1 {
+			t.Errorf("%s's duration histogram holds %v sessions", name, got)
+		}
+		if got := value(t, f, "docsnode_sync_sessions_started_total"); got < 1 {
+			t.Errorf("%s started %v sessions", name, got)
+		}
 	}
 	for name, f := range map[string]map[string]*dto.MetricFamily{"a": fa, "b": fb} {
 		if got := value(t, f, "docsnode_store_size_bytes"); got <= 0 {
