@@ -309,10 +309,15 @@ func (e *Engine) sessionEnded(o live.Outcome, err error) {
 	if e.onSession != nil {
 		e.onSession(o, err)
 	}
+	// Called outside the lock, so that an observer may stop itself.
 	e.obsMu.RLock()
-	defer e.obsMu.RUnlock()
-	for obs := range e.observers {
-		obs.f(o, err)
+	obs := make([]*sessionObserver, 0, len(e.observers))
+	for ob := range e.observers {
+		obs = append(obs, ob)
+	}
+	e.obsMu.RUnlock()
+	for _, ob := range obs {
+		ob.f(o, err)
 	}
 }
 

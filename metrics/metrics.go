@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -197,5 +199,5 @@ func sessionResult(err error) string {
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) {
-	p.l.Warn("docsnode metrics: scrape incomplete", "err", v)
+	p.l.Warn("docsnode metrics: scrape incomplete", "err", strings.TrimSpace(fmt.Sprintln(v...)))
 }

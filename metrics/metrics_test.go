@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -321,16 +322,24 @@ func TestObserveRequest(t *testing.T) {
 }
 
 // TestScrapeAfterClose: once the engine is closed, a scrape still answers
-// with what it can read and leaves out what it cannot.
+// with what it can read, leaves out what it cannot, and logs why.
 func TestScrapeAfterClose(t *testing.T) {
 	e := openEngine(t, engine.TestConfig())
-	m := newMetrics(t, e)
+	var logged bytes.Buffer
+	m := metrics.New(e, metrics.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	defer m.Close()
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	fams := scrape(t, m.Handler())
 	if _, ok := fams["docsnode_store_size_bytes"]; ok {
 		t.Error("a closed store reports a size")
+	}
+	if _, ok := fams["docsnode_sync_catchups_total"]; ok {
+		t.Error("a closed live actor reports its counters")
+	}
+	if !strings.Contains(logged.String(), "read store size") || !strings.Contains(logged.String(), "read sync stats") {
+		t.Errorf("the scrape's errors were not logged: %q", logged.String())
 	}
 	if got := value(t, fams, "docsnode_sync_sessions_total"); got != 0 {
 		t.Errorf("sessions = %v on a node that synced nothing", got)
