@@ -108,6 +108,7 @@ type Actor struct {
 	commits        atomic.Uint64
 	logSyncs       atomic.Uint64
 	unsyncedWrites atomic.Uint64 // batched writes acknowledged since the last log sync
+	eventsDropped  atomic.Uint64 // events subscribers missed because they fell behind
 
 	// Owned by the loop goroutine.
 	subs      map[*Subscription]struct{}
@@ -199,6 +200,10 @@ type Status struct {
 	// since the log was last synced. A crash may lose them; once Err is
 	// set, they may be lost.
 	UnsyncedWrites uint64
+	// EventsDropped counts the events dropped because a subscriber's
+	// buffer was full, over every subscription (the live actor's among
+	// them); each subscriber learns of its own by a Lagged event.
+	EventsDropped uint64
 }
 
 // Status returns the actor's health. It does not wait on the loop.
@@ -207,6 +212,7 @@ func (a *Actor) Status() Status {
 		Commits:        a.commits.Load(),
 		LogSyncs:       a.logSyncs.Load(),
 		UnsyncedWrites: a.unsyncedWrites.Load(),
+		EventsDropped:  a.eventsDropped.Load(),
 	}
 	if f := a.failed.Load(); f != nil {
 		st.Err, st.FailedAt = f.err, f.at

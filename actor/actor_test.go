@@ -241,6 +241,9 @@ func TestSlowSubscriberDoesNotBlockInserts(t *testing.T) {
 	if ev.Kind != InsertLocal || string(ev.Entry.Key) != "after" {
 		t.Fatalf("after Lagged: %v %q", ev.Kind, ev.Entry.Key)
 	}
+	if got := a.Status().EventsDropped; got != 96 {
+		t.Fatalf("Status().EventsDropped = %d, want 96", got)
+	}
 }
 
 func TestCloseWithCallsInFlight(t *testing.T) {

@@ -108,14 +108,15 @@ func (a *Actor) subscribe(ctx context.Context, s *Subscription) (*Subscription, 
 // fanOut offers ev to every interested subscriber without blocking.
 func (a *Actor) fanOut(ev *Event) {
 	for s := range a.subs {
-		if s.all || s.ns == ev.Namespace {
-			s.offer(ev)
+		if (s.all || s.ns == ev.Namespace) && s.offer(ev) {
+			a.eventsDropped.Add(1)
 		}
 	}
 }
 
-func (s *Subscription) offer(ev *Event) {
-	fanout.Offer(s.ch, &s.missed, *ev, func(n uint64) Event {
+// offer reports whether ev was dropped.
+func (s *Subscription) offer(ev *Event) bool {
+	return fanout.Offer(s.ch, &s.missed, *ev, func(n uint64) Event {
 		return Event{Kind: Lagged, Namespace: ev.Namespace, Missed: n}
 	})
 }

@@ -161,6 +161,13 @@ func (a *Actor) Count(ctx context.Context, ns replica.NamespaceID) (int, error) 
 	return call(ctx, a, false, false, func(a *Actor) (int, error) { return a.store.Count(ns) })
 }
 
+// DiskUsage returns the bytes the store's files take (replica.Store.DiskUsage).
+// It runs on the loop, like every other use of the store, so that it
+// never races Close.
+func (a *Actor) DiskUsage(ctx context.Context) (uint64, error) {
+	return call(ctx, a, false, false, func(a *Actor) (uint64, error) { return a.store.DiskUsage() })
+}
+
 // Query runs q in pages of Config.QueryPageSize, one trip through the actor
 // per page, so a long iteration never holds the store. Each page resumes
 // from the cursor of the last entry of the one before: results are not a

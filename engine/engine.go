@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/blobs"
@@ -79,7 +80,17 @@ type Engine struct {
 
 	resumed   []replica.NamespaceID // documents whose live sync Open resumed
 	resumeErr error                 // why the others did not resume
+
+	// observers hear of every session's end (ObserveSessions), after
+	// Config.Live.OnSession.
+	obsMu     sync.RWMutex
+	observers map[*sessionObserver]struct{}
+	onSession func(live.Outcome, error) // Config.Live.OnSession
 }
+
+// sessionObserver is one ObserveSessions registration; its pointer is
+// the key that removes it.
+type sessionObserver struct{ f func(SyncOutcome, error) }
 
 const (
 	metaNodeKey       = "node-key"
@@ -151,6 +162,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, fmt.Errorf("engine: start gossip: %w", err)
 	}
 	cfg.Live.Content = e.blobs
+	e.onSession, cfg.Live.OnSession = cfg.Live.OnSession, e.sessionEnded
 	if e.live, err = live.NewActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
 	}
@@ -257,6 +269,57 @@ func (e *Engine) NodeID() endpoint.NodeID { return e.ep.ID() }
 // SyncStats returns the counters of the node's live sync: sessions
 // dialled, accepted, refused as already running, failed, and catch-ups.
 func (e *Engine) SyncStats(ctx context.Context) (live.Stats, error) { return e.live.Stats(ctx) }
+
+// GossipStats returns the counters of the node's gossip swarms, summed
+// over every swarm opened since Open, closed ones included.
+func (e *Engine) GossipStats() gossip.Stats { return e.router.Stats() }
+
+// DownloadStats returns the content downloader's state and counters.
+func (e *Engine) DownloadStats(ctx context.Context) (live.DownloadStats, error) {
+	return e.live.DownloadStats(ctx)
+}
+
+// StoreSize returns the bytes the store's database files take (for an
+// engine without a DataDir, what they would take). The content store is
+// not included.
+func (e *Engine) StoreSize(ctx context.Context) (uint64, error) { return e.act.DiskUsage(ctx) }
+
+// ObserveSessions calls f once for every sync session that ends from now
+// on, dialled or accepted, refused ones included, with its outcome and nil
+// or the error that ended it. f runs on the session's goroutine,
+// concurrently with other sessions, and must not block: it is meant for
+// counters. Call the returned function to stop.
+func (e *Engine) ObserveSessions(f func(SyncOutcome, error)) (stop func()) {
+	o := &sessionObserver{f: f}
+	e.obsMu.Lock()
+	if e.observers == nil {
+		e.observers = make(map[*sessionObserver]struct{})
+	}
+	e.observers[o] = struct{}{}
+	e.obsMu.Unlock()
+	return func() {
+		e.obsMu.Lock()
+		delete(e.observers, o)
+		e.obsMu.Unlock()
+	}
+}
+
+// sessionEnded is the live actor's OnSession.
+func (e *Engine) sessionEnded(o live.Outcome, err error) {
+	if e.onSession != nil {
+		e.onSession(o, err)
+	}
+	// Called outside the lock, so that an observer may stop itself.
+	e.obsMu.RLock()
+	obs := make([]*sessionObserver, 0, len(e.observers))
+	for ob := range e.observers {
+		obs = append(obs, ob)
+	}
+	e.obsMu.RUnlock()
+	for _, ob := range obs {
+		ob.f(o, err)
+	}
+}
 
 // Docs is the document API.
 func (e *Engine) Docs() *Docs { return &Docs{e: e} }

@@ -71,3 +71,23 @@ func TestHealthReportsStoreFailure(t *testing.T) {
 		t.Fatalf("Close = %v, want the store failure", err)
 	}
 }
+
+// TestObserveSessionsStops: an observer hears every session's end until
+// it stops, and may stop itself from its own call.
+func TestObserveSessionsStops(t *testing.T) {
+	e := &Engine{}
+	var first, second int
+	stopFirst := e.ObserveSessions(func(SyncOutcome, error) { first++ })
+	var stopSecond func()
+	stopSecond = e.ObserveSessions(func(SyncOutcome, error) {
+		second++
+		stopSecond()
+	})
+	e.sessionEnded(SyncOutcome{}, nil)
+	e.sessionEnded(SyncOutcome{}, nil)
+	stopFirst()
+	e.sessionEnded(SyncOutcome{}, nil)
+	if first != 2 || second != 1 {
+		t.Fatalf("observers called %d and %d times, want 2 and 1", first, second)
+	}
+}

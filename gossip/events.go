@@ -93,6 +93,22 @@ type Stats struct {
 	PacketsFailed uint64
 }
 
+// plus returns the sum of two Stats, field by field.
+func (s Stats) plus(o Stats) Stats {
+	return Stats{
+		OpsPublished:     s.OpsPublished + o.OpsPublished,
+		OpsTooLarge:      s.OpsTooLarge + o.OpsTooLarge,
+		OpsAccepted:      s.OpsAccepted + o.OpsAccepted,
+		OpsDuplicate:     s.OpsDuplicate + o.OpsDuplicate,
+		OpsInvalid:       s.OpsInvalid + o.OpsInvalid,
+		InboxDropped:     s.InboxDropped + o.InboxDropped,
+		EventsDropped:    s.EventsDropped + o.EventsDropped,
+		BroadcastsPruned: s.BroadcastsPruned + o.BroadcastsPruned,
+		PacketsDropped:   s.PacketsDropped + o.PacketsDropped,
+		PacketsFailed:    s.PacketsFailed + o.PacketsFailed,
+	}
+}
+
 type counters struct {
 	opsPublished, opsTooLarge, opsAccepted, opsDuplicate, opsInvalid atomic.Uint64
 	inboxDropped, eventsDropped, broadcastsPruned                    atomic.Uint64

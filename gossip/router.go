@@ -32,6 +32,9 @@ type Router struct {
 	// swarms holds the open swarms by topic. A nil value reserves the
 	// topic for a swarm being opened.
 	swarms map[topicID]*Swarm
+	// closedStats sums the counters of the swarms closed so far, taken
+	// when each left swarms, so that Stats only grows.
+	closedStats Stats
 	// handlers counts the connection handlers running; Add is only called
 	// with mu held and closed false.
 	handlers sync.WaitGroup
@@ -99,8 +102,24 @@ func (r *Router) unregister(s *Swarm) {
 	r.mu.Lock()
 	if r.swarms[s.topic] == s {
 		delete(r.swarms, s.topic)
+		r.closedStats = r.closedStats.plus(s.Stats())
 	}
 	r.mu.Unlock()
+}
+
+// Stats returns the counters of every swarm this router opened, open or
+// closed, summed: the node's gossip totals. They only grow; what a swarm
+// counts once it has begun to close is left out.
+func (r *Router) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.closedStats
+	for _, s := range r.swarms {
+		if s != nil { // nil reserves a topic for a swarm being opened
+			st = st.plus(s.Stats())
+		}
+	}
+	return st
 }
 
 // Close closes every swarm (without Leave) and stops serving the gossip

@@ -482,3 +482,32 @@ func TestMemberMetaTeachesEndpoint(t *testing.T) {
 		t.Fatalf("after the update the endpoint knows %v, want %v first", got, moved)
 	}
 }
+
+// TestRouterStatsSumSwarmsClosedToo: the router's totals add up its open
+// swarms and keep the counts of those that closed.
+func TestRouterStatsSumSwarmsClosedToo(t *testing.T) {
+	n := newTestNode(t)
+	d1, d2 := newTestDoc(t), newTestDoc(t)
+	s1, s2 := n.open(t, d1.id()), n.open(t, d2.id())
+	// With no members, a Put is queued for later: published all the same.
+	for _, err := range []error{s1.Put(d1.entry("a", "v")), s1.Put(d1.entry("b", "v")), s2.Put(d2.entry("a", "v"))} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := n.r.Stats().OpsPublished; got != 3 {
+		t.Fatalf("published %d with both swarms open, want 3", got)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.r.Stats().OpsPublished; got != 3 {
+		t.Fatalf("published %d after one swarm closed, want 3", got)
+	}
+	if err := s2.Put(d2.entry("more", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.r.Stats().OpsPublished; got != 4 {
+		t.Fatalf("published %d, want 4", got)
+	}
+}

@@ -100,6 +100,13 @@ type Config struct {
 	// DownloadIdleTimeout ends a fetch that receives nothing for this
 	// long. Default 30s.
 	DownloadIdleTimeout time.Duration
+
+	// OnSession, when set, is called once for every sync session that
+	// ends, dialled or accepted, refused ones included, with its Outcome
+	// and nil or the error that ended it: for metrics. It runs on the
+	// session's goroutine, concurrently with other sessions, never on the
+	// loop; it must not block.
+	OnSession func(Outcome, error)
 }
 
 // DefaultConfig is the profile for real use.
@@ -278,7 +285,11 @@ func (la *Actor) Close() error {
 
 // Stats returns the counters of what the actor did.
 func (la *Actor) Stats(ctx context.Context) (Stats, error) {
-	return call(ctx, la, func(s *scheduler) Stats { return s.stats })
+	st, err := call(ctx, la, func(s *scheduler) Stats { return s.stats })
+	if err == nil {
+		st.EventsDropped = la.subs.droppedEvents()
+	}
+	return st, err
 }
 
 // call runs f on the loop and returns its result.
@@ -377,6 +388,7 @@ func (la *Actor) apply() {
 			ctx, addr, doc, gen := d.ctx, e.addr, e.doc, e.gen
 			la.wg.Go(func() {
 				out, err := Sync(ctx, la.ep, la.act, addr, doc, la.cfg.Sync)
+				la.sessionEnded(out, err)
 				la.do(func(s *scheduler) { s.dialed(time.Now(), doc, gen, addr, out, err) })
 			})
 		case effJoin:
@@ -628,7 +640,15 @@ func (la *Actor) Accept(ns replica.NamespaceID, peer endpoint.NodeID) AbortReaso
 
 // Finished implements Policy.
 func (la *Actor) Finished(o Outcome, err error) {
+	la.sessionEnded(o, err)
 	la.do(func(s *scheduler) { s.accepted(time.Now(), o, err) })
+}
+
+// sessionEnded tells Config.OnSession of a session's end.
+func (la *Actor) sessionEnded(o Outcome, err error) {
+	if la.cfg.OnSession != nil {
+		la.cfg.OnSession(o, err)
+	}
 }
 
 // forward handles a swarm's events until the swarm closes. A Put is stored

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,11 @@ type liveNode struct {
 
 func newLiveNode(t *testing.T) *liveNode {
 	t.Helper()
+	return newLiveNodeConfig(t, TestConfig())
+}
+
+func newLiveNodeConfig(t *testing.T, cfg Config) *liveNode {
+	t.Helper()
 	n := &liveNode{act: newActor(t)}
 	ep, err := endpoint.Open(context.Background(), endpoint.TestConfig())
 	if err != nil {
@@ -34,7 +40,7 @@ func newLiveNode(t *testing.T) *liveNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { router.Close() })
-	la, err := NewActor(ep, n.act, router, TestConfig())
+	la, err := NewActor(ep, n.act, router, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,4 +184,74 @@ func TestActorClosedCalls(t *testing.T) {
 	if r := n.la.Accept(replica.NamespaceID{1}, endpoint.NodeID{2}); r != AbortBusy {
 		t.Fatalf("Accept after Close: %v", r)
 	}
+}
+
+// sessionLog keeps what Config.OnSession reports.
+type sessionLog struct {
+	mu   sync.Mutex
+	ends []result
+}
+
+func (l *sessionLog) add(o Outcome, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ends = append(l.ends, result{o, err})
+}
+
+// find returns a reported session that completed and matches.
+func (l *sessionLog) find(match func(Outcome) bool) (Outcome, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.ends {
+		if r.err == nil && match(r.out) {
+			return r.out, true
+		}
+	}
+	return Outcome{}, false
+}
+
+// TestActorOnSessionHearsBothSides: the session that brings b a's
+// entries is reported on both nodes, in opposite roles, whichever dialled.
+func TestActorOnSessionHearsBothSides(t *testing.T) {
+	ctx := context.Background()
+	var logA, logB sessionLog
+	cfgA, cfgB := TestConfig(), TestConfig()
+	cfgA.OnSession, cfgB.OnSession = logA.add, logB.add
+	a, b := newLiveNodeConfig(t, cfgA), newLiveNodeConfig(t, cfgB)
+	capab, err := a.act.CreateDoc(ctx, replica.Batched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := capab.ID()
+	author, _ := a.act.CreateAuthor(ctx)
+	const n = 20
+	for i := range n {
+		content := fmt.Appendf(nil, "v%d", i)
+		if _, _, err := a.act.InsertLocal(ctx, ns, author, fmt.Appendf(nil, "k%03d", i), replica.HashContent(content), uint64(len(content))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.la.StartSync(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.act.ImportDoc(ctx, capab.ReadOnly()); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.la.StartSyncAndSubscribe(ctx, ns, []endpoint.NodeAddr{a.ep.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitEvents(t, sub, n, isRemoteInsert)
+
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		got, ok := logB.find(func(o Outcome) bool { return o.Peer == a.ep.ID() && o.Namespace == ns && o.Received >= n })
+		if !ok {
+			return false
+		}
+		_, ok = logA.find(func(o Outcome) bool {
+			return o.Peer == b.ep.ID() && o.Namespace == ns && o.Sent >= n && o.Role != got.Role
+		})
+		return ok
+	}, "the session that carried the entries reported on both nodes")
 }

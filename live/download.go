@@ -75,6 +75,9 @@ type downloads struct {
 	// not finished or been given up.
 	pending map[replica.NamespaceID]int
 	dropped uint64 // wants refused because the queue was full
+	// completed, failed and retried count finished downloads, those
+	// given up, and failed attempts that were retried.
+	completed, failed, retried uint64
 }
 
 // due notes that a delayed download is due at t.
@@ -145,12 +148,17 @@ type DownloadStats struct {
 	Queued  int    // wanted blobs not yet fetched or given up
 	Running int    // downloads in progress
 	Dropped uint64 // wants refused because MaxQueuedDownloads were queued
+	// Completed counts blobs fetched and stored, Failed those given up
+	// after DownloadRetries attempts (EventContentFailed), Retried the
+	// failed attempts that were tried again.
+	Completed, Failed, Retried uint64
 }
 
 // DownloadStats returns the downloader's counters.
 func (la *Actor) DownloadStats(ctx context.Context) (DownloadStats, error) {
 	return call(ctx, la, func(s *scheduler) DownloadStats {
-		return DownloadStats{Queued: len(s.dl.byHash), Running: s.dl.running, Dropped: s.dl.dropped}
+		return DownloadStats{Queued: len(s.dl.byHash), Running: s.dl.running, Dropped: s.dl.dropped,
+			Completed: s.dl.completed, Failed: s.dl.failed, Retried: s.dl.retried}
 	})
 }
 
@@ -415,6 +423,7 @@ func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID
 	}
 	switch {
 	case err == nil:
+		s.dl.completed++
 		delete(s.dl.byHash, dl.hash)
 		for _, wd := range dl.docs {
 			doc := wd.ref.Namespace
@@ -426,6 +435,7 @@ func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID
 		s.settle(dl)
 	case cancelled:
 	case dl.fails+1 < s.cfg.DownloadRetries:
+		s.dl.retried++
 		dl.fails++
 		dl.state = dlDelayed
 		dl.retryAt = now.Add(Backoff(dl.fails, s.cfg.RetryBase, s.cfg.RetryMax, s.jitter()))
@@ -435,6 +445,7 @@ func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID
 	default:
 		// Given up: the content stays missing (or incomplete) until a
 		// reader asks for it again (WantContent) or a new entry names it.
+		s.dl.failed++
 		delete(s.dl.byHash, dl.hash)
 		s.out = append(s.out, effect{kind: effWant, hash: dl.hash})
 		for _, wd := range dl.docs {

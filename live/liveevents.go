@@ -110,6 +110,8 @@ type hub struct {
 	buffer int
 	subs   map[replica.NamespaceID]map[*Subscription]struct{}
 	shut   bool
+	// dropped counts the events subscribers missed, over all of them.
+	dropped uint64
 }
 
 func (h *hub) add(doc replica.NamespaceID) *Subscription {
@@ -175,7 +177,9 @@ func (h *hub) emit(ev Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs[ev.Doc] {
-		s.deliver(ev)
+		if s.deliver(ev) {
+			h.dropped++
+		}
 	}
 }
 
@@ -185,14 +189,24 @@ func (h *hub) lagged(missed uint64) {
 	defer h.mu.Unlock()
 	for _, m := range h.subs {
 		for s := range m {
-			s.deliver(Event{Kind: EventLagged, Doc: s.doc, Missed: missed})
+			if s.deliver(Event{Kind: EventLagged, Doc: s.doc, Missed: missed}) {
+				h.dropped++
+			}
 		}
 	}
 }
 
-// deliver offers ev without blocking, under h.mu.
-func (s *Subscription) deliver(ev Event) {
-	fanout.Offer(s.c, &s.missed, ev, func(n uint64) Event {
+// droppedEvents returns how many events subscribers missed so far.
+func (h *hub) droppedEvents() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped
+}
+
+// deliver offers ev without blocking, under h.mu, and reports whether it
+// was dropped.
+func (s *Subscription) deliver(ev Event) bool {
+	return fanout.Offer(s.c, &s.missed, ev, func(n uint64) Event {
 		return Event{Kind: EventLagged, Doc: s.doc, Missed: n}
 	})
 }

@@ -150,6 +150,9 @@ type Stats struct {
 	Failed uint64
 	// Catchups counts catch-up sessions started.
 	Catchups uint64
+	// EventsDropped counts the events document subscribers missed because
+	// their buffer was full (each learns of its own by EventLagged).
+	EventsDropped uint64
 }
 
 func newScheduler(cfg Config, self endpoint.NodeID, jitter func() float64) *scheduler {

@@ -210,6 +210,16 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// DiskUsage returns the bytes the database's files take: the tables,
+// the write-ahead log, and pebble's manifest and options files (for a
+// store in memory, what those files would take).
+func (s *Store) DiskUsage() (uint64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	return s.db.Metrics().DiskSpaceUsage(), nil
+}
+
 // Limits returns the limits the store enforces, defaults filled in.
 func (s *Store) Limits() Limits { return s.limits }
 

@@ -7,7 +7,10 @@ func TestOfferDropsCountsAndReportsLag(t *testing.T) {
 	var missed uint64
 	lagged := func(n uint64) int { return -int(n) }
 	for i := 1; i <= 5; i++ {
-		Offer(c, &missed, i, lagged) // 1 and 2 fit; 3, 4, 5 are dropped
+		// 1 and 2 fit; 3, 4, 5 are dropped
+		if dropped := Offer(c, &missed, i, lagged); dropped != (i > 2) {
+			t.Fatalf("Offer(%d) reported dropped = %v", i, dropped)
+		}
 	}
 	if missed != 3 {
 		t.Fatalf("missed = %d, want 3", missed)
@@ -15,7 +18,9 @@ func TestOfferDropsCountsAndReportsLag(t *testing.T) {
 	if a, b := <-c, <-c; a != 1 || b != 2 {
 		t.Fatalf("buffered %d, %d; want 1, 2", a, b)
 	}
-	Offer(c, &missed, 6, lagged)
+	if Offer(c, &missed, 6, lagged) {
+		t.Fatal("Offer(6) into an empty channel reported a drop")
+	}
 	if got := <-c; got != -3 {
 		t.Fatalf("first event after the gap = %d, want the lag marker -3", got)
 	}

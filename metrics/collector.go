@@ -1,0 +1,153 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/live"
+)
+
+// engineCollector reads the engine's own counters when Prometheus
+// scrapes: nothing is copied or kept between scrapes, and the engine pays
+// nothing for metrics while no one scrapes.
+type engineCollector struct {
+	e       *engine.Engine
+	timeout time.Duration
+
+	sessionsStarted *prometheus.Desc // role
+	catchups        *prometheus.Desc
+
+	gossipOps       *prometheus.Desc // direction
+	gossipDiscarded *prometheus.Desc // reason
+	gossipPackets   *prometheus.Desc // reason
+
+	downloads        *prometheus.Desc // result
+	downloadRetries  *prometheus.Desc
+	downloadsQueued  *prometheus.Desc
+	downloadsRunning *prometheus.Desc
+
+	storeSize      *prometheus.Desc
+	storeCommits   *prometheus.Desc
+	storeLogSyncs  *prometheus.Desc
+	storeUnsynced  *prometheus.Desc
+	storeFailed    *prometheus.Desc
+	subscriberLags *prometheus.Desc // source
+}
+
+func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+	}
+	return &engineCollector{
+		e: e, timeout: timeout,
+		sessionsStarted: desc("sync_sessions_started_total",
+			"Sync sessions started since the node opened: dialled by this node (initiator) or accepted from a peer (acceptor).", "role"),
+		catchups: desc("sync_catchups_total",
+			"Catch-up sessions started: a sync with one random neighbour after a burst of writes, which repairs a lost gossip push."),
+		gossipOps: desc("gossip_ops_total",
+			"Gossip ops (entries, content announcements, sync reports): out = published by this node, in = received new and valid.", "direction"),
+		gossipDiscarded: desc("gossip_ops_discarded_total",
+			"Gossip ops not published or not delivered, by reason: too_large (published, over the op size limit), duplicate (received again), invalid (did not decode or verify), inbox_full (the swarm fell behind), queue_pruned (dropped from the broadcast queue before all its retransmissions).", "reason"),
+		gossipPackets: desc("gossip_packets_lost_total",
+			"Gossip packets lost by the transport, by reason: dropped (a full queue, oversize, unreadable) or failed (the dial or stream failed).", "reason"),
+		downloads: desc("downloads_total",
+			"Content downloads: ok = fetched and stored, failed = given up after every retry, dropped = not queued because the wanted set was full.", "result"),
+		downloadRetries: desc("download_retries_total",
+			"Failed download attempts that were tried again later."),
+		downloadsQueued: desc("downloads_queued",
+			"Blobs wanted and not yet fetched or given up."),
+		downloadsRunning: desc("downloads_running",
+			"Downloads in progress."),
+		storeSize: desc("store_size_bytes",
+			"Bytes the entry store's database files take (tables, write-ahead log, manifest); content is not included."),
+		storeCommits: desc("store_commits_total",
+			"Commits the store actor made."),
+		storeLogSyncs: desc("store_log_syncs_total",
+			"Syncs of the store's write-ahead log (durable writes' commits and the flush window's syncs)."),
+		storeUnsynced: desc("store_unsynced_writes",
+			"Batched writes acknowledged since the write-ahead log was last synced: what a crash now could lose."),
+		storeFailed: desc("store_failed",
+			"1 once the store has failed to commit or sync (the node must be restarted), else 0."),
+		subscriberLags: desc("subscriber_lagged_events_total",
+			"Events dropped because their subscriber fell behind, by source: store (the store actor's subscribers, the live actor among them), document (document subscriptions, which get a Lagged event), gossip (a swarm's events to the live actor).", "source"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.sessionsStarted, c.catchups, c.gossipOps, c.gossipDiscarded, c.gossipPackets,
+		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning,
+		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. The live actor's counters and
+// the store's size are read through their actors' loops, within the
+// scrape timeout; a figure that could not be read is sent as an invalid
+// metric, which the handler reports and leaves out.
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+
+	health := c.e.Health().Store
+	counter(c.storeCommits, health.Commits)
+	counter(c.storeLogSyncs, health.LogSyncs)
+	gauge(c.storeUnsynced, float64(health.UnsyncedWrites))
+	failed := 0.0
+	if health.Err != nil {
+		failed = 1
+	}
+	gauge(c.storeFailed, failed)
+	counter(c.subscriberLags, health.EventsDropped, "store")
+
+	g := c.e.GossipStats()
+	counter(c.gossipOps, g.OpsPublished, "out")
+	counter(c.gossipOps, g.OpsAccepted, "in")
+	counter(c.gossipDiscarded, g.OpsTooLarge, "too_large")
+	counter(c.gossipDiscarded, g.OpsDuplicate, "duplicate")
+	counter(c.gossipDiscarded, g.OpsInvalid, "invalid")
+	counter(c.gossipDiscarded, g.InboxDropped, "inbox_full")
+	counter(c.gossipDiscarded, g.BroadcastsPruned, "queue_pruned")
+	counter(c.gossipPackets, g.PacketsDropped, "dropped")
+	counter(c.gossipPackets, g.PacketsFailed, "failed")
+	counter(c.subscriberLags, g.EventsDropped, "gossip")
+
+	if st, err := c.e.SyncStats(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.sessionsStarted, fmt.Errorf("read sync stats: %w", err))
+	} else {
+		counter(c.sessionsStarted, st.Dials, live.Initiator.String())
+		counter(c.sessionsStarted, st.Accepted, live.Acceptor.String())
+		counter(c.catchups, st.Catchups)
+		counter(c.subscriberLags, st.EventsDropped, "document")
+	}
+
+	if dl, err := c.e.DownloadStats(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.downloads, fmt.Errorf("read download stats: %w", err))
+	} else {
+		counter(c.downloads, dl.Completed, "ok")
+		counter(c.downloads, dl.Failed, "failed")
+		counter(c.downloads, dl.Dropped, "dropped")
+		counter(c.downloadRetries, dl.Retried)
+		gauge(c.downloadsQueued, float64(dl.Queued))
+		gauge(c.downloadsRunning, float64(dl.Running))
+	}
+
+	if size, err := c.e.StoreSize(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.storeSize, fmt.Errorf("read store size: %w", err))
+	} else {
+		gauge(c.storeSize, float64(size))
+	}
+}
