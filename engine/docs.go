@@ -20,7 +20,14 @@ type Docs struct{ e *Engine }
 // Create makes a new document, writable by this node. It is not open for
 // sync until Share or StartSync.
 func (d *Docs) Create(ctx context.Context) (*Doc, error) {
-	c, err := d.e.act.CreateDoc(ctx, replica.Batched)
+	return d.CreateWith(ctx, replica.Batched)
+}
+
+// CreateWith is Create with the document's durability: Durable
+// acknowledges each write once fsynced, Batched (Create's) within the
+// store's flush window.
+func (d *Docs) CreateWith(ctx context.Context, durability replica.Durability) (*Doc, error) {
+	c, err := d.e.act.CreateDoc(ctx, durability)
 	if err != nil {
 		return nil, fmt.Errorf("engine: create document: %w", err)
 	}

@@ -1,0 +1,344 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/api"
+	"github.com/docsnode/docsnode/api/wire"
+	"github.com/docsnode/docsnode/client"
+	"github.com/docsnode/docsnode/engine"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve starts an engine and the API over it; everything stops in
+// t.Cleanup.
+func serve(t *testing.T, cfg api.Config) (*engine.Engine, *client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := engine.Open(ctx, engine.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.NewServer(e, cfg)
+	hs := httptest.NewServer(srv)
+	c, err := client.New(client.Options{BaseURL: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		srv.Close()
+		hs.Close()
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e, c
+}
+
+func TestEntries(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, true)
+	if err != nil || doc.Capability != "write" || doc.Durability != "durable" {
+		t.Fatalf("create = %+v, %v", doc, err)
+	}
+	keys := []string{"notes/a", "notes/b c", "notes/../x", "notes//y", "other", "z/%2F.."}
+	for i, k := range keys {
+		e, err := c.Set(ctx, doc.ID, k, []byte(fmt.Sprintf("value %d", i)), client.SetOptions{})
+		if err != nil || e.Key != k || e.Len != uint64(len("value 0")) {
+			t.Fatalf("set %q = %+v, %v", k, e, err)
+		}
+	}
+	for i, k := range keys {
+		b, e, err := c.Get(ctx, doc.ID, k, client.GetOptions{})
+		if err != nil || string(b) != fmt.Sprintf("value %d", i) || e.Author == "" || len(e.Hash) != 64 || e.Timestamp == 0 {
+			t.Fatalf("get %q = %q %+v, %v", k, b, e, err)
+		}
+		meta, err := c.GetEntry(ctx, doc.ID, k, client.GetOptions{Author: e.Author})
+		if err != nil || meta.Key != k || meta.Hash != e.Hash || meta.Author != e.Author {
+			t.Fatalf("get %q meta = %+v, %v; raw get said %+v", k, meta, err, e)
+		}
+	}
+	// Paging: one entry per page, in key order, until the cursor ends.
+	prefix := "notes/"
+	var got []string
+	q := client.Query{Prefix: &prefix, SortByKey: true, Limit: 1}
+	pages := 0
+	for {
+		page, err := c.Query(ctx, doc.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, e := range page.Entries {
+			got = append(got, e.Key)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	if want := []string{"notes/../x", "notes//y", "notes/a", "notes/b c"}; fmt.Sprint(got) != fmt.Sprint(want) || pages != 4 {
+		t.Fatalf("paged query = %q in %d pages, want %q in 4", got, pages, want)
+	}
+	desc, err := c.QueryAll(ctx, doc.ID, client.Query{SortByKey: true, Desc: true, Latest: true})
+	if err != nil || len(desc) != len(keys) || desc[0].Key != "z/%2F.." || desc[len(desc)-1].Key != "notes/../x" {
+		t.Fatalf("descending query = %+v, %v", desc, err)
+	}
+	// Delete a prefix: its keys are gone, the others stay.
+	if _, err := c.Delete(ctx, doc.ID, "notes/", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Get(ctx, doc.ID, "notes/a", client.GetOptions{}); client.Code(err) != wire.CodeEntryNotFound || !client.IsNotFound(err) {
+		t.Fatalf("get of a deleted key: %v", err)
+	}
+	if b, _, err := c.Get(ctx, doc.ID, "other", client.GetOptions{}); err != nil || string(b) != "value 4" {
+		t.Fatalf("get other after the delete = %q, %v", b, err)
+	}
+	docs, err := c.Docs(ctx)
+	if err != nil || len(docs) != 1 || docs[0] != doc {
+		t.Fatalf("docs = %+v, %v", docs, err)
+	}
+	if err := c.Drop(ctx, doc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if docs, err := c.Docs(ctx); err != nil || len(docs) != 0 {
+		t.Fatalf("docs after drop = %+v, %v", docs, err)
+	}
+}
+
+// TestRefusals: each bad request gets its documented status and code, and
+// changes nothing.
+func TestRefusals(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{MaxValueBytes: 16, MaxBodyBytes: 64})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(ctx, doc.ID, "k", []byte("kept"), client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unknown := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name   string
+		call   func() error
+		status int
+		code   string
+	}{
+		{"bad doc id", func() error { _, err := c.Set(ctx, "nope", "k", []byte("v"), client.SetOptions{}); return err }, 400, wire.CodeBadDocID},
+		{"unknown doc", func() error { _, err := c.Set(ctx, unknown, "k", []byte("v"), client.SetOptions{}); return err }, 404, wire.CodeDocNotFound},
+		{"unknown doc get", func() error { _, _, err := c.Get(ctx, unknown, "k", client.GetOptions{}); return err }, 404, wire.CodeDocNotFound},
+		{"unknown doc query", func() error { _, err := c.Query(ctx, unknown, client.Query{}); return err }, 404, wire.CodeDocNotFound},
+		{"unknown doc drop", func() error { return c.Drop(ctx, unknown) }, 404, wire.CodeDocNotFound},
+		{"empty value", func() error { _, err := c.Set(ctx, doc.ID, "k", nil, client.SetOptions{}); return err }, 400, wire.CodeEmptyValue},
+		{"value too large", func() error {
+			_, err := c.Set(ctx, doc.ID, "k", bytes.Repeat([]byte("x"), 17), client.SetOptions{})
+			return err
+		}, 413, wire.CodeTooLarge},
+		{"value too large, no length", func() error {
+			_, err := c.SetReader(ctx, doc.ID, "k", io.MultiReader(strings.NewReader(strings.Repeat("y", 17))), client.SetOptions{})
+			return err
+		}, 413, wire.CodeTooLarge},
+		{"unknown author", func() error {
+			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: unknown})
+			return err
+		}, 404, wire.CodeAuthorNotFound},
+		{"bad author", func() error { _, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: "x"}); return err }, 400, wire.CodeBadAuthorID},
+		{"bad ticket", func() error { _, err := c.Import(ctx, "docnotaticket"); return err }, 400, wire.CodeBadTicket},
+		{"body too large", func() error { _, err := c.Import(ctx, strings.Repeat("t", 100)); return err }, 413, wire.CodeTooLarge},
+		{"bad share mode", func() error { _, err := c.Share(ctx, doc.ID, "admin"); return err }, 400, wire.CodeBadRequest},
+		{"bad cursor", func() error { _, err := c.Query(ctx, doc.ID, client.Query{Cursor: "!!"}); return err }, 400, wire.CodeBadCursor},
+		{"bad limit", func() error { _, err := c.Query(ctx, doc.ID, client.Query{Limit: 1 << 30}); return err }, 400, wire.CodeBadRequest},
+		{"not syncing", func() error { return c.WaitSynced(ctx, doc.ID, "", time.Second) }, 409, wire.CodeNotSyncing},
+	} {
+		err := tc.call()
+		var ae *client.Error
+		if !errorsAs(err, &ae) || ae.Status != tc.status || ae.Code != tc.code || ae.Message == "" {
+			t.Errorf("%s: %v (%#v), want %d %s", tc.name, err, ae, tc.status, tc.code)
+		}
+	}
+	all, err := c.QueryAll(ctx, doc.ID, client.Query{Tombstones: true})
+	if err != nil || len(all) != 1 || all[0].Key != "k" || all[0].Len != 4 {
+		t.Fatalf("entries after the refusals = %+v, %v", all, err)
+	}
+	if docs, err := c.Docs(ctx); err != nil || len(docs) != 1 {
+		t.Fatalf("docs after the refusals = %+v, %v", docs, err)
+	}
+}
+
+func errorsAs(err error, target **client.Error) bool {
+	e, ok := err.(*client.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+func TestRequireToken(t *testing.T) {
+	e, err := engine.Open(context.Background(), engine.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv := api.NewServer(e, api.Config{})
+	defer srv.Close()
+	hs := httptest.NewServer(api.RequireToken("s3cret-token", srv))
+	defer hs.Close()
+	for _, tc := range []struct {
+		path, auth string
+		want       int
+	}{
+		{"/v1/node", "", 401},
+		{"/v1/node", "Bearer wrong", 401},
+		{"/v1/node", "Bearer s3cret-token-and-more", 401},
+		{"/v1/node", "s3cret-token", 401},
+		{"/v1/node", "Bearer s3cret-token", 200},
+		{"/healthz", "", 200},
+		{"/readyz", "", 401},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+tc.path, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == 401 && !strings.Contains(string(body), `"code":"unauthorized"`)) {
+			t.Errorf("%s with %q: %d %s, want %d", tc.path, tc.auth, resp.StatusCode, body, tc.want)
+		}
+		if strings.Contains(string(body), "s3cret") {
+			t.Errorf("%s: the answer shows the token: %s", tc.path, body)
+		}
+	}
+}
+
+func TestNodeAndHealth(t *testing.T) {
+	ctx := context.Background()
+	e, c := serve(t, api.Config{})
+	n, err := c.Node(ctx)
+	if err != nil || n.ID != e.NodeID().String() || len(n.Addrs) == 0 {
+		t.Fatalf("node = %+v, %v", n, err)
+	}
+	if err := c.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Authors(ctx)
+	if err != nil || len(a.Authors) != 1 || a.Authors[0] != a.Default {
+		t.Fatalf("authors = %+v, %v", a, err)
+	}
+}
+
+// nextEvent reads events until one of kind, with a deadline.
+func nextEvent(t *testing.T, s *client.EventStream, kind string) client.Event {
+	t.Helper()
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", kind, err)
+		}
+		if ev.Kind == kind {
+			return ev
+		}
+	}
+}
+
+// TestEventsResume: a client that reconnects with the id of the last
+// event it read gets exactly what it missed, and a lagged event when the
+// replay buffer no longer holds it.
+func TestEventsResume(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, c := serve(t, api.Config{EventReplay: 8, Heartbeat: 10 * time.Millisecond})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Events(ctx, doc.ID, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(ctx, doc.ID, "first", []byte("1"), client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := nextEvent(t, s, wire.EventInsertLocal)
+	if first.Entry == nil || first.Entry.Key != "first" || first.ID != 1 || s.LastID != first.ID {
+		t.Fatalf("first event = %+v", first)
+	}
+	s.Close()
+	for i := range 5 {
+		if _, err := c.Set(ctx, doc.ID, fmt.Sprintf("missed/%d", i), []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The inserts reach the log through the engine's subscription; a new
+	// stream that starts after all five shows when they are in.
+	marker, err := c.Events(ctx, doc.ID, 5, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, marker, wire.EventInsertLocal); ev.ID != 6 || ev.Entry.Key != "missed/4" {
+		t.Fatalf("event 6 = %+v", ev)
+	}
+	marker.Close()
+	s, err = c.Events(ctx, doc.ID, first.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		ev, err := s.Next()
+		if err != nil || ev.Kind != wire.EventInsertLocal || ev.Entry.Key != fmt.Sprintf("missed/%d", i) || ev.ID != first.ID+1+uint64(i) {
+			t.Fatalf("replayed event %d = %+v, %v", i, ev, err)
+		}
+	}
+	// Live again: the next insert follows on the same stream.
+	if _, err := c.Set(ctx, doc.ID, "live", []byte("v"), client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, s, wire.EventInsertLocal); ev.Entry.Key != "live" || ev.ID != 7 {
+		t.Fatalf("live event = %+v", ev)
+	}
+	s.Close()
+	// Ten more inserts (ids 8..17) leave 10..17 in the buffer of 8: a
+	// client resuming after event 1 is told it lost 8 (ids 2..9), then
+	// gets 10 onwards.
+	for i := range 10 {
+		if _, err := c.Set(ctx, doc.ID, fmt.Sprintf("flood/%d", i), []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker, err = c.Events(ctx, doc.ID, 16, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, marker, wire.EventInsertLocal); ev.ID != 17 {
+		t.Fatalf("event 17 = %+v", ev)
+	}
+	marker.Close()
+	s, err = c.Events(ctx, doc.ID, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag, err := s.Next()
+	if err != nil || lag.Kind != wire.EventLagged || lag.Missed != 8 || lag.ID != 9 {
+		t.Fatalf("first event after the gap = %+v, %v (want lagged, 8 missed: ids 2..9)", lag, err)
+	}
+	if ev, err := s.Next(); err != nil || ev.ID != 10 || ev.Entry.Key != "flood/2" {
+		t.Fatalf("event after the lag = %+v, %v", ev, err)
+	}
+	s.Close()
+}

@@ -1,0 +1,242 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/docsnode/docsnode/api/wire"
+	"github.com/docsnode/docsnode/engine"
+)
+
+// eventLog numbers one document's events and keeps the last few for
+// clients that reconnect. A pump goroutine fills it from an engine
+// subscription taken on the first stream request; streams read from it by
+// id, each at its own pace, so a slow client never holds up the pump or
+// another client: once what it has not read leaves the buffer, it gets a
+// lagged event instead.
+type eventLog struct {
+	mu      sync.Mutex
+	ring    []wire.Event // ring[(first+i)%cap] holds id oldest+i
+	first   int
+	next    uint64        // id of the next event; ids start at 1
+	changed chan struct{} // closed and replaced when the log changes
+	sub     *engine.Subscription
+	ended   bool // the subscription closed (the document was dropped)
+}
+
+func newEventLog(size int) *eventLog {
+	return &eventLog{ring: make([]wire.Event, 0, size), next: 1, changed: make(chan struct{})}
+}
+
+// oldest is the id of the oldest event held. Under mu.
+func (l *eventLog) oldest() uint64 { return l.next - uint64(len(l.ring)) }
+
+func (l *eventLog) broadcast() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *eventLog) append(ev wire.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev.ID = l.next
+	l.next++
+	if len(l.ring) < cap(l.ring) {
+		l.ring = append(l.ring, ev)
+	} else {
+		l.ring[l.first] = ev
+		l.first = (l.first + 1) % cap(l.ring)
+	}
+	l.broadcast()
+}
+
+// read returns the events from id from on, or a lagged event first when
+// some of them are gone, and the channel that says when there is more.
+func (l *eventLog) read(doc string, from uint64) (evs []wire.Event, next uint64, changed <-chan struct{}, ended bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if from > l.next {
+		// An id this log never gave: the daemon restarted since. What
+		// happened in between is unknown.
+		evs = append(evs, wire.Event{ID: l.next - 1, Kind: wire.EventLagged, Doc: doc})
+		from = l.next
+	}
+	if o := l.oldest(); from < o {
+		evs = append(evs, wire.Event{ID: o - 1, Kind: wire.EventLagged, Doc: doc, Missed: o - from})
+		from = o
+	}
+	for id := from; id < l.next; id++ {
+		evs = append(evs, l.ring[(l.first+int(id-l.oldest()))%cap(l.ring)])
+	}
+	return evs, l.next, l.changed, l.ended
+}
+
+func (l *eventLog) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sub != nil {
+		l.sub.Close()
+	}
+}
+
+// follow returns the document's log, subscribing to its events when no
+// subscription feeds the log.
+func (s *Server) follow(doc *engine.Doc) (*eventLog, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ctx.Err(); err != nil {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: "the server is closing"}
+	}
+	l := s.logs[doc.ID()]
+	if l == nil {
+		l = newEventLog(s.cfg.EventReplay)
+		s.logs[doc.ID()] = l
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sub != nil {
+		return l, nil
+	}
+	sub, err := doc.Subscribe(s.ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.sub, l.ended = sub, false
+	s.wg.Go(func() { s.pump(l, sub) })
+	return l, nil
+}
+
+func (s *Server) pump(l *eventLog, sub *engine.Subscription) {
+	for ev := range sub.C() {
+		l.append(eventJSON(&ev))
+	}
+	l.mu.Lock()
+	l.sub, l.ended = nil, true
+	l.broadcast()
+	l.mu.Unlock()
+}
+
+func eventJSON(ev *engine.Event) wire.Event {
+	out := wire.Event{Kind: ev.Kind.String(), Doc: ev.Doc.String()}
+	switch ev.Kind {
+	case engine.EventInsertLocal, engine.EventInsertRemote:
+		e := entryJSON(&ev.Entry)
+		out.Entry = &e
+		if ev.Kind == engine.EventInsertRemote {
+			out.Peer = ev.Peer.String()
+			out.Content = contentStatus(ev.ContentStatus)
+		}
+	case engine.EventNeighborUp, engine.EventNeighborDown:
+		out.Peer = ev.Peer.String()
+	case engine.EventSyncFinished:
+		out.Peer = ev.Peer.String()
+		if ev.Err != nil {
+			out.Error = ev.Err.Error()
+		}
+	case engine.EventLagged:
+		out.Missed = ev.Missed
+	case engine.EventContentReady, engine.EventContentFailed:
+		out.Hash = hex.EncodeToString(ev.Hash[:])
+		if !ev.Peer.IsZero() {
+			out.Peer = ev.Peer.String()
+		}
+		if ev.Err != nil {
+			out.Error = ev.Err.Error()
+		}
+	}
+	return out
+}
+
+func contentStatus(c engine.ContentStatus) string {
+	switch c {
+	case engine.ContentComplete:
+		return "complete"
+	case engine.ContentIncomplete:
+		return "incomplete"
+	}
+	return "missing"
+}
+
+// events streams the document's events as Server-Sent Events. Without
+// Last-Event-ID (header, or last_event_id= for clients that cannot set
+// headers) the stream starts with the next event.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	lastID, resume := r.Header.Get("Last-Event-ID"), false
+	if lastID == "" {
+		lastID = r.URL.Query().Get("last_event_id")
+	}
+	var from uint64
+	if lastID != "" {
+		n, err := strconv.ParseUint(lastID, 10, 64)
+		if err != nil {
+			return badRequest(wire.CodeBadRequest, "Last-Event-ID %q is not an event id", lastID)
+		}
+		from, resume = n+1, true
+	}
+	d, err := s.doc(r)
+	if err != nil {
+		return err
+	}
+	l, err := s.follow(d)
+	if err != nil {
+		return err
+	}
+	if !resume {
+		l.mu.Lock()
+		from = l.next
+		l.mu.Unlock()
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	doc := d.ID().String()
+	for {
+		evs, next, changed, ended := l.read(doc, from)
+		from = next
+		for _, ev := range evs {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, b); err != nil {
+				return nil // the client went away
+			}
+		}
+		if len(evs) > 0 {
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		}
+		if ended {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-heartbeat.C:
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return nil
+			}
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		case <-r.Context().Done():
+			return nil
+		case <-s.ctx.Done():
+			return nil
+		}
+	}
+}
+
