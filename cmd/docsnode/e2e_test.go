@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docsnode/docsnode/client"
+	"github.com/docsnode/docsnode/internal/testutil"
+)
+
+// buildBinary builds docsnode into a temporary directory, once per test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "docsnode")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer is a bytes.Buffer that a child process writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+type daemon struct {
+	cmd    *exec.Cmd
+	dir    string
+	stderr *syncBuffer
+	exited chan struct{}
+	err    error // after exited
+}
+
+// startDaemon runs 'docsnode start' on dir, on loopback only, and waits
+// until its API answers. The process is killed in t.Cleanup if it still
+// runs.
+func startDaemon(t *testing.T, bin, dir string) *daemon {
+	t.Helper()
+	d := &daemon{dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(bin, "--data", dir, "start", "--listen", "127.0.0.1:0", "--event-heartbeat", "200ms", "--shutdown-timeout", "20s")
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("daemon %s log:\n%s", dir, d.stderr.String())
+		}
+	})
+	sock, err := socketPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Options{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		select {
+		case <-d.exited:
+			t.Fatalf("the daemon on %s exited: %v\n%s", dir, d.err, d.stderr.String())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return c.Health(ctx) == nil
+	}, "the daemon on %s answers", dir)
+	return d
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (d *daemon) stop(t *testing.T) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the daemon on %s did not exit after SIGTERM", d.dir)
+	}
+	return d.cmd.ProcessState.ExitCode()
+}
+
+// cli runs one command and returns its stdout, stderr and exit code.
+func runCLI(t *testing.T, bin, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--data", dir}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("docsnode %q: %v", args, err)
+	}
+	return strings.TrimSpace(stdout.String()), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+func mustCLI(t *testing.T, bin, dir string, args ...string) string {
+	t.Helper()
+	out, errOut, code := runCLI(t, bin, dir, args...)
+	if code != 0 {
+		t.Fatalf("docsnode %q: exit %d: %s", args, code, errOut)
+	}
+	return out
+}
+
+// TestDaemonsShareAndWatch runs two daemons on loopback: A creates and
+// shares a document, B joins it and watches it, and a value set on A
+// shows in B's watch and reads back on B. A second daemon on A's data
+// directory is refused; SIGTERM ends both daemons with status 0.
+func TestDaemonsShareAndWatch(t *testing.T) {
+	bin := buildBinary(t)
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+
+	// No daemon yet: a distinct exit code and a message saying what to do.
+	if _, errOut, code := runCLI(t, bin, dirA, "doc", "ls"); code != exitNoDaemon || !strings.Contains(errOut, "docsnode start") {
+		t.Fatalf("doc ls with no daemon: exit %d, %q", code, errOut)
+	}
+	a := startDaemon(t, bin, dirA)
+	b := startDaemon(t, bin, dirB)
+
+	if _, errOut, code := runCLI(t, bin, dirA, "start", "--listen", "127.0.0.1:0"); code != exitError || !strings.Contains(errOut, "in use") || !strings.Contains(errOut, lockFile) {
+		t.Fatalf("a second daemon on A's directory: exit %d, %q", code, errOut)
+	}
+	if fi, err := os.Stat(filepath.Join(dirA, socketFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("A's socket: %v, %v", fi, err)
+	}
+
+	idA := mustCLI(t, bin, dirA, "node", "id")
+	doc := mustCLI(t, bin, dirA, "doc", "new")
+	ticket, errOut, code := runCLI(t, bin, dirA, "doc", "share", doc, "read")
+	if code != 0 || !strings.Contains(errOut, "grants read") {
+		t.Fatalf("share: exit %d, %q", code, errOut)
+	}
+	if joined := mustCLI(t, bin, dirB, "doc", "join", ticket); joined != doc {
+		t.Fatalf("join printed %q, want %s", joined, doc)
+	}
+
+	// B watches the document, as JSON lines.
+	watch := exec.Command(bin, "--data", dirB, "--json", "doc", "watch", doc)
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchErr := &syncBuffer{}
+	watch.Stderr = watchErr
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchDone := make(chan struct{})
+	t.Cleanup(func() {
+		watch.Process.Kill()
+		<-watchDone
+	})
+	events := make(chan client.Event, 64)
+	go func() {
+		defer close(watchDone)
+		defer close(events)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev client.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Errorf("watch printed %q: %v", sc.Text(), err)
+				continue
+			}
+			events <- ev
+		}
+		watch.Wait()
+	}()
+	// Nothing outside tells when the watch's stream is open, and a set
+	// made before it opens is not shown: the set is repeated (a new entry
+	// each time) until the watch shows one.
+	deadline := time.After(60 * time.Second)
+	got := false
+	for i := 0; !got; i++ {
+		mustCLI(t, bin, dirA, "doc", "set", doc, "greeting", "hello from A")
+		retry := time.After(2 * time.Second)
+	wait:
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("watch ended: %s", watchErr.String())
+				}
+				if ev.Kind == "insert-remote" && ev.Entry != nil && ev.Entry.Key == "greeting" {
+					if ev.Peer != idA || ev.Doc != doc || ev.ID == 0 {
+						t.Fatalf("B's event = %+v, want from %s", ev, idA)
+					}
+					got = true
+					break wait
+				}
+			case <-retry:
+				break wait
+			case <-deadline:
+				t.Fatalf("B's watch did not show A's set after %d tries: %s", i+1, watchErr.String())
+			}
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		out, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "greeting")
+		return code == 0 && out == "hello from A"
+	}, "B reads A's value")
+	if _, errOut, code := runCLI(t, bin, dirB, "doc", "set", doc, "k", "v"); code != exitError || !strings.Contains(errOut, "read_only") {
+		t.Fatalf("set on B's read-only copy: exit %d, %q", code, errOut)
+	}
+
+	// SIGINT ends the watch cleanly.
+	if err := watch.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-watchDone
+	if code := watch.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("watch exit %d after SIGINT: %s", code, watchErr.String())
+	}
+	if code := a.stop(t); code != 0 {
+		t.Fatalf("A exit %d after SIGTERM:\n%s", code, a.stderr.String())
+	}
+	if code := b.stop(t); code != 0 {
+		t.Fatalf("B exit %d after SIGTERM:\n%s", code, b.stderr.String())
+	}
+	if !strings.Contains(a.stderr.String(), "stopped") {
+		t.Fatalf("A's log does not say it stopped:\n%s", a.stderr.String())
+	}
+	// Stopped, the data directory serves the local commands again, and
+	// holds the document.
+	if out, errOut, code := runCLI(t, bin, dirA, "local", "doc", "ls"); code != 0 || !strings.Contains(out, doc) {
+		t.Fatalf("local doc ls after the stop: exit %d, %q %q", code, out, errOut)
+	}
+}
