@@ -8,7 +8,9 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,10 +64,11 @@ type daemon struct {
 // startDaemon runs 'docsnode start' on dir, on loopback only, and waits
 // until its API answers. The process is killed in t.Cleanup if it still
 // runs.
-func startDaemon(t *testing.T, bin, dir string) *daemon {
+func startDaemon(t *testing.T, bin, dir string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin, "--data", dir, "start", "--listen", "127.0.0.1:0", "--event-heartbeat", "200ms", "--shutdown-timeout", "20s")
+	args := append([]string{"--data", dir, "start", "--listen", "127.0.0.1:0", "--event-heartbeat", "200ms", "--shutdown-timeout", "20s"}, extra...)
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,6 +108,35 @@ func startDaemon(t *testing.T, bin, dir string) *daemon {
 		return c.Health(ctx) == nil
 	}, "the daemon on %s answers", dir)
 	return d
+}
+
+// tcpAddr returns the TCP address of the API, from the daemon's log.
+func (d *daemon) tcpAddr(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`api=\S+,(127\.0\.0\.1:[0-9]+)`).FindStringSubmatch(d.stderr.String())
+	if m == nil {
+		t.Fatalf("no TCP API address in the log:\n%s", d.stderr.String())
+	}
+	return m[1]
+}
+
+// quicAddr returns the node's QUIC address, through the API.
+func quicAddr(t *testing.T, bin, dir string) string {
+	t.Helper()
+	var n client.Node
+	if err := json.Unmarshal([]byte(mustCLI(t, bin, dir, "--json", "node", "id")), &n); err != nil || len(n.Addrs) != 1 {
+		t.Fatalf("node id --json: %+v, %v", n, err)
+	}
+	return n.Addrs[0]
+}
+
+// kill ends the daemon with SIGKILL, as a crash would.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
 }
 
 // stop sends SIGTERM and returns the exit code.
@@ -148,8 +180,11 @@ func mustCLI(t *testing.T, bin, dir string, args ...string) string {
 
 // TestDaemonsShareAndWatch runs two daemons on loopback: A creates and
 // shares a document, B joins it and watches it, and a value set on A
-// shows in B's watch and reads back on B. A second daemon on A's data
-// directory is refused; SIGTERM ends both daemons with status 0.
+// shows in B's watch and reads back on B. Along the way: the exit code
+// without a daemon, a refused second daemon on A's data directory, A's
+// TCP API and its token, a read-only refusal, and B killed and restarted
+// on its kept port catching up on what A wrote meanwhile. SIGTERM ends
+// both daemons with status 0.
 func TestDaemonsShareAndWatch(t *testing.T) {
 	bin := buildBinary(t)
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
@@ -158,11 +193,35 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if _, errOut, code := runCLI(t, bin, dirA, "doc", "ls"); code != exitNoDaemon || !strings.Contains(errOut, "docsnode start") {
 		t.Fatalf("doc ls with no daemon: exit %d, %q", code, errOut)
 	}
-	a := startDaemon(t, bin, dirA)
+	a := startDaemon(t, bin, dirA, "--api-addr", "127.0.0.1:0")
 	b := startDaemon(t, bin, dirB)
+	addrB := quicAddr(t, bin, dirB)
+
+	// A's TCP API wants the token: the CLI reads it from the data
+	// directory; a wrong one, or none, is refused.
+	tcp := a.tcpAddr(t)
+	if out := mustCLI(t, bin, dirA, "--api-addr", tcp, "doc", "ls"); out != "" {
+		t.Fatalf("doc ls over TCP = %q", out)
+	}
+	t.Setenv("DOCSNODE_API_TOKEN", "wrong")
+	if _, errOut, code := runCLI(t, bin, dirA, "--api-addr", tcp, "doc", "ls"); code != exitError || !strings.Contains(errOut, "unauthorized") {
+		t.Fatalf("doc ls over TCP with a wrong token: exit %d, %q", code, errOut)
+	}
+	os.Unsetenv("DOCSNODE_API_TOKEN")
+	resp, err := http.Get("http://" + tcp + "/v1/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/docs over TCP without a token: %s", resp.Status)
+	}
 
 	if _, errOut, code := runCLI(t, bin, dirA, "start", "--listen", "127.0.0.1:0"); code != exitError || !strings.Contains(errOut, "in use") || !strings.Contains(errOut, lockFile) {
 		t.Fatalf("a second daemon on A's directory: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, bin, dirA, "local", "doc", "ls"); code != exitError || !strings.Contains(errOut, "in use") {
+		t.Fatalf("a local command while A runs: exit %d, %q", code, errOut)
 	}
 	if fi, err := os.Stat(filepath.Join(dirA, socketFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("A's socket: %v, %v", fi, err)
@@ -254,6 +313,19 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if code := watch.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("watch exit %d after SIGINT: %s", code, watchErr.String())
 	}
+	// B crashes; A writes while it is down; B restarts on the QUIC port
+	// its first start kept, resumes the document's sync, and catches up.
+	b.kill(t)
+	mustCLI(t, bin, dirA, "doc", "set", doc, "while-down", "B was down")
+	b = startDaemon(t, bin, dirB)
+	if got := quicAddr(t, bin, dirB); got != addrB {
+		t.Fatalf("B restarted on %s, first on %s: the kept port was not used", got, addrB)
+	}
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		out, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "while-down")
+		return code == 0 && out == "B was down"
+	}, "B catches up after its restart")
+
 	if code := a.stop(t); code != 0 {
 		t.Fatalf("A exit %d after SIGTERM:\n%s", code, a.stderr.String())
 	}

@@ -46,7 +46,8 @@ api-token file (created on first use, mode 0600).
 
 The QUIC port is chosen on the first start and kept in the directory's
 quic-port file, so later starts keep it and daemons on different data
-directories run side by side; --listen overrides it.
+directories run side by side. A --listen with a port other than 0
+overrides it.
 
 On SIGINT or SIGTERM it stops accepting requests, ends event streams and
 sync, flushes the store and exits 0 within --shutdown-timeout; a second
@@ -57,7 +58,7 @@ signal exits at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "QUIC listen address ip:port (default 0.0.0.0 and the port kept in the data directory)")
+	f.StringVar(&o.listen, "listen", "", "QUIC listen address ip:port; port 0 uses the port kept in the data directory (default 0.0.0.0:0)")
 	f.BoolVar(&o.allowRemoteAPI, "api-allow-remote", false, "allow --api-addr on a non-loopback address")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -133,12 +134,16 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 
 	cfg := engine.DefaultConfig(dir)
 	cfg.Logger = log
-	keepChosenPort := false
+	// The QUIC port: an explicit --listen port wins; otherwise (no
+	// --listen, or --listen IP:0) the port kept by the first start, or a
+	// port the system picks, which is then kept.
 	if o.listen != "" {
 		if cfg.Endpoint.ListenAddr, err = netip.ParseAddrPort(o.listen); err != nil {
 			return usageError{fmt.Errorf("--listen %q: want ip:port, such as 0.0.0.0:7777 or 127.0.0.1:0", o.listen)}
 		}
-	} else {
+	}
+	keepChosenPort := false
+	if cfg.Endpoint.ListenAddr.Port() == 0 {
 		port, err := keptPort(dir)
 		if err != nil {
 			return err
@@ -148,7 +153,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	}
 	e, err := engine.Open(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) && o.listen == "" {
+		if errors.Is(err, syscall.EADDRINUSE) && !keepChosenPort {
 			return fmt.Errorf("%w: the QUIC port kept in %s/%s is taken by another program: free it, or pass --listen", err, dir, portFile)
 		}
 		return err
