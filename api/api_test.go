@@ -342,3 +342,136 @@ func TestEventsResume(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestRefusedSetWritesNothing: a refused set on a fresh node does not
+// even create the default author.
+func TestRefusedSetWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	e, c := serve(t, api.Config{MaxValueBytes: 4})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(ctx, doc.ID, "k", []byte("too large"), client.SetOptions{}); client.Code(err) != wire.CodeTooLarge {
+		t.Fatalf("large set: %v", err)
+	}
+	if _, err := c.Set(ctx, doc.ID, "k", nil, client.SetOptions{}); client.Code(err) != wire.CodeEmptyValue {
+		t.Fatalf("empty set: %v", err)
+	}
+	if ids, err := e.Authors().List(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("authors after the refused sets = %v, %v", ids, err)
+	}
+}
+
+// TestTwoNodes: a document shared for writing through one node's API and
+// imported through the other's syncs both ways, and wait-synced and the
+// sync status say so.
+func TestTwoNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ea, a := serve(t, api.Config{})
+	_, b := serve(t, api.Config{})
+	doc, err := a.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Set(ctx, doc.ID, "from/a", []byte("A"), client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := a.Share(ctx, doc.ID, "write")
+	if err != nil || tk.Mode != "write" || !strings.HasPrefix(tk.Ticket, "doc") {
+		t.Fatalf("share write = %+v, %v", tk, err)
+	}
+	bdoc, err := b.Import(ctx, tk.Ticket)
+	if err != nil || bdoc.ID != doc.ID || bdoc.Capability != "write" {
+		t.Fatalf("import = %+v, %v", bdoc, err)
+	}
+	if err := b.WaitSynced(ctx, doc.ID, ea.NodeID().String(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := b.Get(ctx, doc.ID, "from/a", client.GetOptions{}); err != nil || string(v) != "A" {
+		// The entry is in; its content may still be downloading.
+		if client.Code(err) != wire.CodeContentMissing {
+			t.Fatalf("B reads from/a = %q, %v", v, err)
+		}
+	}
+	if _, err := b.Set(ctx, doc.ID, "from/b", []byte("B"), client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without peer=, wait-synced waits for every peer B knows: A.
+	if err := b.WaitSynced(ctx, doc.ID, "", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.GetEntry(ctx, doc.ID, "from/b", client.GetOptions{})
+	if err != nil || e.Len != 1 {
+		t.Fatalf("A's entry from/b = %+v, %v", e, err)
+	}
+	peers, err := b.SyncStatus(ctx, doc.ID)
+	if err != nil || len(peers) != 1 || peers[0].Peer != ea.NodeID().String() || peers[0].Sessions == 0 {
+		t.Fatalf("B's sync status = %+v, %v", peers, err)
+	}
+	if err := b.WaitSynced(ctx, doc.ID, strings.Repeat("ee", 32), time.Second); client.Code(err) != wire.CodeUnknownPeer {
+		t.Fatalf("wait-synced on an unknown peer: %v", err)
+	}
+	if err := b.Leave(ctx, doc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitSynced(ctx, doc.ID, ea.NodeID().String(), time.Second); client.Code(err) != wire.CodeNotSyncing {
+		t.Fatalf("wait-synced after leave: %v", err)
+	}
+	if err := b.StartSync(ctx, doc.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStreamsEnd: an event stream ends when its document is dropped, and
+// Close ends the others, so that http.Server.Shutdown does not wait on
+// them.
+func TestStreamsEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := engine.Open(ctx, engine.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv := api.NewServer(e, api.Config{})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	c, err := client.New(client.Options{BaseURL: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dropped, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := c.Events(ctx, dropped.ID, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	s2, err := c.Events(ctx, kept.ID, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := c.Drop(ctx, dropped.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s1.Next(); err != io.EOF {
+		t.Fatalf("the dropped document's stream: %+v, %v", ev, err)
+	}
+	srv.Close()
+	if ev, err := s2.Next(); err != io.EOF {
+		t.Fatalf("a stream after Close: %+v, %v", ev, err)
+	}
+	if _, err := c.Events(ctx, kept.ID, 0, false); client.Code(err) != wire.CodeUnavailable {
+		t.Fatalf("a new stream after Close: %v", err)
+	}
+}

@@ -451,18 +451,23 @@ func (s *Server) setEntry(w http.ResponseWriter, r *http.Request) error {
 	if len(key) == 0 {
 		return badRequest(wire.CodeBadRequest, "the key is empty")
 	}
+	if r.ContentLength > s.cfg.MaxValueBytes {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: fmt.Sprintf("the value is %d bytes, over the limit of %d", r.ContentLength, s.cfg.MaxValueBytes)}
+	}
 	d, err := s.doc(r)
 	if err != nil {
 		return err
 	}
-	a, err := s.author(r)
+	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxValueBytes))
 	if err != nil {
 		return err
 	}
-	if r.ContentLength > s.cfg.MaxValueBytes {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: fmt.Sprintf("the value is %d bytes, over the limit of %d", r.ContentLength, s.cfg.MaxValueBytes)}
+	if len(value) == 0 {
+		return badRequest(wire.CodeEmptyValue, "an empty value is refused: delete the key instead")
 	}
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxValueBytes))
+	// The author comes last: the default author is created on first use,
+	// which a refused request must not do.
+	a, err := s.author(r)
 	if err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if _, errOut, code := runCLI(t, bin, dirA, "doc", "ls"); code != exitNoDaemon || !strings.Contains(errOut, "docsnode start") {
 		t.Fatalf("doc ls with no daemon: exit %d, %q", code, errOut)
 	}
-	a := startDaemon(t, bin, dirA, "--api-addr", "127.0.0.1:0")
+	a := startDaemon(t, bin, dirA, "--api-addr", "127.0.0.1:0", "--log-level", "debug")
 	b := startDaemon(t, bin, dirB)
 	addrB := quicAddr(t, bin, dirB)
 
@@ -232,6 +232,10 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	ticket, errOut, code := runCLI(t, bin, dirA, "doc", "share", doc, "read")
 	if code != 0 || !strings.Contains(errOut, "grants read") {
 		t.Fatalf("share: exit %d, %q", code, errOut)
+	}
+	writeTicket, errOut, code := runCLI(t, bin, dirA, "doc", "share", doc, "write")
+	if code != 0 || !strings.Contains(errOut, "grants WRITE") || writeTicket == ticket {
+		t.Fatalf("share write: exit %d, %q", code, errOut)
 	}
 	if joined := mustCLI(t, bin, dirB, "doc", "join", ticket); joined != doc {
 		t.Fatalf("join printed %q, want %s", joined, doc)
@@ -325,6 +329,16 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 		out, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "while-down")
 		return code == 0 && out == "B was down"
 	}, "B catches up after its restart")
+
+	// Neither the write ticket (it holds the document's secret) nor the
+	// API token reaches the log, even at debug level.
+	token, err := readAPIToken(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := a.stderr.String(); strings.Contains(log, writeTicket) || strings.Contains(log, token) || !strings.Contains(log, "api request") {
+		t.Fatalf("A's debug log shows a secret, or no requests:\n%s", log)
+	}
 
 	if code := a.stop(t); code != 0 {
 		t.Fatalf("A exit %d after SIGTERM:\n%s", code, a.stderr.String())
