@@ -23,14 +23,22 @@ type eventLog struct {
 	mu      sync.Mutex
 	ring    []wire.Event // ring[(first+i)%cap] holds id oldest+i
 	first   int
-	next    uint64        // id of the next event; ids start at 1
+	base    uint64        // the first id this log gave
+	next    uint64        // id of the next event
 	changed chan struct{} // closed and replaced when the log changes
 	sub     *engine.Subscription
 	ended   bool // the subscription closed (the document was dropped)
 }
 
-func newEventLog(size int) *eventLog {
-	return &eventLog{ring: make([]wire.Event, 0, size), next: 1, changed: make(chan struct{})}
+// newEventLog returns a log whose ids start at base. The server takes the
+// time in microseconds: the ids of a daemon that restarted are then above
+// any id of its earlier runs, so that an id from an earlier run is told
+// apart (it is below base) rather than taken for one of this run's.
+func newEventLog(size int, base uint64) *eventLog {
+	if base == 0 {
+		base = 1
+	}
+	return &eventLog{ring: make([]wire.Event, 0, size), base: base, next: base, changed: make(chan struct{})}
 }
 
 // oldest is the id of the oldest event held. Under mu.
@@ -60,11 +68,13 @@ func (l *eventLog) append(ev wire.Event) {
 func (l *eventLog) read(doc string, from uint64) (evs []wire.Event, next uint64, changed <-chan struct{}, ended bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if from > l.next {
-		// An id this log never gave: the daemon restarted since. What
-		// happened in between is unknown.
-		evs = append(evs, wire.Event{ID: l.next - 1, Kind: wire.EventLagged, Doc: doc})
-		from = l.next
+	if from < l.base || from > l.next {
+		// An id this log never gave: one of an earlier run of the
+		// daemon, or garbage. What happened since is unknown, so the
+		// client hears that it lost events, without a count, and goes
+		// on from the oldest event held.
+		evs = append(evs, wire.Event{ID: l.oldest() - 1, Kind: wire.EventLagged, Doc: doc})
+		from = l.oldest()
 	}
 	if o := l.oldest(); from < o {
 		evs = append(evs, wire.Event{ID: o - 1, Kind: wire.EventLagged, Doc: doc, Missed: o - from})
@@ -94,7 +104,7 @@ func (s *Server) follow(doc *engine.Doc) (*eventLog, error) {
 	}
 	l := s.logs[doc.ID()]
 	if l == nil {
-		l = newEventLog(s.cfg.EventReplay)
+		l = newEventLog(s.cfg.EventReplay, uint64(time.Now().UnixMicro()))
 		s.logs[doc.ID()] = l
 	}
 	l.mu.Lock()

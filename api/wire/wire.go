@@ -180,7 +180,9 @@ const (
 
 // Event is the data of one SSE event of GET /v1/docs/{id}/events.
 type Event struct {
-	// ID is the SSE id: it increases by one per event of the document.
+	// ID is the SSE id: it increases by one per event of the document,
+	// from a base the daemon takes from its clock, so that ids of a later
+	// run are above those of earlier runs.
 	ID      uint64 `json:"id"`
 	Kind    string `json:"kind"`
 	Doc     string `json:"doc"`
