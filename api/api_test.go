@@ -486,3 +486,57 @@ func TestStreamsEnd(t *testing.T) {
 		t.Fatalf("a new stream after Close: %v", err)
 	}
 }
+
+func TestAuthors(t *testing.T) {
+	ctx := context.Background()
+	_, a := serve(t, api.Config{})
+	_, b := serve(t, api.Config{})
+	first, err := a.Authors(ctx)
+	if err != nil || len(first.Authors) != 1 {
+		t.Fatalf("authors = %+v, %v", first, err)
+	}
+	id, err := a.CreateAuthor(ctx)
+	if err != nil || len(id) != 64 || id == first.Default {
+		t.Fatalf("create author = %q, %v", id, err)
+	}
+	if err := a.SetDefaultAuthor(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Authors(ctx); err != nil || got.Default != id || len(got.Authors) != 2 {
+		t.Fatalf("authors after set default = %+v, %v", got, err)
+	}
+	// An entry written through the API is signed by the new default.
+	doc, err := a.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := a.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{}); err != nil || e.Author != id {
+		t.Fatalf("set = %+v, %v; want author %s", e, err, id)
+	}
+	secret, err := a.ExportAuthor(ctx, id)
+	if err != nil || len(secret) != 64 {
+		t.Fatalf("export = %d chars, %v", len(secret), err)
+	}
+	if got, err := b.ImportAuthor(ctx, secret); err != nil || got != id {
+		t.Fatalf("import on b = %q, %v; want %s", got, err, id)
+	}
+	bad := strings.Repeat("zz", 32)
+	if _, err := b.ImportAuthor(ctx, bad); client.Code(err) != wire.CodeBadRequest || strings.Contains(err.Error(), bad) {
+		t.Fatalf("import of a bad secret: %v", err)
+	}
+	if err := a.DeleteAuthor(ctx, id); client.Code(err) != wire.CodeIsDefault {
+		t.Fatalf("delete of the default author: %v", err)
+	}
+	if err := a.DeleteAuthor(ctx, first.Default); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteAuthor(ctx, first.Default); client.Code(err) != wire.CodeAuthorNotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := a.ExportAuthor(ctx, first.Default); client.Code(err) != wire.CodeAuthorNotFound {
+		t.Fatalf("export of a deleted author: %v", err)
+	}
+	if err := a.SetDefaultAuthor(ctx, first.Default); client.Code(err) != wire.CodeAuthorNotFound {
+		t.Fatalf("default set to a deleted author: %v", err)
+	}
+}

@@ -131,6 +131,7 @@ func (s *Server) routes() {
 	h("GET /readyz", s.readyz)
 	h("GET /v1/node", s.node)
 	h("GET /v1/authors", s.authors)
+	s.authorRoutes(h)
 	h("GET /v1/docs", s.listDocs)
 	h("POST /v1/docs", s.createDoc)
 	h("POST /v1/docs/import", s.importDoc)

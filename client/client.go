@@ -416,3 +416,32 @@ func (c *Client) WaitSynced(ctx context.Context, doc, peer string, timeout time.
 	}
 	return c.do(ctx, http.MethodPost, docPath(doc, "/wait-synced"), q, nil, nil)
 }
+
+// CreateAuthor creates an author and returns its id.
+func (c *Client) CreateAuthor(ctx context.Context) (string, error) {
+	var a wire.Author
+	return a.ID, c.do(ctx, http.MethodPost, "/v1/authors", nil, nil, &a)
+}
+
+// SetDefaultAuthor makes a stored author the default.
+func (c *Client) SetDefaultAuthor(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPut, "/v1/authors/default", nil, jsonBody(wire.Author{ID: id}), nil)
+}
+
+// ExportAuthor returns an author's secret, for ImportAuthor elsewhere.
+func (c *Client) ExportAuthor(ctx context.Context, id string) (string, error) {
+	var s wire.AuthorSecret
+	return s.Secret, c.do(ctx, http.MethodPost, "/v1/authors/"+url.PathEscape(id)+"/export", nil, nil, &s)
+}
+
+// ImportAuthor stores an author from its exported secret and returns its id.
+func (c *Client) ImportAuthor(ctx context.Context, secret string) (string, error) {
+	var a wire.Author
+	return a.ID, c.do(ctx, http.MethodPost, "/v1/authors/import", nil, jsonBody(wire.AuthorSecret{Secret: secret}), &a)
+}
+
+// DeleteAuthor removes an author key; the entries it signed stay. The
+// default author is refused (code is_default).
+func (c *Client) DeleteAuthor(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/authors/"+url.PathEscape(id), nil, nil, nil)
+}

@@ -193,3 +193,20 @@ type Event struct {
 	Missed  uint64 `json:"missed,omitempty"`
 	Content string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
 }
+
+// Author is the answer of POST /v1/authors and /v1/authors/import, and
+// the body of PUT /v1/authors/default.
+type Author struct {
+	ID string `json:"id"`
+}
+
+// AuthorSecret is the answer of POST /v1/authors/{id}/export and the body
+// of POST /v1/authors/import. The secret signs entries as the author: it
+// is answered to the caller only, and never logged.
+type AuthorSecret struct {
+	Secret string `json:"secret"`
+}
+
+// CodeIsDefault: DELETE of the default author; make another the default
+// first. Answered with 409.
+const CodeIsDefault = "is_default"

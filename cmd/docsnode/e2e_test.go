@@ -330,13 +330,33 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 		return code == 0 && out == "B was down"
 	}, "B catches up after its restart")
 
-	// Neither the write ticket (it holds the document's secret) nor the
-	// API token reaches the log, even at debug level.
+	// Authors: a new default on A, exported and imported on B.
+	author := mustCLI(t, bin, dirA, "author", "new")
+	mustCLI(t, bin, dirA, "author", "default", author)
+	if got := mustCLI(t, bin, dirA, "author", "default"); got != author {
+		t.Fatalf("author default = %q, want %s", got, author)
+	}
+	secret := mustCLI(t, bin, dirA, "author", "export", author)
+	if got := mustCLI(t, bin, dirB, "author", "import", secret); got != author {
+		t.Fatalf("author import on B = %q, want %s", got, author)
+	}
+	if ls := mustCLI(t, bin, dirB, "author", "ls"); !strings.Contains(ls, author) {
+		t.Fatalf("B's author ls = %q", ls)
+	}
+
+	// Neither the write ticket (it holds the document's secret), an
+	// author's secret nor the API token reaches the log, even at debug
+	// level.
 	token, err := readAPIToken(dirA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if log := a.stderr.String(); strings.Contains(log, writeTicket) || strings.Contains(log, token) || !strings.Contains(log, "api request") {
+	for _, d := range []*daemon{a, b} {
+		if log := d.stderr.String(); strings.Contains(log, writeTicket) || strings.Contains(log, secret) {
+			t.Fatalf("the log of %s shows a secret:\n%s", d.dir, log)
+		}
+	}
+	if log := a.stderr.String(); strings.Contains(log, token) || !strings.Contains(log, "api request") {
 		t.Fatalf("A's debug log shows a secret, or no requests:\n%s", log)
 	}
 

@@ -479,6 +479,72 @@ func authorCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	author.AddCommand(ls)
+	create := &cobra.Command{
+		Use: "new", Short: "create an author and print its id", Args: nargs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				id, err := c.CreateAuthor(ctx)
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, wire.Author{ID: id}, func(w io.Writer) { fmt.Fprintln(w, id) })
+			})
+		},
+	}
+	def := &cobra.Command{
+		Use: "default [ID]", Short: "print the default author, or make ID the default", Args: nargs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				if len(args) == 1 {
+					return c.SetDefaultAuthor(ctx, args[0])
+				}
+				a, err := c.Authors(ctx)
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, wire.Author{ID: a.Default}, func(w io.Writer) { fmt.Fprintln(w, a.Default) })
+			})
+		},
+	}
+	export := &cobra.Command{
+		Use: "export ID", Short: "print an author's secret, for 'author import' on another node", Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				secret, err := c.ExportAuthor(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "this is the author's secret: whoever holds it can write as this author")
+				return g.show(cmd, wire.AuthorSecret{Secret: secret}, func(w io.Writer) { fmt.Fprintln(w, secret) })
+			})
+		},
+	}
+	imp := &cobra.Command{
+		Use: "import SECRET|-", Short: "add an author from its exported secret (- reads it from stdin)", Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			secret := args[0]
+			if secret == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+				if err != nil {
+					return err
+				}
+				secret = strings.TrimSpace(string(b))
+			}
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				id, err := c.ImportAuthor(ctx, secret)
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, wire.Author{ID: id}, func(w io.Writer) { fmt.Fprintln(w, id) })
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete ID", Short: "delete an author key (its entries stay)", Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error { return c.DeleteAuthor(ctx, args[0]) })
+		},
+	}
+	author.AddCommand(create, ls, def, export, imp, del)
 	return author
 }
