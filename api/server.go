@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -201,6 +202,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ae):
 	case errors.As(err, &mbe):
 		ae = &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: fmt.Sprintf("the request body is over the limit of %d bytes", mbe.Limit)}
+	case errors.Is(err, engine.ErrTooLarge):
+		ae = &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: "the value is over the content store's size limit"}
 	case errors.Is(err, engine.ErrReadOnly):
 		ae = &Error{Status: http.StatusForbidden, Code: wire.CodeReadOnly, Message: "the document is held read-only here: import a write ticket to write"}
 	case errors.Is(err, engine.ErrEmptyValue):
@@ -459,20 +462,21 @@ func (s *Server) setEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxValueBytes))
-	if err != nil {
+	// The value streams into the content store; a body over the limit
+	// fails the read part way, and the engine then stores nothing.
+	value := bufio.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.MaxValueBytes))
+	if _, err := value.Peek(1); errors.Is(err, io.EOF) {
+		return badRequest(wire.CodeEmptyValue, "an empty value is refused: delete the key instead")
+	} else if err != nil {
 		return err
 	}
-	if len(value) == 0 {
-		return badRequest(wire.CodeEmptyValue, "an empty value is refused: delete the key instead")
-	}
-	// The author comes last: the default author is created on first use,
-	// which a refused request must not do.
+	// The author comes after the checks: a default author is created on
+	// first use, which a refused request must not do.
 	a, err := s.author(r)
 	if err != nil {
 		return err
 	}
-	se, err := d.Set(r.Context(), a, key, value)
+	se, err := d.SetReader(r.Context(), a, key, value)
 	if err != nil {
 		return err
 	}

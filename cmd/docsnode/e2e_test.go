@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"net/http"
@@ -305,6 +306,23 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 		out, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "greeting")
 		return code == 0 && out == "hello from A"
 	}, "B reads A's value")
+	// A 20 MiB binary value set from a file on A reads back
+	// byte-identical on B.
+	big := make([]byte, 20<<20)
+	rand.NewChaCha8([32]byte{1}).Read(big)
+	bigIn, bigOut := filepath.Join(t.TempDir(), "big.in"), filepath.Join(t.TempDir(), "big.out")
+	if err := os.WriteFile(bigIn, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, bin, dirA, "doc", "set", doc, "big", "@"+bigIn)
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		_, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "big", "--out", bigOut)
+		return code == 0
+	}, "B reads the 20 MiB value")
+	if got, err := os.ReadFile(bigOut); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("B's copy of the 20 MiB value: %d bytes, equal %v, %v", len(got), bytes.Equal(got, big), err)
+	}
+
 	if _, errOut, code := runCLI(t, bin, dirB, "doc", "set", doc, "k", "v"); code != exitError || !strings.Contains(errOut, "read_only") {
 		t.Fatalf("set on B's read-only copy: exit %d, %q", code, errOut)
 	}

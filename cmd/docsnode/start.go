@@ -170,6 +170,12 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		}
 	}
 	resumed, resumeErr := e.Resumed()
+	// The default author exists from the start, so that no request
+	// creates it as a side effect.
+	author, err := e.Authors().Default(ctx)
+	if err != nil {
+		return fmt.Errorf("default author: %w", err)
+	}
 
 	o.api.Logger = log
 	srv := api.NewServer(e, o.api)
@@ -217,7 +223,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		quicAddrs[i] = a.String()
 	}
 	log.Info("docsnode started", "node", addr.ID.String(), "data", dir, "quic", strings.Join(quicAddrs, ","),
-		"api", strings.Join(apiAddrs, ","), "resumed", len(resumed))
+		"api", strings.Join(apiAddrs, ","), "resumed", len(resumed), "author", author.ID().String())
 	if resumeErr != nil {
 		log.Warn("some documents did not resume live sync", "err", resumeErr)
 	}
