@@ -540,3 +540,27 @@ func TestAuthors(t *testing.T) {
 		t.Fatalf("default set to a deleted author: %v", err)
 	}
 }
+
+func TestDownloadPolicy(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.DownloadPolicy(ctx, doc.ID)
+	if err != nil || p.Mode != wire.PolicyEverythingExcept || len(p.Filters) != 0 {
+		t.Fatalf("default policy = %+v, %v", p, err)
+	}
+	want := client.Policy{Mode: wire.PolicyNothingExcept, Filters: []wire.KeyFilter{{Key: "docs/", Prefix: true}, {Key: "index"}}}
+	got, err := c.SetDownloadPolicy(ctx, doc.ID, want)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("set policy = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := c.SetDownloadPolicy(ctx, doc.ID, client.Policy{Mode: "some"}); client.Code(err) != wire.CodeBadRequest {
+		t.Fatalf("a bad mode: %v", err)
+	}
+	if got, err := c.DownloadPolicy(ctx, doc.ID); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("policy after the refused set = %+v, %v", got, err)
+	}
+}

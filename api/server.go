@@ -147,6 +147,8 @@ func (s *Server) routes() {
 	h("GET /v1/docs/{id}/sync", s.syncStatus)
 	h("POST /v1/docs/{id}/wait-synced", s.waitSynced)
 	h("GET /v1/docs/{id}/events", s.events)
+	h("GET /v1/docs/{id}/policy", s.getPolicy)
+	h("PUT /v1/docs/{id}/policy", s.setPolicy)
 	if s.cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.cfg.Metrics)
 	}

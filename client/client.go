@@ -445,3 +445,19 @@ func (c *Client) ImportAuthor(ctx context.Context, secret string) (string, error
 func (c *Client) DeleteAuthor(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/authors/"+url.PathEscape(id), nil, nil, nil)
 }
+
+// Policy is a document's download policy.
+type Policy = wire.Policy
+
+// DownloadPolicy returns which entries' content the document fetches.
+func (c *Client) DownloadPolicy(ctx context.Context, doc string) (Policy, error) {
+	var p Policy
+	return p, c.do(ctx, http.MethodGet, docPath(doc, "/policy"), nil, nil, &p)
+}
+
+// SetDownloadPolicy sets which entries' content the document fetches,
+// for entries that arrive afterwards.
+func (c *Client) SetDownloadPolicy(ctx context.Context, doc string, p Policy) (Policy, error) {
+	var out Policy
+	return out, c.do(ctx, http.MethodPut, docPath(doc, "/policy"), nil, jsonBody(p), &out)
+}

@@ -210,3 +210,24 @@ type AuthorSecret struct {
 // CodeIsDefault: DELETE of the default author; make another the default
 // first. Answered with 409.
 const CodeIsDefault = "is_default"
+
+// Download policy modes.
+const (
+	PolicyEverythingExcept = "everything-except"
+	PolicyNothingExcept    = "nothing-except"
+)
+
+// KeyFilter matches a key exactly, or every key under it with Prefix.
+type KeyFilter struct {
+	Key    string `json:"key"`
+	Prefix bool   `json:"prefix,omitempty"`
+}
+
+// Policy is a document's download policy (GET and PUT
+// /v1/docs/{id}/policy): which entries' content the node fetches from
+// peers. everything-except fetches all but the filters' keys;
+// nothing-except fetches only theirs.
+type Policy struct {
+	Mode    string      `json:"mode"`
+	Filters []KeyFilter `json:"filters"`
+}

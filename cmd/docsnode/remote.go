@@ -335,7 +335,51 @@ func docCmd(g *globals) *cobra.Command {
 	waitSynced.Flags().StringVar(&peer, "peer", "", "the peer's node id")
 	waitSynced.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
 
-	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced)
+	var prefixes, exact []string
+	policy := &cobra.Command{
+		Use:   "policy DOC [everything-except|nothing-except]",
+		Short: "show the download policy, or set it: a mode and its --prefix and --key filters",
+		Long: `policy shows which entries' content the document fetches from peers, or
+sets it. everything-except fetches every key's content but the filters';
+nothing-except fetches only the filters'. A new policy applies to entries
+that arrive afterwards.`,
+		Args: nargs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				var p client.Policy
+				var err error
+				if len(args) == 2 {
+					set := client.Policy{Mode: args[1]}
+					for _, k := range prefixes {
+						set.Filters = append(set.Filters, wire.KeyFilter{Key: k, Prefix: true})
+					}
+					for _, k := range exact {
+						set.Filters = append(set.Filters, wire.KeyFilter{Key: k})
+					}
+					p, err = c.SetDownloadPolicy(ctx, args[0], set)
+				} else {
+					p, err = c.DownloadPolicy(ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, p, func(w io.Writer) {
+					fmt.Fprintln(w, p.Mode)
+					for _, f := range p.Filters {
+						kind := "key"
+						if f.Prefix {
+							kind = "prefix"
+						}
+						fmt.Fprintf(w, "  %s %s\n", kind, printableKey([]byte(f.Key)))
+					}
+				})
+			})
+		},
+	}
+	policy.Flags().StringArrayVar(&prefixes, "prefix", nil, "a filter matching every key under this prefix (repeatable)")
+	policy.Flags().StringArrayVar(&exact, "key", nil, "a filter matching exactly this key (repeatable)")
+
+	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced, policy)
 	return doc
 }
 
