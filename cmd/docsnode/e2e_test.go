@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -391,5 +393,70 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	// holds the document.
 	if out, errOut, code := runCLI(t, bin, dirA, "local", "doc", "ls"); code != 0 || !strings.Contains(out, doc) {
 		t.Fatalf("local doc ls after the stop: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// TestShutdownKeepsAcknowledgedWrites: SIGTERM while clients write to a
+// durable document ends the daemon with status 0, and every write it
+// acknowledged is there after a restart.
+func TestShutdownKeepsAcknowledgedWrites(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "a")
+	d := startDaemon(t, bin, dir)
+	doc := mustCLI(t, bin, dir, "doc", "new", "--durable")
+	sock, err := socketPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Options{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	var mu sync.Mutex
+	var acked []string
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("w%d/%06d", w, i)
+				if _, err := c.Set(ctx, doc, key, []byte(key), client.SetOptions{}); err != nil {
+					return // the daemon stopped accepting
+				}
+				mu.Lock()
+				acked = append(acked, key)
+				mu.Unlock()
+			}
+		})
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 200
+	}, "200 writes acknowledged")
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM under load:\n%s", code, d.stderr.String())
+	}
+	wg.Wait()
+	mu.Lock()
+	want := slices.Clone(acked)
+	mu.Unlock()
+
+	startDaemon(t, bin, dir)
+	es, err := c.QueryAll(ctx, doc, client.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, e := range es {
+		have[e.Key] = true
+	}
+	for _, k := range want {
+		if !have[k] {
+			t.Fatalf("acknowledged write %s is missing after the restart (%d acknowledged, %d held)", k, len(want), len(have))
+		}
 	}
 }
