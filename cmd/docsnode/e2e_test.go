@@ -460,3 +460,33 @@ func TestShutdownKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestEphemeral: an ephemeral daemon keeps nothing in its data directory
+// but the lock, and a restart starts empty with a new node id.
+func TestEphemeral(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "e")
+	d := startDaemon(t, bin, dir, "--ephemeral")
+	id := mustCLI(t, bin, dir, "node", "id")
+	doc := mustCLI(t, bin, dir, "doc", "new")
+	mustCLI(t, bin, dir, "doc", "set", doc, "k", "v")
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.stderr.String())
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n.Name() != lockFile {
+			t.Fatalf("the ephemeral daemon left %s in its data directory", n.Name())
+		}
+	}
+	startDaemon(t, bin, dir, "--ephemeral")
+	if ls := mustCLI(t, bin, dir, "doc", "ls"); ls != "" {
+		t.Fatalf("doc ls after an ephemeral restart = %q", ls)
+	}
+	if again := mustCLI(t, bin, dir, "node", "id"); again == id {
+		t.Fatal("an ephemeral restart kept the node id")
+	}
+}

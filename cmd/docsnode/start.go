@@ -22,6 +22,7 @@ import (
 
 // startOptions are the flags of start.
 type startOptions struct {
+	ephemeral       bool
 	listen          string
 	allowRemoteAPI  bool
 	logFormat       string
@@ -58,6 +59,7 @@ signal exits at once.`,
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.ephemeral, "ephemeral", false, "keep the store and the node key in memory: nothing outlives the daemon (the data directory holds only the lock and the API socket)")
 	f.StringVar(&o.listen, "listen", "", "QUIC listen address ip:port; port 0 uses the port kept in the data directory (default 0.0.0.0:0)")
 	f.BoolVar(&o.allowRemoteAPI, "api-allow-remote", false, "allow --api-addr on a non-loopback address")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -133,6 +135,11 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	}()
 
 	cfg := engine.DefaultConfig(dir)
+	if o.ephemeral {
+		// The engine keeps the store in memory and the content in a
+		// temporary directory it removes on Close.
+		cfg.DataDir = ""
+	}
 	cfg.Logger = log
 	// The QUIC port: an explicit --listen port wins; otherwise (no
 	// --listen, or --listen IP:0) the port kept by the first start, or a
@@ -143,7 +150,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		}
 	}
 	keepChosenPort := false
-	if cfg.Endpoint.ListenAddr.Port() == 0 {
+	if cfg.Endpoint.ListenAddr.Port() == 0 && !o.ephemeral {
 		port, err := keptPort(dir)
 		if err != nil {
 			return err
@@ -223,7 +230,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		quicAddrs[i] = a.String()
 	}
 	log.Info("docsnode started", "node", addr.ID.String(), "data", dir, "quic", strings.Join(quicAddrs, ","),
-		"api", strings.Join(apiAddrs, ","), "resumed", len(resumed), "author", author.ID().String())
+		"api", strings.Join(apiAddrs, ","), "resumed", len(resumed), "author", author.ID().String(), "ephemeral", o.ephemeral)
 	if resumeErr != nil {
 		log.Warn("some documents did not resume live sync", "err", resumeErr)
 	}
