@@ -564,3 +564,32 @@ func TestDownloadPolicy(t *testing.T) {
 		t.Fatalf("policy after the refused set = %+v, %v", got, err)
 	}
 }
+
+// TestContentRange: a get streams the whole value, answers a Range with
+// that part, and If-None-Match with the entry's hash as not modified.
+func TestContentRange(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.Repeat([]byte("0123456789"), 100_000)
+	set, err := c.SetReader(ctx, doc.ID, "big", io.MultiReader(bytes.NewReader(value)), client.SetOptions{})
+	if err != nil || set.Len != uint64(len(value)) {
+		t.Fatalf("streamed set = %+v, %v", set, err)
+	}
+	var buf bytes.Buffer
+	e, err := c.GetTo(ctx, doc.ID, "big", &buf, client.GetOptions{})
+	if err != nil || !bytes.Equal(buf.Bytes(), value) || e.Hash != set.Hash {
+		t.Fatalf("GetTo: %d bytes, %+v, %v", buf.Len(), e, err)
+	}
+	part, err := c.GetRange(ctx, doc.ID, "big", 123_456, 20, client.GetOptions{})
+	if err != nil || !bytes.Equal(part, value[123_456:123_476]) {
+		t.Fatalf("range = %q, %v", part, err)
+	}
+	tail, err := c.GetRange(ctx, doc.ID, "big", int64(len(value))-5, 100, client.GetOptions{})
+	if err != nil || !bytes.Equal(tail, value[len(value)-5:]) {
+		t.Fatalf("range past the end = %q, %v", tail, err)
+	}
+}

@@ -526,19 +526,24 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	if meta {
 		return writeJSON(w, http.StatusOK, entryJSON(&e))
 	}
-	b, err := d.Content(e)
+	content, err := d.ContentReader(e)
 	if err != nil {
 		return err
 	}
+	defer content.Close()
+	hash := hex.EncodeToString(e.Hash[:])
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("ETag", `"`+hash+`"`)
 	h.Set("Docsnode-Author", e.Author.String())
-	h.Set("Docsnode-Hash", hex.EncodeToString(e.Hash[:]))
+	h.Set("Docsnode-Hash", hash)
 	h.Set("Docsnode-Timestamp", strconv.FormatUint(e.Timestamp, 10))
-	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(b)
-	return err
+	// ServeContent streams, and answers Range, If-Range and
+	// If-None-Match. Content found corrupt while it streams ends the
+	// body short of its Content-Length, which the client sees as an
+	// error rather than as the value.
+	http.ServeContent(w, r, "", time.Time{}, content)
+	return nil
 }
 
 func (s *Server) deleteEntries(w http.ResponseWriter, r *http.Request) error {

@@ -305,10 +305,51 @@ func (c *Client) Get(ctx context.Context, doc, key string, opts GetOptions) ([]b
 	if err != nil {
 		return nil, Entry{}, fmt.Errorf("client: read content: %w", err)
 	}
+	return b, entryOf(resp, doc, key, int64(len(b))), nil
+}
+
+// GetTo streams the content at key into w and returns its entry; a large
+// value never sits in memory.
+func (c *Client) GetTo(ctx context.Context, doc, key string, w io.Writer, opts GetOptions) (Entry, error) {
+	resp, err := c.send(ctx, http.MethodGet, docPath(doc, "/entries/", keyPath(key)), getQuery(opts, false), nil, nil)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return Entry{}, fmt.Errorf("client: read content: %w", err)
+	}
+	return entryOf(resp, doc, key, n), nil
+}
+
+// GetRange returns length bytes of the content at key from offset (an
+// HTTP Range request); fewer when the content ends first.
+func (c *Client) GetRange(ctx context.Context, doc, key string, offset, length int64, opts GetOptions) ([]byte, error) {
+	if length <= 0 {
+		return nil, nil
+	}
+	hdr := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)}}
+	resp, err := c.send(ctx, http.MethodGet, docPath(doc, "/entries/", keyPath(key)), getQuery(opts, false), nil, hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return nil, fmt.Errorf("client: range request answered %s", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("client: read content: %w", err)
+	}
+	return b, nil
+}
+
+func entryOf(resp *http.Response, doc, key string, n int64) Entry {
 	ts, _ := strconv.ParseUint(resp.Header.Get("Docsnode-Timestamp"), 10, 64)
-	e := Entry{Doc: doc, Author: resp.Header.Get("Docsnode-Author"), Hash: resp.Header.Get("Docsnode-Hash"), Len: uint64(len(b)), Timestamp: ts}
+	e := Entry{Doc: doc, Author: resp.Header.Get("Docsnode-Author"), Hash: resp.Header.Get("Docsnode-Hash"), Len: uint64(n), Timestamp: ts}
 	e.SetKey([]byte(key))
-	return b, e, nil
+	return e
 }
 
 // GetEntry returns the entry at key without its content.

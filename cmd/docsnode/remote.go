@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -157,12 +158,12 @@ func docCmd(g *globals) *cobra.Command {
 		Args:  nargs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				if out != "" {
+					return getToFile(ctx, c, args[0], args[1], out, client.GetOptions{Author: getAuthor})
+				}
 				b, e, err := c.Get(ctx, args[0], args[1], client.GetOptions{Author: getAuthor})
 				if err != nil {
 					return err
-				}
-				if out != "" {
-					return os.WriteFile(out, b, 0o644)
 				}
 				w := cmd.OutOrStdout()
 				if g.json {
@@ -381,6 +382,27 @@ that arrive afterwards.`,
 
 	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced, policy)
 	return doc
+}
+
+// getToFile streams a value into a file next to path, and renames it
+// into place once whole: a failed get leaves no partial file.
+func getToFile(ctx context.Context, c *client.Client, doc, key, path string, opts client.GetOptions) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails once renamed
+	if _, err := c.GetTo(ctx, doc, key, f, opts); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func isTerminal(w io.Writer) bool {
