@@ -17,6 +17,7 @@ import (
 
 	"github.com/docsnode/docsnode/api"
 	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/replica"
 	"github.com/spf13/cobra"
 )
 
@@ -160,6 +161,9 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	}
 	e, err := engine.Open(ctx, cfg)
 	if err != nil {
+		if errors.Is(err, replica.ErrUnknownFormat) {
+			return fmt.Errorf("%w: %s was written by another version of docsnode, whose store format this one does not know: run that version, or a newer one", err, dir)
+		}
 		if errors.Is(err, syscall.EADDRINUSE) && !keepChosenPort {
 			return fmt.Errorf("%w: the QUIC port kept in %s/%s is taken by another program: free it, or pass --listen", err, dir, portFile)
 		}
