@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -98,7 +99,13 @@ type Server struct {
 
 	mu   sync.Mutex
 	logs map[engine.NamespaceID]*eventLog
+
+	patterns []string // the routes, as registered
 }
+
+// Routes returns the routes the server serves, as "METHOD /path" patterns
+// of http.ServeMux: docs/openapi.json describes the same set.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // NewServer returns the API over e.
 func NewServer(e *engine.Engine, cfg Config) *Server {
@@ -122,6 +129,7 @@ func (s *Server) Close() {
 
 func (s *Server) routes() {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
+		s.patterns = append(s.patterns, pattern)
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if err := f(w, r); err != nil {
 				s.fail(w, r, err)
@@ -141,7 +149,7 @@ func (s *Server) routes() {
 	h("GET /v1/docs/{id}/entries", s.query)
 	h("PUT /v1/docs/{id}/entries/{key...}", s.setEntry)
 	h("GET /v1/docs/{id}/entries/{key...}", s.getEntry)
-	h("DELETE /v1/docs/{id}/entries/{prefix...}", s.deleteEntries)
+	h("DELETE /v1/docs/{id}/entries/{key...}", s.deleteEntries)
 	h("POST /v1/docs/{id}/sync/start", s.startSync)
 	h("POST /v1/docs/{id}/sync/leave", s.leave)
 	h("GET /v1/docs/{id}/sync", s.syncStatus)
@@ -150,6 +158,7 @@ func (s *Server) routes() {
 	h("GET /v1/docs/{id}/policy", s.getPolicy)
 	h("PUT /v1/docs/{id}/policy", s.setPolicy)
 	if s.cfg.Metrics != nil {
+		s.patterns = append(s.patterns, "GET /metrics")
 		s.mux.Handle("GET /metrics", s.cfg.Metrics)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -547,7 +556,7 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteEntries(w http.ResponseWriter, r *http.Request) error {
-	prefix := []byte(r.PathValue("prefix"))
+	prefix := []byte(r.PathValue("key")) // the key is a prefix here
 	all, err := boolParam(r, "all")
 	if err != nil {
 		return err
