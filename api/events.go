@@ -114,17 +114,29 @@ func (s *Server) follow(doc *engine.Doc) (*eventLog, error) {
 	}
 	sub, err := doc.Subscribe(s.ctx)
 	if err != nil {
+		delete(s.logs, doc.ID())
 		return nil, err
 	}
-	l.sub, l.ended = sub, false
-	s.wg.Go(func() { s.pump(l, sub) })
+	l.sub = sub
+	id := doc.ID()
+	s.wg.Go(func() { s.pump(id, l, sub) })
 	return l, nil
 }
 
-func (s *Server) pump(l *eventLog, sub *engine.Subscription) {
+// pump feeds the log from the subscription until it closes (the document
+// was dropped or left with its subscriptions closed, or the engine or
+// the server closed). The log is then forgotten: the streams on it end,
+// and a later stream of the document starts a new log, whose ids, taken
+// from the clock, are above this one's.
+func (s *Server) pump(id engine.NamespaceID, l *eventLog, sub *engine.Subscription) {
 	for ev := range sub.C() {
 		l.append(eventJSON(&ev))
 	}
+	s.mu.Lock()
+	if s.logs[id] == l {
+		delete(s.logs, id)
+	}
+	s.mu.Unlock()
 	l.mu.Lock()
 	l.sub, l.ended = nil, true
 	l.broadcast()

@@ -198,7 +198,12 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		return fmt.Errorf("remove the stale API socket: %w", err)
 	}
 	var lc net.ListenConfig
+	// The socket is created 0600 rather than made so after: in a data
+	// directory that already existed with wider permissions, it is never
+	// open to others, not even for a moment.
+	oldMask := syscall.Umask(0o177)
 	ul, err := lc.Listen(ctx, "unix", sock)
+	syscall.Umask(oldMask)
 	if err != nil {
 		return fmt.Errorf("listen on the API socket: %w", err)
 	}
@@ -206,7 +211,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		ul.Close()
 		return fmt.Errorf("restrict the API socket: %w", err)
 	}
-	servers := []*http.Server{{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second}}
+	servers := []*http.Server{{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}
 	listeners := []net.Listener{ul}
 	if g.apiAddr != "" {
 		token, err := apiToken(dir)
@@ -218,7 +223,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 			ul.Close()
 			return fmt.Errorf("listen on --api-addr: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: api.RequireToken(token, srv), ErrorLog: servers[0].ErrorLog, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: api.RequireToken(token, srv), ErrorLog: servers[0].ErrorLog, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute})
 		listeners = append(listeners, tl)
 	}
 	serveErr := make(chan error, len(servers))
