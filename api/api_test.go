@@ -593,3 +593,56 @@ func TestContentRange(t *testing.T) {
 		t.Fatalf("range past the end = %q, %v", tail, err)
 	}
 }
+
+// TestImportEvents: a stream resumed from the import's events_after
+// holds every entry the first sync brought, however late it opens.
+func TestImportEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ea, a := serve(t, api.Config{})
+	_, b := serve(t, api.Config{})
+	doc, err := a.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := a.Set(ctx, doc.ID, fmt.Sprintf("before/%d", i), []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk, err := a.Share(ctx, doc.ID, "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := b.Import(ctx, tk.Ticket)
+	if err != nil || imp.ID != doc.ID || imp.Capability != "read" {
+		t.Fatalf("import = %+v, %v", imp, err)
+	}
+	// The first sync is over before the stream opens.
+	if err := b.WaitSynced(ctx, doc.ID, ea.NodeID().String(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Events(ctx, doc.ID, imp.EventsAfter, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seen := map[string]bool{}
+	for len(seen) < 5 {
+		ev, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == wire.EventLagged {
+			t.Fatalf("lagged: %+v", ev)
+		}
+		if ev.Kind == wire.EventInsertRemote {
+			seen[ev.Entry.Key] = true
+		}
+	}
+	for i := range 5 {
+		if !seen[fmt.Sprintf("before/%d", i)] {
+			t.Fatalf("the stream from the import lacks before/%d: %v", i, seen)
+		}
+	}
+}

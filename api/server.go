@@ -435,7 +435,14 @@ func (s *Server) importDoc(w http.ResponseWriter, r *http.Request) error {
 		// The ticket's text is not echoed: a write ticket is a secret.
 		return badRequest(wire.CodeBadTicket, "the ticket does not parse: %v", err)
 	}
-	d, err := s.e.Docs().Import(r.Context(), t)
+	// The subscription is taken before the first session starts and
+	// feeds the document's event log, so that a client streaming from
+	// events_after misses none of what the first sync brings.
+	d, sub, err := s.e.Docs().ImportAndSubscribe(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	after, err := s.adopt(d.ID(), sub)
 	if err != nil {
 		return err
 	}
@@ -443,7 +450,7 @@ func (s *Server) importDoc(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, wire.Imported{Doc: info, EventsAfter: after})
 }
 
 func (s *Server) dropDoc(w http.ResponseWriter, r *http.Request) error {
