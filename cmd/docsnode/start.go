@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/api"
+	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/engine"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/spf13/cobra"
@@ -30,6 +32,8 @@ type startOptions struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	api             api.Config
+	maxContent      int64 // the content store's largest blob
+	maxConns        int   // the endpoint's live connections
 }
 
 func startCmd(g *globals) *cobra.Command {
@@ -72,6 +76,8 @@ signal exits at once.`,
 	f.IntVar(&o.api.EventReplay, "event-replay", o.api.EventReplay, "events kept per document for event streams that reconnect")
 	f.DurationVar(&o.api.Heartbeat, "event-heartbeat", o.api.Heartbeat, "interval of the heartbeat on idle event streams")
 	f.DurationVar(&o.api.MaxWait, "max-wait", o.api.MaxWait, "longest wait-synced")
+	f.Int64Var(&o.maxContent, "max-content-bytes", blobs.DefaultMaxSize, "largest content the node stores or downloads, in bytes")
+	f.IntVar(&o.maxConns, "max-conns", endpoint.DefaultMaxConns, "most live QUIC connections, dialled and accepted")
 	return cmd
 }
 
@@ -142,6 +148,8 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		cfg.DataDir = ""
 	}
 	cfg.Logger = log
+	cfg.Content.MaxSize = o.maxContent
+	cfg.Endpoint.MaxConns = o.maxConns
 	// The QUIC port: an explicit --listen port wins; otherwise (no
 	// --listen, or --listen IP:0) the port kept by the first start, or a
 	// port the system picks, which is then kept.
