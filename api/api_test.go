@@ -646,3 +646,30 @@ func TestImportEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorOfAnotherQuery: a cursor answered by one kind of query is
+// refused by another.
+func TestCursorOfAnotherQuery(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := c.Set(ctx, doc.ID, k, []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := c.Query(ctx, doc.ID, client.Query{Latest: true, Limit: 1})
+	if err != nil || page.NextCursor == "" {
+		t.Fatalf("first page = %+v, %v", page, err)
+	}
+	if _, err := c.Query(ctx, doc.ID, client.Query{Limit: 1, Cursor: page.NextCursor}); client.Code(err) != wire.CodeBadCursor {
+		t.Fatalf("a latest-per-key cursor on an author query: %v", err)
+	}
+	next, err := c.Query(ctx, doc.ID, client.Query{Latest: true, Limit: 1, Cursor: page.NextCursor})
+	if err != nil || len(next.Entries) != 1 || next.Entries[0].Key != "b" {
+		t.Fatalf("second page = %+v, %v", next, err)
+	}
+}

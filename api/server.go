@@ -18,6 +18,7 @@ import (
 
 	"github.com/docsnode/docsnode/api/wire"
 	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/replica"
 )
 
 // Config configures a Server. Zero fields take the defaults of
@@ -675,8 +676,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	n := 0
 	for e, err := range d.Query(r.Context(), q) {
 		if err != nil {
-			if q.After != nil {
-				return badRequest(wire.CodeBadCursor, "the cursor does not fit this query: %v", err)
+			if q.After != nil && errors.Is(err, replica.ErrMalformed) {
+				return badRequest(wire.CodeBadCursor, "the cursor does not fit this query: use it with the parameters of the query that answered it")
 			}
 			return err
 		}
