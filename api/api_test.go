@@ -155,7 +155,10 @@ func TestRefusals(t *testing.T) {
 			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: unknown})
 			return err
 		}, 404, wire.CodeAuthorNotFound},
-		{"bad author", func() error { _, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: "x"}); return err }, 400, wire.CodeBadAuthorID},
+		{"bad author", func() error {
+			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: "x"})
+			return err
+		}, 400, wire.CodeBadAuthorID},
 		{"bad ticket", func() error { _, err := c.Import(ctx, "docnotaticket"); return err }, 400, wire.CodeBadTicket},
 		{"body too large", func() error { _, err := c.Import(ctx, strings.Repeat("t", 100)); return err }, 413, wire.CodeTooLarge},
 		{"bad share mode", func() error { _, err := c.Share(ctx, doc.ID, "admin"); return err }, 400, wire.CodeBadRequest},

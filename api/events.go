@@ -286,4 +286,3 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 }
-
