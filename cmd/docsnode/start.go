@@ -108,6 +108,12 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		}
 		log.Warn("the API is served beyond this machine; anyone who can reach it with the token controls the node", "addr", g.apiAddr)
 	}
+	var listen netip.AddrPort
+	if o.listen != "" {
+		if listen, err = netip.ParseAddrPort(o.listen); err != nil {
+			return usageError{fmt.Errorf("--listen %q: want ip:port, such as 0.0.0.0:7777 or 127.0.0.1:0", o.listen)}
+		}
+	}
 	dir, err := g.dir()
 	if err != nil {
 		return err
@@ -154,9 +160,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	// --listen, or --listen IP:0) the port kept by the first start, or a
 	// port the system picks, which is then kept.
 	if o.listen != "" {
-		if cfg.Endpoint.ListenAddr, err = netip.ParseAddrPort(o.listen); err != nil {
-			return usageError{fmt.Errorf("--listen %q: want ip:port, such as 0.0.0.0:7777 or 127.0.0.1:0", o.listen)}
-		}
+		cfg.Endpoint.ListenAddr = listen
 	}
 	keepChosenPort := false
 	if cfg.Endpoint.ListenAddr.Port() == 0 && !o.ephemeral {
