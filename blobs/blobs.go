@@ -529,6 +529,25 @@ type bytesBlob struct{ *bytes.Reader }
 
 func (bytesBlob) Close() error { return nil }
 
+// Open opens a stored blob for reading, with its size; the caller closes
+// it. Unlike Get it does not check the content against its hash first,
+// so that a large blob streams without being read twice: a reader of the
+// whole blob checks the hash as it reads. ErrNotFound when the blob is
+// not held.
+func (s *Store) Open(h replica.Hash) (io.ReadSeekCloser, int64, error) {
+	if s.isClosed() {
+		return nil, 0, ErrClosed
+	}
+	r, n, err := s.open(h)
+	if errors.Is(err, ErrNotFound) {
+		return nil, 0, fmt.Errorf("blob %x…: %w", h[:5], ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("open blob: %w", err)
+	}
+	return r, n, nil
+}
+
 // open opens a stored blob for reading; the caller closes it.
 func (s *Store) open(h replica.Hash) (blobReader, int64, error) {
 	if s.small != nil {

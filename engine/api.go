@@ -43,6 +43,9 @@ var (
 	// ErrStoreFailed: the store failed to commit or sync; every later call
 	// returns it (see Engine.Health).
 	ErrStoreFailed = actor.ErrStoreFailed
+	// ErrTooLarge: Doc.Set or Doc.SetReader was given a value over the
+	// content store's limit (Config.Content.MaxSize).
+	ErrTooLarge = blobs.ErrTooLarge
 )
 
 // IsClosed reports whether err says that the engine was closed. The

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 
 	"github.com/docsnode/docsnode/blobs"
@@ -20,7 +22,14 @@ type Docs struct{ e *Engine }
 // Create makes a new document, writable by this node. It is not open for
 // sync until Share or StartSync.
 func (d *Docs) Create(ctx context.Context) (*Doc, error) {
-	c, err := d.e.act.CreateDoc(ctx, replica.Batched)
+	return d.CreateWith(ctx, replica.Batched)
+}
+
+// CreateWith is Create with the document's durability: Durable
+// acknowledges each write once fsynced, Batched (Create's) within the
+// store's flush window.
+func (d *Docs) CreateWith(ctx context.Context, durability replica.Durability) (*Doc, error) {
+	c, err := d.e.act.CreateDoc(ctx, durability)
 	if err != nil {
 		return nil, fmt.Errorf("engine: create document: %w", err)
 	}
@@ -126,6 +135,27 @@ func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte)
 	if len(value) == 0 {
 		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: use Delete to delete", key, d.id.Short(), replica.ErrEmptyValue)
 	}
+	return d.set(ctx, author, key, bytes.NewReader(value))
+}
+
+// SetReader is Set of the value read from r, which streams into the
+// content store: a large value never sits in memory. It reads r to its
+// end; the entry is written once the content is stored. An r that yields
+// nothing is refused with replica.ErrEmptyValue before anything is
+// stored, and a value over the content store's limit with ErrTooLarge.
+// An error reading r (a body cut short, a size limit of the caller's)
+// is returned wrapped, and nothing is written.
+func (d *Doc) SetReader(ctx context.Context, author replica.Author, key []byte, r io.Reader) (replica.SignedEntry, error) {
+	br := bufio.NewReader(r)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: use Delete to delete", key, d.id.Short(), replica.ErrEmptyValue)
+	} else if err != nil {
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: read the value: %w", key, d.id.Short(), err)
+	}
+	return d.set(ctx, author, key, br)
+}
+
+func (d *Doc) set(ctx context.Context, author replica.Author, key []byte, value io.Reader) (replica.SignedEntry, error) {
 	if author.IsZero() {
 		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w: the author holds no key", key, d.id.Short(), replica.ErrInvalidKey)
 	}
@@ -133,11 +163,16 @@ func (d *Doc) Set(ctx context.Context, author replica.Author, key, value []byte)
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), err)
 	}
+	if info.Capability.Kind() != replica.Write {
+		// Refused before the content is stored, which would be left
+		// without an entry.
+		return replica.SignedEntry{}, fmt.Errorf("engine: set %q in %s: %w", key, d.id.Short(), ErrReadOnly)
+	}
 	put := d.e.blobs.Put
 	if info.Durability == replica.Durable {
 		put = d.e.blobs.PutDurable
 	}
-	h, n, err := put(bytes.NewReader(value))
+	h, n, err := put(value)
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: store content: %w", err)
 	}

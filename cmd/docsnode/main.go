@@ -1,10 +1,15 @@
-// Command docsnode manages docsnode documents in a local data directory.
+// Command docsnode runs a docsnode node and drives it.
 //
-//	docsnode [--data DIR] [--json] <command> [args]
+//	docsnode start                  run the daemon on the data directory
+//	docsnode doc new                create a document (through the daemon)
+//	docsnode doc share DOC read     print a ticket for another node
+//	docsnode doc join TICKET        join a shared document
+//	docsnode doc watch DOC          print the document's events as they come
 //
-// This version works on the local store only: authors, documents, and
-// entries with their content. Live sync with other nodes, the daemon and
-// its HTTP API come with the live engine.
+// Every command but start and local talks to the daemon's API: the unix
+// socket in the data directory, or --api-addr with its token. docsnode
+// --help lists them all. Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon
+// running.
 package main
 
 import (
@@ -14,103 +19,185 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/docsnode/docsnode/client"
+	"github.com/spf13/cobra"
 )
 
-const usage = `usage: docsnode [--data DIR] [--json] <command> [args]
-
-authors:
-  author new                 create an author (the first becomes the default)
-  author ls                  list authors
-  author default [ID]        show or set the default author
-  author export ID           print an author's secret, for author import elsewhere
-  author import SECRET       add an author from its exported secret
-
-documents:
-  doc new [--durable]        create a document; --durable fsyncs every write
-  doc ls                     list documents
-  doc set DOC KEY VALUE      write VALUE (not empty) at KEY as the default author
-  doc get DOC KEY            print the latest value at KEY across authors
-  doc keys DOC [PREFIX]      list the latest entry per key
-  doc del DOC PREFIX         delete the default author's entries under PREFIX
-
---data DIR (or DOCSNODE_DATA) chooses the data directory; the default is
-$XDG_DATA_HOME/docsnode, or ~/.local/share/docsnode. --json prints read
-commands as JSON.
-`
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitNoDaemon = 3
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, errUsage) {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	if err != nil {
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errUsage) {
 		fmt.Fprintln(os.Stderr, "docsnode:", err)
-		os.Exit(1)
 	}
+	os.Exit(code)
 }
 
-var errUsage = errors.New("usage")
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage), errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, errNoDaemon):
+		return exitNoDaemon
+	}
+	return exitError
+}
 
-// options are the global flags.
-type options struct {
+// usageError is a command line that does not parse.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() + " (see --help)" }
+func (e usageError) Unwrap() error { return e.err }
+
+// errNoDaemon: no daemon answers on the data directory's socket.
+var errNoDaemon = errors.New("no docsnode daemon is running")
+
+// globals are the flags every command takes.
+type globals struct {
 	dataDir string
 	json    bool
+	apiAddr string // the TCP API: start serves it, the others connect to it
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
-	opts := options{dataDir: os.Getenv("DOCSNODE_DATA")}
-	for len(args) > 0 {
-		switch {
-		case args[0] == "--json":
-			opts.json = true
-			args = args[1:]
-		case args[0] == "--data" && len(args) > 1:
-			opts.dataDir = args[1]
-			args = args[2:]
-		case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
-			return errUsage
-		default:
-			goto parsed
+func (g *globals) dir() (string, error) {
+	if g.dataDir != "" {
+		return g.dataDir, nil
+	}
+	if d := os.Getenv("DOCSNODE_DATA"); d != "" {
+		return d, nil
+	}
+	return defaultDataDir()
+}
+
+// client returns a client of the data directory's daemon: over
+// --api-addr (or DOCSNODE_API_ADDR) with the token from
+// DOCSNODE_API_TOKEN or the data directory, else over its socket.
+func (g *globals) client() (*client.Client, error) {
+	dir, err := g.dir()
+	if err != nil {
+		return nil, err
+	}
+	addr := g.apiAddr
+	if addr == "" {
+		addr = os.Getenv("DOCSNODE_API_ADDR")
+	}
+	if addr != "" {
+		token := os.Getenv("DOCSNODE_API_TOKEN")
+		if token == "" {
+			if token, err = readAPIToken(dir); err != nil {
+				return nil, err
+			}
+		}
+		return client.New(client.Options{Addr: addr, Token: token})
+	}
+	sock, err := socketPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Options{Socket: sock})
+}
+
+// explain turns a client error into what the user reads.
+func (g *globals) explain(err error) error {
+	if client.IsNoDaemon(err) {
+		dir, _ := g.dir()
+		return fmt.Errorf("%w for %s: start one with 'docsnode start' (add --data %s for this directory)", errNoDaemon, dir, dir)
+	}
+	return err
+}
+
+// run runs the command line args; main maps its error to the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "docsnode",
+		Short: "docsnode keeps documents live between nodes",
+		Long: `docsnode keeps documents live between nodes.
+
+'docsnode start' runs the daemon on a data directory; the other commands
+talk to it through its API (a unix socket in the data directory).
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetContext(ctx)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dataDir, "data", "", "data directory (env DOCSNODE_DATA; default $XDG_DATA_HOME/docsnode or ~/.local/share/docsnode)")
+	pf.BoolVar(&g.json, "json", false, "print JSON (JSON lines for streams)")
+	pf.StringVar(&g.apiAddr, "api-addr", "", "TCP address of the API (env DOCSNODE_API_ADDR): start serves it with a bearer token, other commands connect to it")
+
+	root.AddCommand(startCmd(g), docCmd(g), nodeCmd(g), authorCmd(g), localCmd(stdout, stderr))
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() {
+			c.Args = groupArgs
+			c.RunE = func(cmd *cobra.Command, _ []string) error {
+				_ = cmd.Help()
+				return usageError{fmt.Errorf("%s needs a command", cmd.CommandPath())}
+			}
 		}
 	}
-parsed:
-	if len(args) < 2 {
-		return errUsage
+	err := root.Execute()
+	var ue usageError
+	if err != nil && !errors.As(err, &ue) && strings.HasPrefix(err.Error(), "unknown command") {
+		return usageError{err}
 	}
-	if opts.dataDir == "" {
-		dir, err := defaultDataDir()
-		if err != nil {
+	return err
+}
+
+// groupArgs refuses an unknown command of a group such as doc.
+func groupArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+	}
+	return nil
+}
+
+// nargs checks the number of positional arguments, as a usage error.
+func nargs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || (max >= 0 && len(args) > max) {
+			want := fmt.Sprintf("%d to %d", min, max)
+			if min == max {
+				want = fmt.Sprint(min)
+			}
+			return usageError{fmt.Errorf("%s takes %s arguments, got %d", cmd.CommandPath(), want, len(args))}
+		}
+		return nil
+	}
+}
+
+func localCmd(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:                "local [--data DIR] [--json] author|doc ...",
+		Short:              "edit a data directory directly, while no daemon runs on it",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := runLocal(cmd.Context(), args, stdout)
+			if errors.Is(err, errUsage) {
+				fmt.Fprint(stderr, localUsage)
+			}
 			return err
-		}
-		opts.dataDir = dir
+		},
 	}
-	n, err := openNode(opts.dataDir)
-	if err != nil {
-		return err
-	}
-	defer n.close()
-	c := &cli{node: n, json: opts.json, out: stdout}
-	switch args[0] {
-	case "author":
-		return c.author(ctx, args[1], args[2:])
-	case "doc":
-		return c.doc(ctx, args[1], args[2:])
-	}
-	return errUsage
-}
-
-func defaultDataDir() (string, error) {
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "docsnode"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no data directory: set --data or DOCSNODE_DATA (%w)", err)
-	}
-	return filepath.Join(home, ".local", "share", "docsnode"), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,7 +15,7 @@ import (
 func docsnode(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := run(context.Background(), append([]string{"--data", dir}, args...), &out)
+	err := run(context.Background(), append([]string{"local", "--data", dir}, args...), nil, &out, io.Discard)
 	return strings.TrimSpace(out.String()), err
 }
 
@@ -156,7 +157,7 @@ func TestCLIExitStatus(t *testing.T) {
 		{[]string{"doc", "keys", unknown}, "unknown document " + unknown},
 		{[]string{"doc", "set", doc, "k", ""}, "refusing to set an empty value"},
 	} {
-		args, _ := json.Marshal(append([]string{"docsnode", "--data", dir}, c.args...))
+		args, _ := json.Marshal(append([]string{"docsnode", "local", "--data", dir}, c.args...))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCLIExitStatus$")
 		cmd.Env = append(os.Environ(), "DOCSNODE_TEST_MAIN_ARGS="+string(args))
 		var stdout, stderr bytes.Buffer

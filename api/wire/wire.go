@@ -1,0 +1,241 @@
+// Package wire holds the JSON shapes of docsnode's local HTTP API, shared
+// by the server (package api) and the Go client (package client). It
+// imports nothing of the engine, so a client binary stays small.
+//
+// Ids (documents, authors, nodes, hashes) are lower-case hex. Keys are
+// strings when they are valid UTF-8; a key that is not also carries its
+// exact bytes in KeyBase64.
+package wire
+
+import (
+	"encoding/base64"
+	"time"
+	"unicode/utf8"
+)
+
+// Error is the body of every error answer.
+type Error struct {
+	// Code is stable: clients switch on it (see docs/api.md).
+	Code string `json:"code"`
+	// Message says what was wrong and what to do, for people.
+	Message string `json:"message"`
+}
+
+// Error codes. Each is answered with one HTTP status, given here.
+const (
+	CodeBadRequest     = "bad_request"      // 400: a malformed parameter or body
+	CodeBadDocID       = "bad_doc_id"       // 400
+	CodeBadAuthorID    = "bad_author_id"    // 400
+	CodeBadPeerID      = "bad_peer_id"      // 400
+	CodeBadTicket      = "bad_ticket"       // 400
+	CodeBadCursor      = "bad_cursor"       // 400
+	CodeEmptyValue     = "empty_value"      // 400: Set of an empty value (delete instead)
+	CodeEmptyPrefix    = "empty_prefix"     // 400: delete of every key without all=true
+	CodeUnauthorized   = "unauthorized"     // 401: missing or wrong bearer token
+	CodeReadOnly       = "read_only"        // 403: a write to a document held read-only
+	CodeDocNotFound    = "doc_not_found"    // 404
+	CodeEntryNotFound  = "entry_not_found"  // 404
+	CodeAuthorNotFound = "author_not_found" // 404
+	CodeUnknownPeer    = "unknown_peer"     // 404: wait-synced on a peer the document does not know
+	CodeNotSyncing     = "not_syncing"      // 409: the document is not open for sync
+	CodeNoPeers        = "no_peers"         // 409: wait-synced with no peer to wait for
+	CodeTooLarge       = "too_large"        // 413: a value or body over its limit
+	CodeUnreachable    = "unreachable"      // 502: the peer could not be reached
+	CodeContentMissing = "content_not_held" // 503: the entry's content is being downloaded; retry
+	CodeUnavailable    = "unavailable"      // 503: the store failed or the node is closing
+	CodeTimeout        = "timeout"          // 504: wait-synced ran out of time
+	CodeInternal       = "internal"         // 500
+)
+
+// Node is GET /v1/node.
+type Node struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// Doc describes a document (GET /v1/docs, POST /v1/docs, import).
+type Doc struct {
+	ID         string `json:"id"`
+	Capability string `json:"capability"` // read | write
+	Durability string `json:"durability"` // batched | durable
+}
+
+// Docs is GET /v1/docs.
+type Docs struct {
+	Docs []Doc `json:"docs"`
+}
+
+// CreateDoc is the optional body of POST /v1/docs.
+type CreateDoc struct {
+	Durable bool `json:"durable"`
+}
+
+// Imported answers POST /v1/docs/import. EventsAfter is the event id to
+// resume the document's event stream after (as Last-Event-ID) to get
+// every event since the import, the entries of the first sync included.
+type Imported struct {
+	Doc
+	EventsAfter uint64 `json:"events_after"`
+}
+
+// Import is the body of POST /v1/docs/import.
+type Import struct {
+	Ticket string `json:"ticket"`
+}
+
+// Share is the body of POST /v1/docs/{id}/share.
+type Share struct {
+	Mode string `json:"mode"` // read | write
+}
+
+// Ticket answers a share. The ticket of a write share holds the
+// document's secret: it is answered to the caller only, and never logged.
+type Ticket struct {
+	Ticket string `json:"ticket"`
+	Mode   string `json:"mode"` // what the ticket grants: read | write
+}
+
+// Entry is one entry, without its content.
+type Entry struct {
+	Doc       string `json:"doc"`
+	Key       string `json:"key"`
+	KeyBase64 string `json:"key_base64,omitempty"`
+	Author    string `json:"author"`
+	Hash      string `json:"hash"`
+	Len       uint64 `json:"len"`
+	// Timestamp is microseconds since the Unix epoch.
+	Timestamp uint64 `json:"timestamp_us"`
+	Tombstone bool   `json:"tombstone,omitempty"`
+}
+
+// KeyBytes returns the entry's key as the bytes it was written with.
+func (e Entry) KeyBytes() []byte {
+	if e.KeyBase64 != "" {
+		if b, err := base64.StdEncoding.DecodeString(e.KeyBase64); err == nil {
+			return b
+		}
+	}
+	return []byte(e.Key)
+}
+
+// SetKey fills Key and, for a key that is not UTF-8, KeyBase64.
+func (e *Entry) SetKey(k []byte) {
+	e.Key = string(k)
+	e.KeyBase64 = ""
+	if !utf8.Valid(k) {
+		e.KeyBase64 = base64.StdEncoding.EncodeToString(k)
+	}
+}
+
+// Entries is a page of GET /v1/docs/{id}/entries. NextCursor is empty on
+// the last page; pass it as cursor= for the next one.
+type Entries struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// Deleted answers DELETE /v1/docs/{id}/entries/{prefix}.
+type Deleted struct {
+	Tombstone Entry `json:"tombstone"`
+}
+
+// PeerSync is one peer's record in GET /v1/docs/{id}/sync.
+type PeerSync struct {
+	Peer      string    `json:"peer"`
+	Addrs     []string  `json:"addrs,omitempty"`
+	Running   string    `json:"running"` // idle | connect | accept
+	Pending   bool      `json:"pending"`
+	Sessions  int       `json:"sessions"`
+	Failures  int       `json:"failures"`
+	LastSync  time.Time `json:"last_sync,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Sent      int       `json:"sent"`
+	Received  int       `json:"received"`
+	CaughtUp  bool      `json:"caught_up"`
+}
+
+// SyncStatus is GET /v1/docs/{id}/sync.
+type SyncStatus struct {
+	Peers []PeerSync `json:"peers"`
+}
+
+// Authors is GET /v1/authors. It carries ids only, never secrets.
+type Authors struct {
+	Authors []string `json:"authors"`
+	Default string   `json:"default"`
+}
+
+// Status is the body of a plain success without other data.
+type Status struct {
+	Status string `json:"status"`
+}
+
+// Event kinds, as the SSE event: field and Event.Kind carry them.
+const (
+	EventInsertLocal         = "insert-local"
+	EventInsertRemote        = "insert-remote"
+	EventNeighborUp          = "neighbor-up"
+	EventNeighborDown        = "neighbor-down"
+	EventSyncFinished        = "sync-finished"
+	EventContentReady        = "content-ready"
+	EventPendingContentReady = "pending-content-ready"
+	EventContentFailed       = "content-failed"
+	// EventLagged: events were lost to this client: it reconnected after
+	// they left the replay buffer, or the server fell behind the
+	// document. Missed says how many. Query the document to catch up.
+	EventLagged = "lagged"
+)
+
+// Event is the data of one SSE event of GET /v1/docs/{id}/events.
+type Event struct {
+	// ID is the SSE id: it increases by one per event of the document,
+	// from a base the daemon takes from its clock, so that ids of a later
+	// run are above those of earlier runs.
+	ID      uint64 `json:"id"`
+	Kind    string `json:"kind"`
+	Doc     string `json:"doc"`
+	Entry   *Entry `json:"entry,omitempty"`
+	Peer    string `json:"peer,omitempty"`
+	Hash    string `json:"hash,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Missed  uint64 `json:"missed,omitempty"`
+	Content string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
+}
+
+// Author is the answer of POST /v1/authors and /v1/authors/import, and
+// the body of PUT /v1/authors/default.
+type Author struct {
+	ID string `json:"id"`
+}
+
+// AuthorSecret is the answer of POST /v1/authors/{id}/export and the body
+// of POST /v1/authors/import. The secret signs entries as the author: it
+// is answered to the caller only, and never logged.
+type AuthorSecret struct {
+	Secret string `json:"secret"`
+}
+
+// CodeIsDefault: DELETE of the default author; make another the default
+// first. Answered with 409.
+const CodeIsDefault = "is_default"
+
+// Download policy modes.
+const (
+	PolicyEverythingExcept = "everything-except"
+	PolicyNothingExcept    = "nothing-except"
+)
+
+// KeyFilter matches a key exactly, or every key under it with Prefix.
+type KeyFilter struct {
+	Key    string `json:"key"`
+	Prefix bool   `json:"prefix,omitempty"`
+}
+
+// Policy is a document's download policy (GET and PUT
+// /v1/docs/{id}/policy): which entries' content the node fetches from
+// peers. everything-except fetches all but the filters' keys;
+// nothing-except fetches only theirs.
+type Policy struct {
+	Mode    string      `json:"mode"`
+	Filters []KeyFilter `json:"filters"`
+}
