@@ -427,7 +427,9 @@ func TestTwoNodes(t *testing.T) {
 	if err != nil || len(peers) != 1 || peers[0].Peer != ea.NodeID().String() || peers[0].Sessions == 0 {
 		t.Fatalf("B's sync status = %+v, %v", peers, err)
 	}
-	if err := b.WaitSynced(ctx, doc.ID, strings.Repeat("ee", 32), time.Second); client.Code(err) != wire.CodeUnknownPeer {
+	// A peer that never appears is given up after the engine's
+	// UnreachableAfter (2s in the test config).
+	if err := b.WaitSynced(ctx, doc.ID, strings.Repeat("ee", 32), 20*time.Second); client.Code(err) != wire.CodeUnknownPeer {
 		t.Fatalf("wait-synced on an unknown peer: %v", err)
 	}
 	if err := b.Leave(ctx, doc.ID); err != nil {
