@@ -33,12 +33,13 @@ type startOptions struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	api             api.Config
-	maxContent      int64 // the content store's largest blob
-	maxConns        int   // the endpoint's live connections
+	maxContent      int64         // the content store's largest blob
+	maxConns        int           // the endpoint's live connections
+	engine          engine.Config // the engine's limits, bound to flags
 }
 
 func startCmd(g *globals) *cobra.Command {
-	o := &startOptions{api: api.DefaultConfig()}
+	o := &startOptions{api: api.DefaultConfig(), engine: engineDefaults()}
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "run the daemon: keep the data directory's documents live and serve the API",
@@ -79,6 +80,7 @@ signal exits at once.`,
 	f.DurationVar(&o.api.MaxWait, "max-wait", o.api.MaxWait, "longest wait-synced")
 	f.Int64Var(&o.maxContent, "max-content-bytes", blobs.DefaultMaxSize, "largest content the node stores or downloads, in bytes")
 	f.IntVar(&o.maxConns, "max-conns", endpoint.DefaultMaxConns, "most live QUIC connections, dialled and accepted")
+	engineFlags(f, &o.engine)
 	return cmd
 }
 
@@ -148,7 +150,8 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		}
 	}()
 
-	cfg := engine.DefaultConfig(dir)
+	cfg := o.engine
+	cfg.DataDir = dir
 	if o.ephemeral {
 		// The engine keeps the store in memory and the content in a
 		// temporary directory it removes on Close.

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// TestEngineFlags: every engine limit flag shows a real default (none is
+// a zero that the engine would replace behind the user's back), and a
+// flag given on the command line reaches the engine's config.
+func TestEngineFlags(t *testing.T) {
+	cfg := engineDefaults()
+	f := pflag.NewFlagSet("start", pflag.ContinueOnError)
+	engineFlags(f, &cfg)
+	n := 0
+	f.VisitAll(func(fl *pflag.Flag) {
+		n++
+		if fl.DefValue == "0" || fl.DefValue == "0s" || fl.DefValue == "" {
+			t.Errorf("--%s shows the default %q", fl.Name, fl.DefValue)
+		}
+	})
+	if n < 20 {
+		t.Fatalf("%d engine flags", n)
+	}
+	err := f.Parse([]string{"--max-key-bytes", "512", "--sync-max-sessions", "7", "--unreachable-after", "9s",
+		"--gossip-probe-interval", "3s", "--handshake-timeout", "4s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Limits.MaxKeyLen != 512 || cfg.Live.Sync.MaxSessions != 7 || cfg.Live.UnreachableAfter != 9*time.Second ||
+		cfg.Gossip.ProbeInterval != 3*time.Second || cfg.Endpoint.HandshakeTimeout != 4*time.Second {
+		t.Fatalf("flags did not reach the config: key %d, sessions %d, unreachable %v, probe %v, handshake %v", cfg.Store.Limits.MaxKeyLen, cfg.Live.Sync.MaxSessions, cfg.Live.UnreachableAfter, cfg.Gossip.ProbeInterval, cfg.Endpoint.HandshakeTimeout)
+	}
+}
