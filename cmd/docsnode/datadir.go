@@ -16,7 +16,7 @@ import (
 // Files the daemon keeps in its data directory, next to the store
 // ("store") and the content ("blobs").
 const (
-	lockFile   = "daemon.lock" // held (flock) while a daemon or a local command runs
+	lockFile   = "daemon.lock" // held (flock) while a daemon runs
 	socketFile = "api.sock"    // the API's unix socket, mode 0600
 	tokenFile  = "api-token"   // the bearer token of the TCP API, mode 0600
 	portFile   = "quic-port"   // the QUIC port chosen on first start
@@ -44,8 +44,7 @@ type dataLock struct{ f *os.File }
 var errLocked = errors.New("the data directory is in use")
 
 // lockDataDir creates dir (mode 0700) when missing and takes its lock,
-// without waiting: a second daemon, or a local command while a daemon
-// runs, fails at once. The lock file holds the holder's pid, for the
+// without waiting: a second daemon fails at once. The lock file holds the holder's pid, for the
 // message; the lock itself is the flock, which the kernel drops when the
 // holder exits, however it exits.
 func lockDataDir(dir string) (*dataLock, error) {

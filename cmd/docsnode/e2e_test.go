@@ -244,9 +244,6 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if _, errOut, code := runCLI(t, bin, dirA, "start", "--listen", "127.0.0.1:0"); code != exitError || !strings.Contains(errOut, "in use") || !strings.Contains(errOut, lockFile) {
 		t.Fatalf("a second daemon on A's directory: exit %d, %q", code, errOut)
 	}
-	if _, errOut, code := runCLI(t, bin, dirA, "local", "doc", "ls"); code != exitError || !strings.Contains(errOut, "in use") {
-		t.Fatalf("a local command while A runs: exit %d, %q", code, errOut)
-	}
 	if fi, err := os.Stat(filepath.Join(dirA, socketFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("A's socket: %v, %v", fi, err)
 	}
@@ -477,10 +474,9 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if !strings.Contains(a.stderr.String(), "stopped") {
 		t.Fatalf("A's log does not say it stopped:\n%s", a.stderr.String())
 	}
-	// Stopped, the data directory serves the local commands again, and
-	// holds the document.
-	if out, errOut, code := runCLI(t, bin, dirA, "local", "doc", "ls"); code != 0 || !strings.Contains(out, doc) {
-		t.Fatalf("local doc ls after the stop: exit %d, %q %q", code, out, errOut)
+	// Stopped, the commands say no daemon runs, and how to start one.
+	if _, errOut, code := runCLI(t, bin, dirA, "doc", "ls"); code != exitNoDaemon || !strings.Contains(errOut, "docsnode start") {
+		t.Fatalf("doc ls after the stop: exit %d, %q", code, errOut)
 	}
 }
 

@@ -64,6 +64,10 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() + " (see --help)" }
 func (e usageError) Unwrap() error { return e.err }
 
+// errUsage: a usage error already reported (cobra printed it with the
+// usage); main only sets the exit code.
+var errUsage = errors.New("usage")
+
 // errNoDaemon: no daemon answers on the data directory's socket.
 var errNoDaemon = errors.New("no docsnode daemon is running")
 
@@ -147,7 +151,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running.`,
 	pf.BoolVar(&g.json, "json", false, "print JSON (JSON lines for streams)")
 	pf.StringVar(&g.apiAddr, "api-addr", "", "TCP address of the API (env DOCSNODE_API_ADDR): start serves it with a bearer token, other commands connect to it")
 
-	root.AddCommand(startCmd(g), docCmd(g), nodeCmd(g), authorCmd(g), localCmd(stdout, stderr))
+	root.AddCommand(startCmd(g), docCmd(g), nodeCmd(g), authorCmd(g))
 	for _, c := range root.Commands() {
 		if c.HasSubCommands() {
 			c.Args = groupArgs
@@ -184,20 +188,5 @@ func nargs(min, max int) cobra.PositionalArgs {
 			return usageError{fmt.Errorf("%s takes %s arguments, got %d", cmd.CommandPath(), want, len(args))}
 		}
 		return nil
-	}
-}
-
-func localCmd(stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:                "local [--data DIR] [--json] author|doc ...",
-		Short:              "edit a data directory directly, while no daemon runs on it",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			err := runLocal(cmd.Context(), args, stdout)
-			if errors.Is(err, errUsage) {
-				fmt.Fprint(stderr, localUsage)
-			}
-			return err
-		},
 	}
 }
