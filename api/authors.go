@@ -48,6 +48,7 @@ func (s *Server) setDefaultAuthor(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return badRequest(wire.CodeBadAuthorID, "%q is not an author id (64 hex characters)", req.ID)
 	}
+	defer s.forgetDefault()
 	if err := s.e.Authors().SetDefault(r.Context(), id); err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
 			return authorNotFound(id)
@@ -94,6 +95,7 @@ func (s *Server) deleteAuthor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.forgetDefault()
 	def, err := s.e.Authors().Default(r.Context())
 	if err != nil {
 		return err

@@ -101,6 +101,35 @@ type Server struct {
 	logs map[engine.NamespaceID]*eventLog
 
 	patterns []string // the routes, as registered
+
+	// defaultAuthor caches the default author: reading it from the store
+	// on every set costs two store calls and a key derivation. Changes
+	// through this server's author routes reset it; a change of the
+	// default made on the engine directly is seen after a restart.
+	authorMu      sync.Mutex
+	defaultAuthor engine.Author
+}
+
+// cachedDefault returns the default author, from the cache once read.
+func (s *Server) cachedDefault(ctx context.Context) (engine.Author, error) {
+	s.authorMu.Lock()
+	defer s.authorMu.Unlock()
+	if !s.defaultAuthor.IsZero() {
+		return s.defaultAuthor, nil
+	}
+	a, err := s.e.Authors().Default(ctx)
+	if err != nil {
+		return a, err
+	}
+	s.defaultAuthor = a
+	return a, nil
+}
+
+// forgetDefault drops the cached default author.
+func (s *Server) forgetDefault() {
+	s.authorMu.Lock()
+	s.defaultAuthor = engine.Author{}
+	s.authorMu.Unlock()
 }
 
 // Routes returns the routes the server serves, as "METHOD /path" patterns
@@ -283,7 +312,7 @@ func (s *Server) doc(r *http.Request) (*engine.Doc, error) {
 func (s *Server) author(r *http.Request) (engine.Author, error) {
 	v := r.URL.Query().Get("author")
 	if v == "" {
-		return s.e.Authors().Default(r.Context())
+		return s.cachedDefault(r.Context())
 	}
 	id, err := engine.ParseAuthorID(v)
 	if err != nil {

@@ -103,7 +103,9 @@ func New(opts Options) (*Client, error) {
 	var tr *http.Transport
 	switch {
 	case opts.Socket != "":
-		tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		// One daemon is the only host: keep as many idle connections as
+		// a busy app has requests in flight, rather than net/http's 2.
+		tr = &http.Transport{MaxIdleConnsPerHost: 64, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", opts.Socket)
 		}}
@@ -111,7 +113,7 @@ func New(opts Options) (*Client, error) {
 			c.base = "http://docsnode"
 		}
 	case opts.Addr != "":
-		tr = &http.Transport{}
+		tr = &http.Transport{MaxIdleConnsPerHost: 64}
 		if c.base == "" {
 			c.base = "http://" + opts.Addr
 		}

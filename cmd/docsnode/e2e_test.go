@@ -123,6 +123,21 @@ func (d *daemon) tcpAddr(t *testing.T) string {
 	return m[1]
 }
 
+// socketClient is a client of the daemon on dir, closed with the test.
+func socketClient(t *testing.T, dir string) *client.Client {
+	t.Helper()
+	sock, err := socketPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Options{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // quicAddr returns the node's QUIC address, through the API.
 func quicAddr(t *testing.T, bin, dir string) string {
 	t.Helper()
@@ -185,9 +200,11 @@ func mustCLI(t *testing.T, bin, dir string, args ...string) string {
 // shares a document, B joins it and watches it, and a value set on A
 // shows in B's watch and reads back on B. Along the way: the exit code
 // without a daemon, a refused second daemon on A's data directory, A's
-// TCP API and its token, a read-only refusal, and B killed and restarted
-// on its kept port catching up on what A wrote meanwhile. SIGTERM ends
-// both daemons with status 0.
+// TCP API and its token, an SSE client resuming with Last-Event-ID,
+// wait-synced, a 20 MiB binary value, a read-only refusal, B killed and
+// restarted on its kept port catching up on what A wrote meanwhile,
+// authors, and no secret in the logs. SIGTERM ends both daemons with
+// status 0.
 func TestDaemonsShareAndWatch(t *testing.T) {
 	bin := buildBinary(t)
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
@@ -308,6 +325,61 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 		out, _, code := runCLI(t, bin, dirB, "doc", "get", doc, "greeting")
 		return code == 0 && out == "hello from A"
 	}, "B reads A's value")
+	// SSE: a client of B's API reads an event and disconnects; A writes
+	// 10 entries, and wait-synced on A returns only once B holds them; the
+	// client reconnects with Last-Event-ID and gets exactly those 10.
+	ca, cb := socketClient(t, dirA), socketClient(t, dirB)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream, err := cb.Events(ctx, doc, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, bin, dirA, "doc", "set", doc, "sse/first", "1")
+	for {
+		ev, err := stream.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == "insert-remote" && ev.Entry.Key == "sse/first" {
+			break
+		}
+	}
+	lastID := stream.LastID
+	stream.Close()
+	for i := range 10 {
+		if _, err := ca.Set(ctx, doc, fmt.Sprintf("sse/batch/%d", i), []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idB := mustCLI(t, bin, dirB, "node", "id")
+	mustCLI(t, bin, dirA, "doc", "wait-synced", doc, "--peer", idB, "--timeout", "30s")
+	prefix := "sse/batch/"
+	if held, err := cb.QueryAll(ctx, doc, client.Query{Prefix: &prefix}); err != nil || len(held) != 10 {
+		t.Fatalf("B holds %d of A's 10 entries once wait-synced returned (%v)", len(held), err)
+	}
+	stream, err = cb.Events(ctx, doc, lastID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 10 {
+		ev, err := stream.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Kind == "lagged":
+			t.Fatalf("lagged after a reconnect within the replay buffer: %+v", ev)
+		case ev.Kind == "insert-remote" || ev.Kind == "insert-local":
+			if !strings.HasPrefix(ev.Entry.Key, prefix) || seen[ev.Entry.Key] {
+				t.Fatalf("replayed insert of %q (seen so far %v)", ev.Entry.Key, seen)
+			}
+			seen[ev.Entry.Key] = true
+		}
+	}
+	stream.Close()
+
 	// A 20 MiB binary value set from a file on A reads back
 	// byte-identical on B.
 	big := make([]byte, 20<<20)
