@@ -58,7 +58,7 @@ func runAPI(args []string) error {
 	}
 	clients := fs.Int("clients", 8, "concurrent clients, each a goroutine with its own client.Client")
 	n := fs.Int("n", 20000, "sets in all, shared by the clients")
-	shared := fs.Bool("shared", false, "one client.Client for every goroutine (its default transport keeps 2 idle connections)")
+	shared := fs.Bool("shared", false, "one client.Client shared by every goroutine (one connection pool) rather than one each")
 	parent := fs.String("dir", "", "parent of the temporary data directory (default: the system's)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
