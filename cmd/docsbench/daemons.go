@@ -124,8 +124,9 @@ func runDaemons(args []string) error {
 	// B's first sync with A is the join's cost: wait until B's record of A
 	// says caught up with no session running.
 	var status []client.PeerSync
+	var statusErr error
 	if err := testutil.Poll(*setup, func() bool {
-		if status, err = b.c.SyncStatus(ctx, doc.ID); err != nil {
+		if status, statusErr = b.c.SyncStatus(ctx, doc.ID); statusErr != nil {
 			return false
 		}
 		for _, p := range status {
@@ -135,7 +136,7 @@ func runDaemons(args []string) error {
 		}
 		return false
 	}); err != nil {
-		return fmt.Errorf("b catching up with a (last record %+v, err %v): %w", status, err, err)
+		return fmt.Errorf("b catching up with a (last record %+v, last error %v): %w", status, statusErr, err)
 	}
 	fmt.Printf("b caught up with a %.2f s after the import\n", time.Since(t0).Seconds())
 
