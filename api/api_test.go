@@ -155,7 +155,10 @@ func TestRefusals(t *testing.T) {
 			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: unknown})
 			return err
 		}, 404, wire.CodeAuthorNotFound},
-		{"bad author", func() error { _, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: "x"}); return err }, 400, wire.CodeBadAuthorID},
+		{"bad author", func() error {
+			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: "x"})
+			return err
+		}, 400, wire.CodeBadAuthorID},
 		{"bad ticket", func() error { _, err := c.Import(ctx, "docnotaticket"); return err }, 400, wire.CodeBadTicket},
 		{"body too large", func() error { _, err := c.Import(ctx, strings.Repeat("t", 100)); return err }, 413, wire.CodeTooLarge},
 		{"bad share mode", func() error { _, err := c.Share(ctx, doc.ID, "admin"); return err }, 400, wire.CodeBadRequest},
@@ -591,5 +594,85 @@ func TestContentRange(t *testing.T) {
 	tail, err := c.GetRange(ctx, doc.ID, "big", int64(len(value))-5, 100, client.GetOptions{})
 	if err != nil || !bytes.Equal(tail, value[len(value)-5:]) {
 		t.Fatalf("range past the end = %q, %v", tail, err)
+	}
+}
+
+// TestImportEvents: a stream resumed from the import's events_after
+// holds every entry the first sync brought, however late it opens.
+func TestImportEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ea, a := serve(t, api.Config{})
+	_, b := serve(t, api.Config{})
+	doc, err := a.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := a.Set(ctx, doc.ID, fmt.Sprintf("before/%d", i), []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tk, err := a.Share(ctx, doc.ID, "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := b.Import(ctx, tk.Ticket)
+	if err != nil || imp.ID != doc.ID || imp.Capability != "read" {
+		t.Fatalf("import = %+v, %v", imp, err)
+	}
+	// The first sync is over before the stream opens.
+	if err := b.WaitSynced(ctx, doc.ID, ea.NodeID().String(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Events(ctx, doc.ID, imp.EventsAfter, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seen := map[string]bool{}
+	for len(seen) < 5 {
+		ev, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind == wire.EventLagged {
+			t.Fatalf("lagged: %+v", ev)
+		}
+		if ev.Kind == wire.EventInsertRemote {
+			seen[ev.Entry.Key] = true
+		}
+	}
+	for i := range 5 {
+		if !seen[fmt.Sprintf("before/%d", i)] {
+			t.Fatalf("the stream from the import lacks before/%d: %v", i, seen)
+		}
+	}
+}
+
+// TestCursorOfAnotherQuery: a cursor answered by one kind of query is
+// refused by another.
+func TestCursorOfAnotherQuery(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if _, err := c.Set(ctx, doc.ID, k, []byte("v"), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := c.Query(ctx, doc.ID, client.Query{Latest: true, Limit: 1})
+	if err != nil || page.NextCursor == "" {
+		t.Fatalf("first page = %+v, %v", page, err)
+	}
+	if _, err := c.Query(ctx, doc.ID, client.Query{Limit: 1, Cursor: page.NextCursor}); client.Code(err) != wire.CodeBadCursor {
+		t.Fatalf("a latest-per-key cursor on an author query: %v", err)
+	}
+	next, err := c.Query(ctx, doc.ID, client.Query{Latest: true, Limit: 1, Cursor: page.NextCursor})
+	if err != nil || len(next.Entries) != 1 || next.Entries[0].Key != "b" {
+		t.Fatalf("second page = %+v, %v", next, err)
 	}
 }

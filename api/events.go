@@ -97,34 +97,71 @@ func (l *eventLog) stop() {
 // follow returns the document's log, subscribing to its events when no
 // subscription feeds the log.
 func (s *Server) follow(doc *engine.Doc) (*eventLog, error) {
+	l, _, err := s.feed(doc.ID(), nil, func() (*engine.Subscription, error) { return doc.Subscribe(s.ctx) })
+	return l, err
+}
+
+// adopt makes sub feed the document's log, unless a subscription already
+// does (sub is then closed). It returns the id of the log's last event:
+// the events sub brings come after it.
+func (s *Server) adopt(id engine.NamespaceID, sub *engine.Subscription) (uint64, error) {
+	_, after, err := s.feed(id, sub, nil)
+	if err != nil {
+		sub.Close()
+		return 0, err
+	}
+	return after, nil
+}
+
+// feed returns the document's log, creating it, and makes adopted (or,
+// when nil, a subscription from subscribe) feed it when none does. It
+// also returns the id of the log's last event at that point.
+func (s *Server) feed(id engine.NamespaceID, adopted *engine.Subscription, subscribe func() (*engine.Subscription, error)) (*eventLog, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.ctx.Err(); err != nil {
-		return nil, &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: "the server is closing"}
+		return nil, 0, &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: "the server is closing"}
 	}
-	l := s.logs[doc.ID()]
+	l := s.logs[id]
 	if l == nil {
 		l = newEventLog(s.cfg.EventReplay, uint64(time.Now().UnixMicro()))
-		s.logs[doc.ID()] = l
+		s.logs[id] = l
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sub != nil {
-		return l, nil
+		if adopted != nil {
+			adopted.Close() // one subscription feeds the log already
+		}
+		return l, l.next - 1, nil
 	}
-	sub, err := doc.Subscribe(s.ctx)
-	if err != nil {
-		return nil, err
+	sub := adopted
+	if sub == nil {
+		var err error
+		if sub, err = subscribe(); err != nil {
+			delete(s.logs, id)
+			return nil, 0, err
+		}
 	}
-	l.sub, l.ended = sub, false
-	s.wg.Go(func() { s.pump(l, sub) })
-	return l, nil
+	l.sub = sub
+	s.wg.Go(func() { s.pump(id, l, sub) })
+	return l, l.next - 1, nil
 }
 
-func (s *Server) pump(l *eventLog, sub *engine.Subscription) {
+// pump feeds the log from the subscription until it closes (the document
+// was dropped or left with its subscriptions closed, or the engine or
+// the server closed). The log is then forgotten: the streams on it end,
+// and a later stream of the document starts a new log, whose ids, taken
+// from the clock, are above this one's.
+func (s *Server) pump(id engine.NamespaceID, l *eventLog, sub *engine.Subscription) {
 	for ev := range sub.C() {
 		l.append(eventJSON(&ev))
 	}
+	s.mu.Lock()
+	if s.logs[id] == l {
+		delete(s.logs, id)
+	}
+	s.mu.Unlock()
 	l.mu.Lock()
 	l.sub, l.ended = nil, true
 	l.broadcast()
@@ -249,4 +286,3 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 }
-

@@ -18,6 +18,7 @@ import (
 
 	"github.com/docsnode/docsnode/api/wire"
 	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/replica"
 )
 
 // Config configures a Server. Zero fields take the defaults of
@@ -435,7 +436,14 @@ func (s *Server) importDoc(w http.ResponseWriter, r *http.Request) error {
 		// The ticket's text is not echoed: a write ticket is a secret.
 		return badRequest(wire.CodeBadTicket, "the ticket does not parse: %v", err)
 	}
-	d, err := s.e.Docs().Import(r.Context(), t)
+	// The subscription is taken before the first session starts and
+	// feeds the document's event log, so that a client streaming from
+	// events_after misses none of what the first sync brings.
+	d, sub, err := s.e.Docs().ImportAndSubscribe(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	after, err := s.adopt(d.ID(), sub)
 	if err != nil {
 		return err
 	}
@@ -443,7 +451,7 @@ func (s *Server) importDoc(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, wire.Imported{Doc: info, EventsAfter: after})
 }
 
 func (s *Server) dropDoc(w http.ResponseWriter, r *http.Request) error {
@@ -668,8 +676,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	n := 0
 	for e, err := range d.Query(r.Context(), q) {
 		if err != nil {
-			if q.After != nil {
-				return badRequest(wire.CodeBadCursor, "the cursor does not fit this query: %v", err)
+			if q.After != nil && errors.Is(err, replica.ErrMalformed) {
+				return badRequest(wire.CodeBadCursor, "the cursor does not fit this query: use it with the parameters of the query that answered it")
 			}
 			return err
 		}

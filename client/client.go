@@ -239,9 +239,15 @@ func (c *Client) CreateDoc(ctx context.Context, durable bool) (Doc, error) {
 	return d, c.do(ctx, http.MethodPost, "/v1/docs", nil, jsonBody(wire.CreateDoc{Durable: durable}), &d)
 }
 
-// Import adds the ticket's document and starts syncing it.
-func (c *Client) Import(ctx context.Context, ticket string) (Doc, error) {
-	var d Doc
+// Imported answers Import: the document, and the event id after which
+// its event stream holds every event since the import.
+type Imported = wire.Imported
+
+// Import adds the ticket's document and starts syncing it. Events(ctx,
+// doc, imported.EventsAfter, true) then streams what the first sync
+// brings, from its start.
+func (c *Client) Import(ctx context.Context, ticket string) (Imported, error) {
+	var d Imported
 	return d, c.do(ctx, http.MethodPost, "/v1/docs/import", nil, jsonBody(wire.Import{Ticket: ticket}), &d)
 }
 

@@ -70,6 +70,14 @@ type CreateDoc struct {
 	Durable bool `json:"durable"`
 }
 
+// Imported answers POST /v1/docs/import. EventsAfter is the event id to
+// resume the document's event stream after (as Last-Event-ID) to get
+// every event since the import, the entries of the first sync included.
+type Imported struct {
+	Doc
+	EventsAfter uint64 `json:"events_after"`
+}
+
 // Import is the body of POST /v1/docs/import.
 type Import struct {
 	Ticket string `json:"ticket"`

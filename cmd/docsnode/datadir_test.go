@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +81,32 @@ func TestIsLoopback(t *testing.T) {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+// TestUsageErrors: command lines that do not parse exit with status 2
+// and open nothing; a remote --api-addr for the daemon needs its flag.
+func TestUsageErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "never")
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"doc"},
+		{"doc", "frobnicate"},
+		{"doc", "get", "onlyone"},
+		{"doc", "share", "d", "admin"},
+		{"doc", "keys", "d", "--sort", "size"},
+		{"doc", "new", "--no-such-flag"},
+		{"start", "--log-format", "xml"},
+		{"start", "--log-level", "loud"},
+		{"start", "--listen", "not-an-address"},
+		{"--api-addr", "0.0.0.0:7777", "start"},
+	} {
+		err := run(context.Background(), append([]string{"--data", dir}, args...), strings.NewReader(""), io.Discard, io.Discard)
+		if code := exitCode(err); code != exitUsage {
+			t.Errorf("%q: exit %d (%v), want %d", args, code, err, exitUsage)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused command line created the data directory: %v", err)
 	}
 }

@@ -89,4 +89,3 @@ parsed:
 	}
 	return errUsage
 }
-

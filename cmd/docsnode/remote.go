@@ -84,14 +84,30 @@ func docCmd(g *globals) *cobra.Command {
 	newCmd.Flags().BoolVar(&durable, "durable", false, "acknowledge each write once fsynced")
 
 	join := &cobra.Command{
-		Use: "join TICKET", Short: "join a shared document and start syncing it", Args: nargs(1, 1),
+		Use: "join TICKET", Short: "join a shared document, start syncing it, and show the first sync's progress on a terminal", Args: nargs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
 				d, err := c.Import(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				return g.show(cmd, d, func(w io.Writer) { fmt.Fprintln(w, d.ID) })
+				if err := g.show(cmd, d, func(w io.Writer) { fmt.Fprintln(w, d.ID) }); err != nil {
+					return err
+				}
+				// People at a terminal see the first sync; scripts and
+				// --json get the id alone.
+				if g.json || !isTerminal(cmd.OutOrStdout()) || !isTerminal(cmd.ErrOrStderr()) {
+					return nil
+				}
+				s, err := c.Events(ctx, d.ID, d.EventsAfter, true)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if err := joinProgress(s, cmd.ErrOrStderr()); err != nil && ctx.Err() == nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "progress:", err)
+				}
+				return nil
 			})
 		},
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/api"
+	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/engine"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/spf13/cobra"
@@ -30,6 +32,8 @@ type startOptions struct {
 	logLevel        string
 	shutdownTimeout time.Duration
 	api             api.Config
+	maxContent      int64 // the content store's largest blob
+	maxConns        int   // the endpoint's live connections
 }
 
 func startCmd(g *globals) *cobra.Command {
@@ -72,6 +76,8 @@ signal exits at once.`,
 	f.IntVar(&o.api.EventReplay, "event-replay", o.api.EventReplay, "events kept per document for event streams that reconnect")
 	f.DurationVar(&o.api.Heartbeat, "event-heartbeat", o.api.Heartbeat, "interval of the heartbeat on idle event streams")
 	f.DurationVar(&o.api.MaxWait, "max-wait", o.api.MaxWait, "longest wait-synced")
+	f.Int64Var(&o.maxContent, "max-content-bytes", blobs.DefaultMaxSize, "largest content the node stores or downloads, in bytes")
+	f.IntVar(&o.maxConns, "max-conns", endpoint.DefaultMaxConns, "most live QUIC connections, dialled and accepted")
 	return cmd
 }
 
@@ -101,6 +107,12 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 			return usageError{fmt.Errorf("--api-addr %s is not a loopback address: add --api-allow-remote to serve the API beyond this machine", g.apiAddr)}
 		}
 		log.Warn("the API is served beyond this machine; anyone who can reach it with the token controls the node", "addr", g.apiAddr)
+	}
+	var listen netip.AddrPort
+	if o.listen != "" {
+		if listen, err = netip.ParseAddrPort(o.listen); err != nil {
+			return usageError{fmt.Errorf("--listen %q: want ip:port, such as 0.0.0.0:7777 or 127.0.0.1:0", o.listen)}
+		}
 	}
 	dir, err := g.dir()
 	if err != nil {
@@ -142,13 +154,13 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		cfg.DataDir = ""
 	}
 	cfg.Logger = log
+	cfg.Content.MaxSize = o.maxContent
+	cfg.Endpoint.MaxConns = o.maxConns
 	// The QUIC port: an explicit --listen port wins; otherwise (no
 	// --listen, or --listen IP:0) the port kept by the first start, or a
 	// port the system picks, which is then kept.
 	if o.listen != "" {
-		if cfg.Endpoint.ListenAddr, err = netip.ParseAddrPort(o.listen); err != nil {
-			return usageError{fmt.Errorf("--listen %q: want ip:port, such as 0.0.0.0:7777 or 127.0.0.1:0", o.listen)}
-		}
+		cfg.Endpoint.ListenAddr = listen
 	}
 	keepChosenPort := false
 	if cfg.Endpoint.ListenAddr.Port() == 0 && !o.ephemeral {
@@ -198,7 +210,12 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		return fmt.Errorf("remove the stale API socket: %w", err)
 	}
 	var lc net.ListenConfig
+	// The socket is created 0600 rather than made so after: in a data
+	// directory that already existed with wider permissions, it is never
+	// open to others, not even for a moment.
+	oldMask := syscall.Umask(0o177)
 	ul, err := lc.Listen(ctx, "unix", sock)
+	syscall.Umask(oldMask)
 	if err != nil {
 		return fmt.Errorf("listen on the API socket: %w", err)
 	}
@@ -206,7 +223,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 		ul.Close()
 		return fmt.Errorf("restrict the API socket: %w", err)
 	}
-	servers := []*http.Server{{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second}}
+	servers := []*http.Server{{Handler: srv, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}
 	listeners := []net.Listener{ul}
 	if g.apiAddr != "" {
 		token, err := apiToken(dir)
@@ -218,7 +235,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 			ul.Close()
 			return fmt.Errorf("listen on --api-addr: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: api.RequireToken(token, srv), ErrorLog: servers[0].ErrorLog, ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: api.RequireToken(token, srv), ErrorLog: servers[0].ErrorLog, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute})
 		listeners = append(listeners, tl)
 	}
 	serveErr := make(chan error, len(servers))
