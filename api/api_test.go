@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/docsnode/docsnode/api/wire"
 	"github.com/docsnode/docsnode/client"
 	"github.com/docsnode/docsnode/engine"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -674,5 +677,73 @@ func TestCursorOfAnotherQuery(t *testing.T) {
 	next, err := c.Query(ctx, doc.ID, client.Query{Latest: true, Limit: 1, Cursor: page.NextCursor})
 	if err != nil || len(next.Entries) != 1 || next.Entries[0].Key != "b" {
 		t.Fatalf("second page = %+v, %v", next, err)
+	}
+}
+
+// TestObserveAndMetrics: every request is observed with its route's
+// pattern and status, and a Metrics handler is served at /metrics.
+func TestObserveAndMetrics(t *testing.T) {
+	ctx := context.Background()
+	type obs struct {
+		pattern string
+		status  int
+	}
+	var mu sync.Mutex
+	var seen []obs
+	cfg := api.Config{
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "docsnode_test_total 1\n") }),
+		ObserveRequest: func(pattern string, status int, took time.Duration) {
+			mu.Lock()
+			seen = append(seen, obs{pattern, status})
+			mu.Unlock()
+		},
+	}
+	e, err := engine.Open(ctx, engine.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	srv := api.NewServer(e, cfg)
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	c, err := client.New(client.Options{BaseURL: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Docs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Get(ctx, strings.Repeat("ab", 32), "k", client.GetOptions{}); !client.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "docsnode_test_total 1\n" {
+		t.Fatalf("/metrics = %q", body)
+	}
+	if resp, err := http.Get(hs.URL + "/nowhere"); err == nil {
+		resp.Body.Close()
+	}
+	// A request is observed after its answer is written, so the client
+	// can have the answer first.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= 4
+	}, "four requests observed")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []obs{{"GET /v1/docs", 200}, {"GET /v1/docs/{id}/entries/{key...}", 404}, {"GET /metrics", 200}, {"", 404}}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", seen, want)
+	}
+	if !slices.Contains(srv.Routes(), "GET /metrics") {
+		t.Fatalf("routes lack /metrics: %v", srv.Routes())
 	}
 }

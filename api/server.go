@@ -41,8 +41,14 @@ type Config struct {
 	// MaxWait bounds the timeout= of wait-synced, and is its default.
 	// Default 5m.
 	MaxWait time.Duration
-	// Metrics, when set, is served at GET /metrics.
+	// Metrics, when set, is served at GET /metrics (on the unix socket,
+	// and on TCP behind the token).
 	Metrics http.Handler
+	// ObserveRequest, when set, is called after each request with the
+	// route's pattern ("GET /v1/docs/{id}/entries/{key...}"; "" for no
+	// route), the status answered and the time taken: the place for a
+	// request-latency metric. An event stream is observed when it ends.
+	ObserveRequest func(pattern string, status int, took time.Duration)
 	// Logger receives one debug line per request and the errors answered
 	// with 500. Default slog.Default(). Secrets never reach it.
 	Logger *slog.Logger
@@ -161,6 +167,9 @@ func (s *Server) routes() {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
 		s.patterns = append(s.patterns, pattern)
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.pattern = pattern
+			}
 			if err := f(w, r); err != nil {
 				s.fail(w, r, err)
 			}
@@ -189,7 +198,12 @@ func (s *Server) routes() {
 	h("PUT /v1/docs/{id}/policy", s.setPolicy)
 	if s.cfg.Metrics != nil {
 		s.patterns = append(s.patterns, "GET /metrics")
-		s.mux.Handle("GET /metrics", s.cfg.Metrics)
+		s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.pattern = "GET /metrics"
+			}
+			s.cfg.Metrics.ServeHTTP(w, r)
+		})
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("no route %s %s: see docs/api.md", r.Method, r.URL.Path)})
@@ -201,16 +215,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(sw, r)
+	took := time.Since(start)
+	if s.cfg.ObserveRequest != nil {
+		s.cfg.ObserveRequest(sw.pattern, sw.status, took)
+	}
 	// The path carries document ids and keys, never secrets; the query
 	// string and bodies (tickets, values) are not logged.
 	s.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "api request",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
+		slog.Int("status", sw.status), slog.Duration("took", took))
 }
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	pattern string // the route that served the request, set by route
 }
 
 func (w *statusWriter) WriteHeader(code int) {

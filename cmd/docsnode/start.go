@@ -201,6 +201,8 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	}
 
 	o.api.Logger = log
+	// Prometheus metrics mount here when they land: o.api.Metrics serves
+	// GET /metrics, and o.api.ObserveRequest feeds request latency.
 	srv := api.NewServer(e, o.api)
 	defer srv.Close()
 
