@@ -386,8 +386,12 @@ func (la *Actor) apply() {
 				continue
 			}
 			ctx, addr, doc, gen := d.ctx, e.addr, e.doc, e.gen
+			scfg := la.cfg.Sync
+			scfg.Progress = func(o Outcome) {
+				la.subs.emit(Event{Kind: EventSyncProgress, Doc: doc, Peer: addr.ID, Outcome: o})
+			}
 			la.wg.Go(func() {
-				out, err := Sync(ctx, la.ep, la.act, addr, doc, la.cfg.Sync)
+				out, err := Sync(ctx, la.ep, la.act, addr, doc, scfg)
 				la.sessionEnded(out, err)
 				la.do(func(s *scheduler) { s.dialed(time.Now(), doc, gen, addr, out, err) })
 			})

@@ -71,6 +71,16 @@ type SessionConfig struct {
 
 	// Now is the clock that timestamps are checked against. Default time.Now.
 	Now func() time.Time
+
+	// Progress, when set, hears how a session is getting on, on the
+	// session's goroutine, at most every ProgressInterval and once more at
+	// its end: the Outcome so far, whose Wanted (the entries this side has
+	// asked the peer for, which grows while reconciliation runs) and
+	// Received say how far the transfer is. It must not block.
+	Progress func(Outcome)
+	// ProgressInterval is the least time between two Progress calls.
+	// Default 100ms.
+	ProgressInterval time.Duration
 }
 
 // Defaults, as documented on Config.
@@ -181,6 +191,9 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 100 * time.Millisecond
 	}
 	return c
 }

@@ -40,6 +40,12 @@ const (
 	// up after Config.DownloadRetries attempts; Err says why the last
 	// one failed.
 	EventContentFailed
+	// EventSyncProgress: a session this node dialled to Peer is under way;
+	// Outcome is the session so far: Wanted counts the entries asked of
+	// the peer (it grows while reconciliation runs), Received those that
+	// arrived. Sent at most every SessionConfig.ProgressInterval, and once
+	// more before EventSyncFinished.
+	EventSyncProgress
 )
 
 func (k EventKind) String() string {
@@ -62,6 +68,8 @@ func (k EventKind) String() string {
 		return "pending-content-ready"
 	case EventContentFailed:
 		return "content-failed"
+	case EventSyncProgress:
+		return "sync-progress"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -72,7 +80,7 @@ type Event struct {
 	Doc     replica.NamespaceID
 	Entry   replica.SignedEntry // InsertLocal, InsertRemote
 	Peer    endpoint.NodeID     // InsertRemote (the sender), Neighbor*, SyncFinished, ContentReady (the server)
-	Outcome Outcome             // SyncFinished
+	Outcome Outcome             // SyncFinished, SyncProgress (so far)
 	Err     error               // SyncFinished: nil when the session completed; ContentFailed
 	Missed  uint64              // Lagged
 	Hash    replica.Hash        // ContentReady, ContentFailed

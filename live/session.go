@@ -171,7 +171,21 @@ func (s *session) loop() error {
 	idle := time.NewTicker(s.cfg.IdleTimeout)
 	defer idle.Stop()
 	lastProgress := s.progress.Load()
+	var told Outcome // what Progress last heard
+	var toldAt time.Time
+	tell := func(force bool) {
+		out := s.m.out
+		if s.cfg.Progress == nil || (out.Wanted == told.Wanted && out.Received == told.Received && out.Inserted == told.Inserted) {
+			return
+		}
+		if now := time.Now(); force || now.Sub(toldAt) >= s.cfg.ProgressInterval {
+			told, toldAt = out, now
+			s.cfg.Progress(out)
+		}
+	}
+	defer tell(true)
 	for !s.m.finished {
+		tell(false)
 		s.m.setSent(s.written.Load())
 		var (
 			inC          chan inFrame

@@ -249,3 +249,32 @@ func TestInitCarriesInitiatorAddrs(t *testing.T) {
 		t.Fatalf("refused session: %v, learned %v; want ErrNotFound and nothing learned", ri.err, learned)
 	}
 }
+
+// TestSessionProgress: a session reports its progress as the entries it
+// asked for arrive: Wanted and Received never go down, the last report
+// matches the outcome, and a fresh initiator ends having received every
+// entry it wanted.
+func TestSessionProgress(t *testing.T) {
+	w := newWorld(3)
+	ini, acc := newActor(t), newActor(t)
+	ei, ea := overlapping(t, w, 1, 0, 0, 1500, ini, acc)
+	before := [2]map[replica.EntryID]bool{stored(t, ini, w.ns(), append(ei, ea...)), stored(t, acc, w.ns(), append(ei, ea...))}
+	cfg := TestSessionConfig()
+	var reports []Outcome
+	cfg.Progress = func(o Outcome) { reports = append(reports, o) }
+	cfg.ProgressInterval = time.Nanosecond // every change
+	ri, ra := syncPipe(context.Background(), ini, NewServer(acc, TestSessionConfig(), nil), w.ns(), cfg)
+	checkSynced(t, w, ini, acc, ei, ea, ri, ra, before)
+	if len(reports) < 2 {
+		t.Fatalf("%d progress reports for a session of %d entries", len(reports), ri.out.Received)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Wanted < reports[i-1].Wanted || reports[i].Received < reports[i-1].Received {
+			t.Fatalf("progress went back: %+v after %+v", reports[i], reports[i-1])
+		}
+	}
+	last := reports[len(reports)-1]
+	if ri.out.Received == 0 || last.Wanted != ri.out.Received || last.Received != ri.out.Received {
+		t.Fatalf("last progress wanted %d, received %d; the session received %d", last.Wanted, last.Received, ri.out.Received)
+	}
+}
