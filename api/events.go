@@ -185,6 +185,9 @@ func eventJSON(ev *engine.Event) wire.Event {
 		if ev.Err != nil {
 			out.Error = ev.Err.Error()
 		}
+	case engine.EventSyncProgress:
+		out.Peer = ev.Peer.String()
+		out.Expected, out.Received = ev.Outcome.Wanted, ev.Outcome.Received
 	case engine.EventLagged:
 		out.Missed = ev.Missed
 	case engine.EventContentReady, engine.EventContentFailed:

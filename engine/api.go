@@ -94,6 +94,10 @@ const (
 	EventPendingContentReady = live.EventPendingContentReady
 	// EventContentFailed: the download of Event.Hash was given up.
 	EventContentFailed = live.EventContentFailed
+	// EventSyncProgress: a session this node dialled is under way;
+	// Event.Outcome is the session so far (Wanted: entries asked of the
+	// peer; Received: entries that arrived).
+	EventSyncProgress = live.EventSyncProgress
 )
 
 // Content and sync status.

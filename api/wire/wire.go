@@ -180,6 +180,10 @@ const (
 	EventContentReady        = "content-ready"
 	EventPendingContentReady = "pending-content-ready"
 	EventContentFailed       = "content-failed"
+	// EventSyncProgress: a session this node dialled is under way:
+	// Expected is how many entries it has asked the peer for so far (it
+	// grows while reconciliation runs), Received how many arrived.
+	EventSyncProgress = "sync-progress"
 	// EventLagged: events were lost to this client: it reconnected after
 	// they left the replay buffer, or the server fell behind the
 	// document. Missed says how many. Query the document to catch up.
@@ -199,6 +203,9 @@ type Event struct {
 	Hash    string `json:"hash,omitempty"`
 	Error   string `json:"error,omitempty"`
 	Missed  uint64 `json:"missed,omitempty"`
+	// Expected and Received: sync-progress.
+	Expected int `json:"expected,omitempty"`
+	Received int `json:"received,omitempty"`
 	Content string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
 }
 

@@ -15,9 +15,10 @@ type eventSource interface {
 }
 
 // joinProgress shows the first sync of a joined document on w: the
-// entries received until the first session ends (the API does not say
-// how many to expect, so this is a count), then the bytes of content
-// still to download, until every download queued so far has finished.
+// entries received of those expected until the first session ends (the
+// session's sync-progress events say how many it has asked for so far;
+// before the first one, a count), then the bytes of content still to
+// download, until every download queued so far has finished.
 // It returns when both are done or the stream ends; the sync goes on in
 // the daemon either way.
 func joinProgress(events eventSource, w io.Writer) error {
@@ -28,6 +29,7 @@ func joinProgress(events eventSource, w io.Writer) error {
 	pending := map[string]uint64{} // content hash → bytes, still to download
 	var total uint64
 	received := 0
+	expected, progressed := 0, 0 // from sync-progress; 0: not known yet
 	for {
 		ev, err := events.Next()
 		if err != nil {
@@ -35,9 +37,20 @@ func joinProgress(events eventSource, w io.Writer) error {
 			return err
 		}
 		switch ev.Kind {
+		case wire.EventSyncProgress:
+			if ev.Expected > 0 {
+				if ev.Expected > expected {
+					expected = ev.Expected
+					entries.ChangeMax(expected)
+				}
+				progressed = max(progressed, ev.Received)
+				entries.Set(min(progressed, expected))
+			}
 		case wire.EventInsertRemote:
 			received++
-			entries.Add(1)
+			if expected == 0 {
+				entries.Add(1)
+			}
 			if ev.Content != "complete" && ev.Entry != nil && ev.Entry.Len > 0 {
 				if _, ok := pending[ev.Entry.Hash]; !ok {
 					pending[ev.Entry.Hash] = ev.Entry.Len
@@ -55,7 +68,7 @@ func joinProgress(events eventSource, w io.Writer) error {
 				fmt.Fprintf(w, "the first sync failed (%s); the daemon retries in the background\n", ev.Error)
 				return nil
 			}
-			fmt.Fprintf(w, "%d entries received\n", received)
+			fmt.Fprintf(w, "%d entries received\n", max(received, progressed))
 			return contentProgress(events, w, pending, total)
 		}
 	}

@@ -61,3 +61,23 @@ func TestJoinProgress(t *testing.T) {
 		t.Fatalf("early end: %v", err)
 	}
 }
+
+// TestJoinProgressExpected: once the session says how many entries it
+// has asked for, the bar counts against that number.
+func TestJoinProgressExpected(t *testing.T) {
+	src := &fakeEvents{evs: []client.Event{
+		{Kind: "sync-progress", Expected: 3, Received: 0},
+		remote("a", "h1", 1, "complete"),
+		{Kind: "sync-progress", Expected: 4, Received: 2},
+		remote("b", "h2", 1, "complete"),
+		{Kind: "sync-progress", Expected: 4, Received: 4},
+		{Kind: "sync-finished", Peer: "p"},
+	}}
+	var out bytes.Buffer
+	if err := joinProgress(src, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "4/4") || !strings.Contains(s, "4 entries received") {
+		t.Fatalf("output: %q", s)
+	}
+}
