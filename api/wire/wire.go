@@ -195,18 +195,18 @@ type Event struct {
 	// ID is the SSE id: it increases by one per event of the document,
 	// from a base the daemon takes from its clock, so that ids of a later
 	// run are above those of earlier runs.
-	ID      uint64 `json:"id"`
-	Kind    string `json:"kind"`
-	Doc     string `json:"doc"`
-	Entry   *Entry `json:"entry,omitempty"`
-	Peer    string `json:"peer,omitempty"`
-	Hash    string `json:"hash,omitempty"`
-	Error   string `json:"error,omitempty"`
-	Missed  uint64 `json:"missed,omitempty"`
+	ID     uint64 `json:"id"`
+	Kind   string `json:"kind"`
+	Doc    string `json:"doc"`
+	Entry  *Entry `json:"entry,omitempty"`
+	Peer   string `json:"peer,omitempty"`
+	Hash   string `json:"hash,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Missed uint64 `json:"missed,omitempty"`
 	// Expected and Received: sync-progress.
-	Expected int `json:"expected,omitempty"`
-	Received int `json:"received,omitempty"`
-	Content string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
+	Expected int    `json:"expected,omitempty"`
+	Received int    `json:"received,omitempty"`
+	Content  string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
 }
 
 // Author is the answer of POST /v1/authors and /v1/authors/import, and
