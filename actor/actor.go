@@ -59,6 +59,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultConfig is the store actor's config with every default filled in
+// (Logger is slog.Default).
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 500 * time.Millisecond

@@ -36,6 +36,10 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 }
 
+// DefaultServerConfig is the content server's config with every default
+// filled in.
+func DefaultServerConfig() ServerConfig { return ServerConfig{}.withDefaults() }
+
 func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxKeyLen <= 0 {
 		c.MaxKeyLen = replica.DefaultLimits().MaxKeyLen

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/engine"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
@@ -12,7 +14,15 @@ import (
 func engineDefaults() engine.Config {
 	cfg := engine.DefaultConfig("")
 	cfg.Live.Sync = live.DefaultSessionConfig()
+	cfg.Live.BlobServer = blobs.DefaultServerConfig()
+	cfg.Live.BlobServer.MaxKeyLen = 0 // follows --max-key-bytes
 	cfg.Store.Limits = replica.DefaultLimits()
+	cfg.Content.SmallMax = blobs.DefaultSmallMax
+	// The store actor's numbers only: its Logger and clock stay the
+	// engine's to set.
+	a := actor.DefaultConfig()
+	cfg.Actor.FlushInterval, cfg.Actor.CommitDelay, cfg.Actor.MaxBatch = a.FlushInterval, a.CommitDelay, a.MaxBatch
+	cfg.Actor.InboxSize, cfg.Actor.SubscriberBuffer, cfg.Actor.QueryPageSize = a.InboxSize, a.SubscriberBuffer, a.QueryPageSize
 	return cfg
 }
 
@@ -21,6 +31,20 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	// Entries and the store.
 	f.IntVar(&cfg.Store.Limits.MaxKeyLen, "max-key-bytes", cfg.Store.Limits.MaxKeyLen, "longest entry key, local or from a peer, in bytes")
 	f.DurationVar(&cfg.Store.Limits.MaxFutureShift, "max-clock-skew", cfg.Store.Limits.MaxFutureShift, "how far ahead of this node's clock a peer's entry may be")
+
+	// The store actor and the content store.
+	sa := &cfg.Actor
+	f.DurationVar(&sa.FlushInterval, "store-flush-interval", sa.FlushInterval, "how long a batched write may wait for its fsync (the crash window of the default durability)")
+	f.DurationVar(&sa.CommitDelay, "store-commit-delay", sa.CommitDelay, "how long batched writes gather before they commit")
+	f.IntVar(&sa.MaxBatch, "store-max-batch", sa.MaxBatch, "most requests the store applies in one batch")
+	f.IntVar(&sa.InboxSize, "store-inbox", sa.InboxSize, "requests queued for the store before callers wait")
+	f.IntVar(&sa.SubscriberBuffer, "store-subscriber-buffer", sa.SubscriberBuffer, "store events buffered per internal subscriber before it is told it lagged")
+	f.IntVar(&sa.QueryPageSize, "store-query-page", sa.QueryPageSize, "entries a query reads from the store per trip")
+	f.Int64Var(&cfg.Content.SmallMax, "content-small-max", cfg.Content.SmallMax, "largest value kept in the small-content database rather than a file of its own, in bytes")
+	bs := &cfg.Live.BlobServer
+	f.IntVar(&bs.MaxFetches, "content-max-serve", bs.MaxFetches, "content fetches served to peers at once")
+	f.DurationVar(&bs.RequestTimeout, "content-request-timeout", bs.RequestTimeout, "how long a peer may take to send its content request")
+	f.DurationVar(&bs.IdleTimeout, "content-idle-timeout", bs.IdleTimeout, "a content transfer that moves nothing this long ends")
 
 	// Sync sessions.
 	s := &cfg.Live.Sync
@@ -32,6 +56,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&s.MaxEntriesPerFrame, "sync-max-entries-per-frame", s.MaxEntriesPerFrame, "most entries in one frame")
 	f.IntVar(&s.MaxIDsPerWant, "sync-max-ids-per-want", s.MaxIDsPerWant, "most entry ids one Want frame may ask for")
 	f.IntVar(&s.MaxSessions, "sync-max-sessions", s.MaxSessions, "most incoming sync sessions served at once")
+	f.IntVar(&s.InsertBatch, "sync-insert-batch", s.InsertBatch, "received entries stored per store trip")
 
 	// The live actor.
 	l := &cfg.Live
@@ -46,6 +71,13 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&l.MaxQueuedDownloads, "max-queued-downloads", l.MaxQueuedDownloads, "content downloads queued; more are dropped and fetched when read")
 	f.IntVar(&l.DownloadRetries, "download-retries", l.DownloadRetries, "attempts per download before it is given up")
 	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest fetch of one blob from one peer")
+	f.DurationVar(&l.DownloadIdleTimeout, "download-idle-timeout", l.DownloadIdleTimeout, "a fetch that receives nothing this long ends")
+	f.DurationVar(&l.MaxCatchUpDelay, "max-catch-up-delay", l.MaxCatchUpDelay, "longest wait for a pause before a catch-up sync in a document written without one")
+	f.DurationVar(&l.JoinTimeout, "join-timeout", l.JoinTimeout, "longest join of a document's swarm")
+	f.DurationVar(&l.LeaveTimeout, "leave-timeout", l.LeaveTimeout, "how long a left swarm goes on telling its members")
+	f.DurationVar(&l.AcceptTimeout, "accept-timeout", l.AcceptTimeout, "how long an incoming session waits for the live actor's decision before it is refused as busy")
+	f.DurationVar(&l.StoreTimeout, "store-timeout", l.StoreTimeout, "longest store call of the live actor's workers")
+	f.IntVar(&l.NewsBuffer, "news-buffer", l.NewsBuffer, "work queued for the live actor's loop before its sources wait")
 
 	// Gossip.
 	g := &cfg.Gossip
@@ -54,6 +86,11 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&g.InlineContent, "gossip-inline-content", g.InlineContent, "largest value sent along with its write's gossip push, in bytes")
 	f.IntVar(&g.MaxQueuedBroadcasts, "gossip-max-queued", g.MaxQueuedBroadcasts, "ops queued per swarm for gossip rounds")
 	f.IntVar(&g.InboxSize, "gossip-inbox", g.InboxSize, "received ops queued per swarm before more are dropped")
+	f.IntVar(&g.EventBuffer, "gossip-event-buffer", g.EventBuffer, "gossip events queued per swarm for the live actor")
+	f.IntVar(&g.SeenCacheSize, "gossip-seen-cache", g.SeenCacheSize, "op ids remembered per swarm to drop duplicates")
+	f.IntVar(&g.MaxPacketsInFlight, "gossip-max-packets-in-flight", g.MaxPacketsInFlight, "gossip packets being sent at once per swarm; more are dropped")
+	f.Int64Var(&g.MaxStreamBytes, "gossip-max-stream-bytes", g.MaxStreamBytes, "largest gossip stream (a membership exchange), in bytes")
+	f.DurationVar(&g.GossipInterval, "gossip-interval", g.GossipInterval, "time between gossip rounds while something is queued")
 
 	// The QUIC endpoint.
 	e := &cfg.Endpoint
@@ -61,4 +98,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&e.MaxIdleTimeout, "conn-idle-timeout", e.MaxIdleTimeout, "a QUIC connection that receives nothing this long is closed")
 	f.IntVar(&e.MaxIncomingStreams, "max-streams-per-conn", e.MaxIncomingStreams, "streams a peer may open at once on one connection")
 	f.IntVar(&e.MaxKnownPeers, "max-known-peers", e.MaxKnownPeers, "peers whose addresses the node remembers")
+	f.IntVar(&e.MaxAddrsPerPeer, "max-addrs-per-peer", e.MaxAddrsPerPeer, "addresses remembered per peer")
+	f.IntVar(&e.MaxQueuedDatagrams, "max-queued-datagrams", e.MaxQueuedDatagrams, "datagrams queued per connection before more are dropped")
+	f.DurationVar(&e.KeepAlivePeriod, "keep-alive", e.KeepAlivePeriod, "how often an idle QUIC connection sends a keep-alive")
 }
