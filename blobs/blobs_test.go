@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -129,18 +130,11 @@ func TestBackgroundSync(t *testing.T) {
 	if queued == 0 {
 		t.Fatal("a batched put queued nothing to sync")
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testutil.Eventually(t, 5*time.Second, func() bool {
 		s.mu.Lock()
-		left := len(s.unsynced)
-		s.mu.Unlock()
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d paths still unsynced", left)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+		defer s.mu.Unlock()
+		return len(s.unsynced) == 0
+	}, "every path is synced")
 	if _, _, err := s.PutDurable(strings.NewReader("b")); err != nil {
 		t.Fatal(err)
 	}

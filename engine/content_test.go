@@ -11,6 +11,7 @@ import (
 
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
@@ -244,15 +245,10 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	// end records a's address, where the download resumes from.
 	waitFor(t, sub, 1, remoteKey("k"))
 	waitFor(t, sub, 1, func(ev live.Event) bool { return ev.Kind == live.EventSyncFinished && ev.Err == nil })
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := b.act.Meta(ctx, "live/peer-addr/"+a.NodeID().String()); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a's address was not recorded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		_, err := b.act.Meta(ctx, "live/peer-addr/"+a.NodeID().String())
+		return err == nil
+	}, "a's address is recorded")
 	b.Close()
 	bs, err := blobs.Open(filepath.Join(dir, "blobs"), 0)
 	if err != nil {
@@ -285,12 +281,8 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	}
 	// Polled with a deadline: the download may finish before any
 	// subscription could be taken.
-	for deadline := time.Now().Add(30 * time.Second); bdoc.ContentStatus(e) != live.ContentComplete; {
-		if time.Now().After(deadline) {
-			t.Fatal("the wanted content was not downloaded after the restart")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return bdoc.ContentStatus(e) == live.ContentComplete },
+		"the wanted content is downloaded after the restart")
 	if got, err := b.blobs.Get(h); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("content after the restart: %v", err)
 	}

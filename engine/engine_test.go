@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
@@ -127,19 +128,13 @@ func TestTwoEnginesShareImportLive(t *testing.T) {
 	waitFor(t, asub, 1, remoteKey("from-b"))
 	// The first session records its peer when it ends, which may come
 	// after its entries: poll with a deadline.
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		peers, err := bdoc.SyncPeers(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(peers) > 0 && peers[0] == a.NodeID() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("b's sync peers %v", peers)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
-	}
+		return len(peers) > 0 && peers[0] == a.NodeID()
+	}, "b records a as its latest sync peer")
 }
 
 func TestReadOnlyTicket(t *testing.T) {

@@ -275,19 +275,13 @@ func TestSyncResumesAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		peers, err := bdoc.SyncPeers(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(peers) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("b never recorded a as a sync peer")
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline, not synchronising
-	}
+		return len(peers) > 0
+	}, "b records a as a sync peer")
 	b.Close()
 
 	b, err = Open(ctx, cfg)
