@@ -486,20 +486,23 @@ func (la *Actor) startSync(ctx context.Context, doc replica.NamespaceID, peers [
 		s = la.subs.add(doc)
 	}
 	err, cerr := call(ctx, la, func(sc *scheduler) error {
+		var sw *gossip.Swarm
 		if !sc.isOpen(doc) {
-			sw, err := la.router.Open(doc)
-			if err != nil {
+			var err error
+			if sw, err = la.router.Open(doc); err != nil {
 				return fmt.Errorf("live: open the swarm of %s: %w", doc.Short(), err)
 			}
-			dctx, cancel := context.WithCancel(la.ctx)
-			sc.open(time.Now(), doc, nil, st)
+		}
+		sc.open(time.Now(), doc, peers, st)
+		if sw != nil {
+			// Registered before the loop carries out open's effects.
 			gen := sc.docs[doc].gen
+			dctx, cancel := context.WithCancel(la.ctx)
 			la.swarmsMu.Lock()
 			la.swarms[doc] = &docShell{swarm: sw, gen: gen, ctx: dctx, cancel: cancel}
 			la.swarmsMu.Unlock()
 			la.wg.Go(func() { la.forward(doc, gen, sw) })
 		}
-		sc.open(time.Now(), doc, peers, st)
 		return nil
 	})
 	if err == nil {

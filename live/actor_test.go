@@ -93,16 +93,18 @@ func waitSettled(t *testing.T, la *Actor, ns replica.NamespaceID, peer endpoint.
 
 func isRemoteInsert(ev Event) bool { return ev.Kind == EventInsertRemote }
 
-func TestActorSyncAndGossip(t *testing.T) {
+// shareLive has a write n entries to a new document and open it for
+// sync, and b import it read-only and join a subscribed; it returns once b
+// has all n entries.
+func shareLive(t *testing.T, a, b *liveNode, n int) (replica.NamespaceID, replica.Author, *Subscription) {
+	t.Helper()
 	ctx := context.Background()
-	a, b := newLiveNode(t), newLiveNode(t)
 	capab, err := a.act.CreateDoc(ctx, replica.Batched)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns := capab.ID()
 	author, _ := a.act.CreateAuthor(ctx)
-	const n = 50
 	for i := range n {
 		content := fmt.Appendf(nil, "v%d", i)
 		if _, _, err := a.act.InsertLocal(ctx, ns, author, fmt.Appendf(nil, "k%03d", i), replica.HashContent(content), uint64(len(content))); err != nil {
@@ -119,8 +121,16 @@ func TestActorSyncAndGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	t.Cleanup(sub.Close)
 	waitEvents(t, sub, n, isRemoteInsert)
+	return ns, author, sub
+}
+
+func TestActorSyncAndGossip(t *testing.T) {
+	ctx := context.Background()
+	a, b := newLiveNode(t), newLiveNode(t)
+	const n = 50
+	ns, author, sub := shareLive(t, a, b, n)
 
 	// A later write reaches b through gossip (or a resync), without any
 	// new call.
@@ -217,36 +227,11 @@ func (l *sessionLog) find(match func(Outcome) bool) (Outcome, bool) {
 // a's inserts made just before StartSync can reach its event pump after
 // the swarm opened, and are then pushed.)
 func TestActorOnSessionHearsBothSides(t *testing.T) {
-	ctx := context.Background()
 	var logA, logB sessionLog
 	cfgA, cfgB := TestConfig(), TestConfig()
 	cfgA.OnSession, cfgB.OnSession = logA.add, logB.add
 	a, b := newLiveNodeConfig(t, cfgA), newLiveNodeConfig(t, cfgB)
-	capab, err := a.act.CreateDoc(ctx, replica.Batched)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := capab.ID()
-	author, _ := a.act.CreateAuthor(ctx)
-	const n = 20
-	for i := range n {
-		content := fmt.Appendf(nil, "v%d", i)
-		if _, _, err := a.act.InsertLocal(ctx, ns, author, fmt.Appendf(nil, "k%03d", i), replica.HashContent(content), uint64(len(content))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := a.la.StartSync(ctx, ns, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.act.ImportDoc(ctx, capab.ReadOnly()); err != nil {
-		t.Fatal(err)
-	}
-	sub, err := b.la.StartSyncAndSubscribe(ctx, ns, []endpoint.NodeAddr{a.ep.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	waitEvents(t, sub, n, isRemoteInsert)
+	ns, _, _ := shareLive(t, a, b, 20)
 
 	testutil.Eventually(t, 20*time.Second, func() bool {
 		got, ok := logB.find(func(o Outcome) bool { return o.Peer == a.ep.ID() && o.Namespace == ns && o.Received > 0 })

@@ -141,9 +141,6 @@ func (s *PeerState) Incoming(self, peer endpoint.NodeID) AbortReason {
 // other at once: the lower node id wins.
 func DialWins(a, b endpoint.NodeID) bool { return bytes.Compare(a[:], b[:]) < 0 }
 
-// Reason is why the running or last dial was made.
-func (s *PeerState) Reason() SyncReason { return s.reason }
-
 // DialFinished records the end of this node's dial, with nil or the error
 // that ended it. It returns true when the caller should sync again (news
 // arrived meanwhile and nothing runs now); the resync flag is then
