@@ -162,7 +162,7 @@ func runHostile(args []string) error {
 
 	var v *victim
 	if *inprocess {
-		v, err = startEngineVictim(ctx, tmp)
+		v, _, err = startEngineVictim(ctx, tmp, engine.DefaultConfig(""))
 	} else {
 		if *bin == "" {
 			*bin = filepath.Join(tmp, "docsnode")
@@ -265,12 +265,14 @@ func printDaemonMetrics(ctx context.Context, socket string) {
 	}
 }
 
-func startEngineVictim(ctx context.Context, dir string) (*victim, error) {
-	cfg := engine.DefaultConfig(filepath.Join(dir, "victim"))
+// startEngineVictim opens an engine in this process, with cfg's
+// settings but its data in dir, as the victim.
+func startEngineVictim(ctx context.Context, dir string, cfg engine.Config) (*victim, *engine.Engine, error) {
+	cfg.DataDir = filepath.Join(dir, "victim")
 	cfg.Endpoint.ListenAddr = netip.MustParseAddrPort("127.0.0.1:0")
 	e, err := engine.Open(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var once sync.Once
 	v := &victim{storeDir: filepath.Join(cfg.DataDir, "store"), stop: func() error {
@@ -280,15 +282,15 @@ func startEngineVictim(ctx context.Context, dir string) (*victim, error) {
 	}}
 	doc, err := e.Docs().Create(ctx)
 	if err != nil {
-		return v, err
+		return v, e, err
 	}
 	if v.tk, err = doc.Share(ctx, engine.ShareWrite); err != nil {
-		return v, err
+		return v, e, err
 	}
 	v.addr = e.NodeAddr()
 	author, err := e.Authors().Default(ctx)
 	if err != nil {
-		return v, err
+		return v, e, err
 	}
 	v.author = author.ID()
 	v.write = func(ctx context.Context, i int) error {
@@ -301,7 +303,7 @@ func startEngineVictim(ctx context.Context, dir string) (*victim, error) {
 			fmt.Printf("victim sync %+v\n", st)
 		}
 	}
-	return v, nil
+	return v, e, nil
 }
 
 // honestPeer is a node that holds the write ticket and syncs with the

@@ -170,6 +170,7 @@ func awaitAnswer(st *endpoint.Stream, wait time.Duration) string {
 	st.SetReadDeadline(time.Now().Add(wait))
 	var buf []byte
 	chunk := make([]byte, 32<<10)
+	var err error
 	for {
 		for {
 			typ, body, n := readSyncFrame(buf)
@@ -192,11 +193,13 @@ func awaitAnswer(st *endpoint.Stream, wait time.Duration) string {
 		if len(buf) > 1<<20 {
 			return "overlong"
 		}
-		k, err := st.Read(chunk)
-		buf = append(buf, chunk[:k]...)
 		if err != nil {
 			return classify(err)
 		}
+		// The frames read with the stream's end are parsed first.
+		var k int
+		k, err = st.Read(chunk)
+		buf = append(buf, chunk[:k]...)
 	}
 }
 
@@ -290,12 +293,9 @@ func (a *attack) garbage(ctx context.Context, workers int) {
 						body := append([]byte{7}, a.ns[:]...)
 						payload = syncFrame(frameInit, append(body, idListMessage(nil)...))
 					case "entries-first":
-						se, _ := a.badEntry(i, replica.NamespaceSecret{}, replica.Author{})
-						if i%4 == 1 || i%4 == 3 { // those need keys; keep it cheap
-							var au replica.AuthorID
-							rand.Read(au[:])
-							se = replica.SignedEntry{Entry: randomEntry(a.ns, au, "x", 1)}
-						}
+						var au replica.AuthorID
+						rand.Read(au[:])
+						se := replica.SignedEntry{Entry: randomEntry(a.ns, au, "x", 1)}
 						payload = entriesFrame([]replica.SignedEntry{se})
 					}
 					st, err := conn.OpenStream(ctx)
@@ -332,6 +332,9 @@ func binaryUvarint(v uint64) []byte {
 // Each identity keeps streams streams open, replacing those the victim
 // ends.
 func (a *attack) slowStreams(ctx context.Context, t *tally, identities, streams int, perStream func(st *endpoint.Stream) string) {
+	if streams <= 0 {
+		return
+	}
 	for range identities {
 		a.run(t, func() {
 			for ctx.Err() == nil {
