@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
+	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/client"
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/engine"
@@ -71,7 +72,8 @@ is this whole process's and says little. After the run the victim is
 stopped and its store opened and scanned: every entry whose signatures do
 not verify, whose author is neither the honest peer's nor the victim's,
 that lies in the future or belongs to another document counts in
-invalid_stored.
+invalid_stored, and so does content held for an entry that does not
+match the entry's hash and length.
 
 Figures (last line):
   honest_syncs_ok_pct  rounds ok during the attack
@@ -98,6 +100,36 @@ type hostileOptions struct {
 	floodHold                time.Duration
 	corrupt                  bool
 	drain                    time.Duration
+}
+
+// keepOnly switches off every adversary not named.
+func (o *hostileOptions) keepOnly(names []string) error {
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[strings.TrimSpace(n)] = true
+	}
+	off := func(name string, sizes ...*int) {
+		if !keep[name] {
+			for _, p := range sizes {
+				*p = 0
+			}
+		}
+		delete(keep, name)
+	}
+	off("garbage", &o.garbage)
+	off("no-init", &o.noInitIDs)
+	off("trickle", &o.trickleStreams)
+	off("never-read", &o.neverRead)
+	off("never-end", &o.neverEnd)
+	off("forge-sync", &o.forge)
+	off("gossip-flood", &o.gossip)
+	off("conn-flood", &o.floodIDs)
+	o.corrupt = o.corrupt && keep["corrupt-blobs"]
+	delete(keep, "corrupt-blobs")
+	for n := range keep {
+		return fmt.Errorf("-only: no adversary %q", n)
+	}
+	return nil
 }
 
 func defaultHostileOptions() hostileOptions {
@@ -139,6 +171,7 @@ func runHostile(args []string) error {
 	fs.IntVar(&o.floodIDs, "flood", o.floodIDs, "node ids connected at once by the connection flood")
 	fs.DurationVar(&o.floodHold, "flood-hold", o.floodHold, "how long each flood id stays connected")
 	fs.BoolVar(&o.corrupt, "corrupt", o.corrupt, "run the corrupt content provider")
+	only := fs.String("only", "", "run only these adversaries, comma-separated (garbage, no-init, trickle, never-read, never-end, forge-sync, gossip-flood, conn-flood, corrupt-blobs)")
 	inprocess := fs.Bool("inprocess", false, "the victim is an engine in this process, not a daemon")
 	bin := fs.String("bin", "", "the docsnode binary (default: go build it)")
 	parent := fs.String("dir", "", "parent of the temporary directory (default: the system's)")
@@ -150,6 +183,11 @@ func runHostile(args []string) error {
 		return err
 	}
 	o.attack = time.Duration(*seconds * float64(time.Second))
+	if *only != "" {
+		if err := o.keepOnly(strings.Split(*only, ",")); err != nil {
+			return err
+		}
+	}
 	if o.attack <= 0 || o.baseline <= 0 || o.roundTimeout <= 0 {
 		return fmt.Errorf("need -seconds, -baseline and -round-timeout above 0")
 	}
@@ -201,13 +239,15 @@ type victim struct {
 	// stop stops it, once; its store is then closed at storeDir.
 	stop     func() error
 	storeDir string
+	blobDir  string
 }
 
 func startDaemonVictim(ctx context.Context, bin, dir string, setup, bound time.Duration) (*victim, error) {
 	d, err := startDaemon(bin, dir, "victim", setup)
 	var v *victim
 	if d != nil {
-		v = &victim{pid: d.cmd.Process.Pid, storeDir: filepath.Join(d.dir, "store"), stop: func() error { return d.stop(bound) }}
+		v = &victim{pid: d.cmd.Process.Pid, storeDir: filepath.Join(d.dir, "store"), blobDir: filepath.Join(d.dir, "blobs"),
+			stop: func() error { return d.stop(bound) }}
 	}
 	if err != nil {
 		return v, err
@@ -235,7 +275,14 @@ func startDaemonVictim(ctx context.Context, bin, dir string, setup, bound time.D
 		_, err := d.c.Set(ctx, doc.ID, fmt.Sprintf("victim/%06d", i), fmt.Appendf(nil, "the victim's value %d", i), client.SetOptions{})
 		return err
 	}
-	v.report = func(ctx context.Context) { printDaemonMetrics(ctx, filepath.Join(d.dir, "api.sock")) }
+	v.report = func(ctx context.Context) {
+		printDaemonMetrics(ctx, filepath.Join(d.dir, "api.sock"))
+		if st, err := d.c.SyncStatus(ctx, doc.ID); err == nil {
+			fmt.Printf("victim sync records: %d peers\n", len(st))
+		} else {
+			fmt.Fprintf(os.Stderr, "victim sync status: %v\n", err)
+		}
+	}
 	return v, nil
 }
 
@@ -275,7 +322,7 @@ func startEngineVictim(ctx context.Context, dir string, cfg engine.Config) (*vic
 		return nil, nil, err
 	}
 	var once sync.Once
-	v := &victim{storeDir: filepath.Join(cfg.DataDir, "store"), stop: func() error {
+	v := &victim{storeDir: filepath.Join(cfg.DataDir, "store"), blobDir: filepath.Join(cfg.DataDir, "blobs"), stop: func() error {
 		var err error
 		once.Do(func() { err = e.Close() })
 		return err
@@ -301,6 +348,9 @@ func startEngineVictim(ctx context.Context, dir string, cfg engine.Config) (*vic
 		fmt.Printf("victim gossip %+v\n", e.GossipStats())
 		if st, err := e.SyncStats(ctx); err == nil {
 			fmt.Printf("victim sync %+v\n", st)
+		}
+		if st, err := doc.SyncStatus(ctx); err == nil {
+			fmt.Printf("victim sync records: %d peers\n", len(st))
 		}
 	}
 	return v, e, nil
@@ -600,7 +650,7 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 		fmt.Fprintf(os.Stderr, "victim stop: %v\n", err)
 	}
 	honest := map[replica.AuthorID]bool{h.author.ID(): true, v.author: true}
-	res.scan, err = scanStore(v.storeDir, h.ns, honest, time.Now())
+	res.scan, err = scanStore(v.storeDir, v.blobDir, h.ns, honest, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("scan the victim's store: %w", err)
 	}
@@ -630,6 +680,7 @@ func procStatusKB(pid int, field string) int64 {
 // that should not be there, by reason.
 type scanResult struct {
 	total, honest int
+	content       int // entries whose content is held, and checked
 	bad           map[string]int
 }
 
@@ -642,19 +693,25 @@ func (s scanResult) invalid() int {
 }
 
 func (s scanResult) String() string {
-	return fmt.Sprintf("%d entries, %d from the honest writers, invalid %v", s.total, s.honest, s.bad)
+	return fmt.Sprintf("%d entries, %d from the honest writers, content held for %d, invalid %v", s.total, s.honest, s.content, s.bad)
 }
 
 // scanStore opens the closed store at dir and checks every entry of every
 // document: it must be of ns, verify, be by an honest author, not lie
-// after now, and have a valid shape.
-func scanStore(dir string, ns replica.NamespaceID, honest map[replica.AuthorID]bool, now time.Time) (scanResult, error) {
+// after now, and have a valid shape; content held for it, in the content
+// store at blobDir, must match its hash and length.
+func scanStore(dir, blobDir string, ns replica.NamespaceID, honest map[replica.AuthorID]bool, now time.Time) (scanResult, error) {
 	res := scanResult{bad: map[string]int{}}
 	store, err := replica.OpenStore(dir, replica.StoreOptions{})
 	if err != nil {
 		return res, err
 	}
 	defer store.Close()
+	content, err := blobs.Open(blobDir, 1<<40)
+	if err != nil {
+		return res, err
+	}
+	defer content.Close()
 	docs, err := store.Docs()
 	if err != nil {
 		return res, err
@@ -681,6 +738,13 @@ func scanStore(dir string, ns replica.NamespaceID, honest map[replica.AuthorID]b
 				res.bad["bad-shape"]++
 			default:
 				res.honest++
+			}
+			if !se.IsTombstone() && content.Has(se.Hash) {
+				res.content++
+				// Get checks the hash (and drops a blob that fails).
+				if b, err := content.Get(se.Hash); err != nil || uint64(len(b)) != se.Len {
+					res.bad["content-mismatch"]++
+				}
 			}
 		}
 	}

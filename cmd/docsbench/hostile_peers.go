@@ -36,6 +36,13 @@ func (t *tally) add(key string, n int64) {
 	t.mu.Unlock()
 }
 
+// atLeast raises key to v.
+func (t *tally) atLeast(key string, v int64) {
+	t.mu.Lock()
+	t.n[key] = max(t.n[key], v)
+	t.mu.Unlock()
+}
+
 func (t *tally) get(key string) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -362,7 +369,14 @@ func (a *attack) slowStreams(ctx context.Context, t *tally, identities, streams 
 							how := perStream(st)
 							endStream(st)
 							t.add("ended-"+how, 1)
-							t.add("held-ms", time.Since(start).Milliseconds())
+							held := time.Since(start)
+							t.add("held-ms", held.Milliseconds())
+							if held < time.Second {
+								// Refused at once: retry, but not in a
+								// tight loop that would only measure
+								// this process.
+								pause(ctx, 100*time.Millisecond)
+							}
 						}
 					})
 				}
@@ -448,12 +462,13 @@ func (a *attack) neverEnd(ctx context.Context, identities, ids int) {
 		if _, err := st.Write(initFrame(a.ns, msg)); err != nil {
 			return "write-" + classify(err)
 		}
-		for ctx.Err() == nil {
+		for rounds := int64(1); ctx.Err() == nil; rounds++ {
 			how := awaitAnswer(st, 30*time.Second)
 			if how != "recon" {
 				return how
 			}
 			t.add("rounds", 1)
+			t.atLeast("most-rounds-in-a-session", rounds)
 			st.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if _, err := st.Write(recon); err != nil {
 				return "write-" + classify(err)
