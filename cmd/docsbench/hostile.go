@@ -12,12 +12,14 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
@@ -191,7 +193,10 @@ func runHostile(args []string) error {
 	if o.attack <= 0 || o.baseline <= 0 || o.roundTimeout <= 0 {
 		return fmt.Errorf("need -seconds, -baseline and -round-timeout above 0")
 	}
-	ctx := context.Background()
+	// An interrupt ends the run early but still stops the victim, scans
+	// its store and removes the temporary directory.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
 	tmp, err := os.MkdirTemp(*parent, "docsbench-hostile-")
 	if err != nil {
 		return err
@@ -222,7 +227,7 @@ func runHostile(args []string) error {
 		return err
 	}
 	fmt.Printf("hostile seconds=%.0f honest_syncs_ok_pct=%.2f honest_p99_ms=%.2f baseline_p99_ms=%.2f peak_rss_mb=%.1f idle_rss_mb=%.1f invalid_stored=%d\n",
-		o.attack.Seconds(), res.okPct, res.p99, res.baselineP99, res.peakRSS, res.idleRSS, res.invalid)
+		res.seconds, res.okPct, res.p99, res.baselineP99, res.peakRSS, res.idleRSS, res.invalid)
 	return nil
 }
 
@@ -520,6 +525,7 @@ func (h *honestPeer) runRounds(ctx context.Context, next *int, o hostileOptions)
 
 // hostileResult holds a run's figures.
 type hostileResult struct {
+	seconds                 float64 // the attack's length
 	okPct, p99, baselineP99 float64
 	idleRSS, peakRSS        float64
 	invalid                 int
@@ -600,7 +606,17 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 		return nil, err
 	}
 	actx, stopAttack := context.WithTimeout(ctx, o.attack)
-	defer stopAttack()
+	drained := make(chan struct{})
+	go func() { <-actx.Done(); a.wg.Wait(); close(drained) }()
+	// However the run ends, the adversaries stop first.
+	defer func() {
+		stopAttack()
+		select {
+		case <-drained:
+		case <-time.After(o.drain):
+			fmt.Fprintf(os.Stderr, "some adversaries had not stopped %v after the attack\n", o.drain)
+		}
+	}()
 	start := time.Now()
 	a.garbage(actx, o.garbage)
 	a.noInit(actx, o.noInitIDs, o.noInitStreams)
@@ -618,7 +634,8 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("attack (%.1f s): %v\n", time.Since(start).Seconds(), res.attacked)
+	res.seconds = time.Since(start).Seconds()
+	fmt.Printf("attack (%.1f s): %v\n", res.seconds, res.attacked)
 	if v.pid != 0 {
 		res.peakRSS = float64(max(peakKB.Load(), procStatusKB(v.pid, "VmHWM"))) / 1024
 	} else {
@@ -627,8 +644,6 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 	}
 	attacking.Store(false)
 
-	drained := make(chan struct{})
-	go func() { a.wg.Wait(); close(drained) }()
 	select {
 	case <-drained:
 	case <-time.After(o.drain):
@@ -639,9 +654,10 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 	}
 	res.attack = a
 
-	// The victim's own count of what it refused, then its store.
+	// The victim's own count of what it refused, then its store, also
+	// after an interrupt.
 	if v.report != nil {
-		v.report(ctx)
+		v.report(context.WithoutCancel(ctx))
 	}
 	stopWriter()
 	writer.Wait()
