@@ -653,12 +653,14 @@ func (a *attack) corruptProvider(ctx context.Context) {
 		defer ep.Close()
 		lens := sync.Map{} // hash → len, of honest entries announced
 		serve := endpoint.HandlerFunc(func(ctx context.Context, conn *endpoint.Conn) {
+			var streams sync.WaitGroup
+			defer streams.Wait()
 			for {
 				st, err := conn.AcceptStream(ctx)
 				if err != nil {
 					return
 				}
-				go func() {
+				streams.Go(func() {
 					defer endStream(st)
 					st.SetReadDeadline(time.Now().Add(5 * time.Second))
 					req, err := io.ReadAll(io.LimitReader(st, 8<<10))
@@ -685,7 +687,7 @@ func (a *attack) corruptProvider(ctx context.Context) {
 					st.Close()
 					t.add("served-wrong", 1)
 					t.add("bytes-wrong", int64(len(junk)))
-				}()
+				})
 			}
 		})
 		if err := ep.Handle(endpoint.ALPNBlobs, serve); err != nil {
