@@ -465,6 +465,7 @@ func (h *honestPeer) recent() []honestRef {
 // rounds is the honest peer's record of one phase.
 type rounds struct {
 	lat     []time.Duration // failed rounds count at the round timeout
+	okLat   []time.Duration
 	results map[string]int
 }
 
@@ -494,8 +495,18 @@ func (r *rounds) String() string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %q=%d", k, r.results[k])
 	}
-	return fmt.Sprintf("%d rounds, ok %.2f%%, p50 %.2f ms, p99 %.2f ms, max %.2f ms;%s",
-		len(r.lat), r.okPct(), r.pct(0.5), r.pct(0.99), r.pct(1), b.String())
+	return fmt.Sprintf("%d rounds, ok %.2f%%, p50 %.2f ms, p99 %.2f ms, max %.2f ms; the ok ones' p99 %.2f ms;%s",
+		len(r.lat), r.okPct(), r.pct(0.5), r.pct(0.99), r.pct(1), ms(r.okP99()), b.String())
+}
+
+// okP99 is the p99 of the ok rounds alone.
+func (r *rounds) okP99() time.Duration {
+	if len(r.okLat) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.okLat)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*99/100)]
 }
 
 // runRounds runs honest rounds from *next on until ctx ends.
@@ -507,7 +518,9 @@ func (h *honestPeer) runRounds(ctx context.Context, next *int, o hostileOptions)
 		if err != nil {
 			return r, err
 		}
-		if how != "ok" {
+		if how == "ok" {
+			r.okLat = append(r.okLat, took)
+		} else {
 			took = o.roundTimeout
 			if strings.HasPrefix(how, "error") && r.results[how] == 0 {
 				fmt.Fprintf(os.Stderr, "honest round %d: %s\n", *next-1, how)
