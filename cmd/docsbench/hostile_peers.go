@@ -366,7 +366,13 @@ func (a *attack) slowStreams(ctx context.Context, t *tally, identities, streams 
 							}
 							t.add("streams", 1)
 							start := time.Now()
+							// The attack's end resets the stream, so that no
+							// read or write outlasts it.
+							release := context.AfterFunc(ctx, func() { endStream(st) })
 							how := perStream(st)
+							if !release() {
+								how = "held-to-end" // our reset, not the victim's
+							}
 							endStream(st)
 							t.add("ended-"+how, 1)
 							held := time.Since(start)
