@@ -102,6 +102,10 @@ type hostileOptions struct {
 	floodHold                time.Duration
 	corrupt                  bool
 	drain                    time.Duration
+	// enough, when set, ends the attack early once it reports true
+	// (polled every 100 ms): tests stop as soon as they have seen what
+	// they check, however slow the machine.
+	enough func(*attack) bool
 }
 
 // keepOnly switches off every adversary not named.
@@ -641,6 +645,15 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 	a.connFlood(actx, o.floodIDs, o.floodHold)
 	if o.corrupt {
 		a.corruptProvider(actx)
+	}
+	if o.enough != nil {
+		go func() {
+			for pause(actx, 100*time.Millisecond) {
+				if o.enough(a) {
+					stopAttack()
+				}
+			}
+		}()
 	}
 	res.attacked, err = h.runRounds(actx, &next, o)
 	stopAttack()
