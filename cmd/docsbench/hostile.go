@@ -526,10 +526,10 @@ func (h *honestPeer) runRounds(ctx context.Context, next *int, o hostileOptions)
 			r.okLat = append(r.okLat, took)
 		} else {
 			took = o.roundTimeout
-			if strings.HasPrefix(how, "error") && r.results[how] == 0 {
-				fmt.Fprintf(os.Stderr, "honest round %d: %s\n", *next-1, how)
-			}
 			if strings.HasPrefix(how, "error") {
+				if r.results["error"] < 5 { // the first few, in full
+					fmt.Fprintf(os.Stderr, "honest round %d: %s\n", *next-1, how)
+				}
 				how = "error"
 			}
 		}
@@ -646,17 +646,19 @@ func hostileRun(ctx context.Context, v *victim, o hostileOptions) (*hostileResul
 	if o.corrupt {
 		a.corruptProvider(actx)
 	}
+	var poll sync.WaitGroup
 	if o.enough != nil {
-		go func() {
+		poll.Go(func() {
 			for pause(actx, 100*time.Millisecond) {
 				if o.enough(a) {
 					stopAttack()
 				}
 			}
-		}()
+		})
 	}
 	res.attacked, err = h.runRounds(actx, &next, o)
 	stopAttack()
+	poll.Wait()
 	if err != nil {
 		return nil, err
 	}
