@@ -28,8 +28,9 @@ const singleVerifyMax = 8
 // admitted is an op to deliver, with the bytes it arrived as (to relay;
 // a Put with content is relayed without, see relayBytes).
 type admitted struct {
-	op  op
-	raw []byte
+	op     op
+	raw    []byte
+	sender endpoint.NodeID
 }
 
 type filterCounts struct {
@@ -45,11 +46,12 @@ type filterCounts struct {
 // the genuine op, and the genuine one is never validated twice. A Put
 // with content is checked against its content while decoding, so one
 // with swapped content marks nothing.
-func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts) {
+func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCounts) {
 	var counts filterCounts
-	out := make([]admitted, 0, len(raws))
+	out := make([]admitted, 0, len(batch))
 	var puts []int // indexes into out
-	for _, raw := range raws {
+	for _, in := range batch {
+		raw := in.raw
 		// Duplicates, most of what gossip rounds bring, are dropped
 		// before decoding.
 		key, ok := opKey(raw, &f.buf)
@@ -75,7 +77,7 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 		}
 		// Validated in place: taking o's address would move every
 		// decoded op to the heap.
-		out = append(out, admitted{op: o, raw: raw})
+		out = append(out, admitted{op: o, raw: raw, sender: in.from})
 		if o.kind == opPut || o.kind == opPutContent {
 			if err := f.limits.ValidateUnsigned(&out[len(out)-1].op.entry.Entry, f.doc, now); err != nil {
 				counts.invalid++
@@ -129,14 +131,15 @@ func markBad(bad map[int]bool, i int) map[int]bool {
 }
 
 // event is what the consumer is told about an admitted op.
-func (o *op) event() Event {
+func (a *admitted) event() Event {
+	o := &a.op
 	switch o.kind {
 	case opPut, opPutContent:
-		return OpPut{From: o.origin, Entry: o.entry, Content: o.content}
+		return OpPut{From: o.origin, Sender: a.sender, Entry: o.entry, Content: o.content}
 	case opContentReady:
-		return OpContentReady{From: o.origin, Hash: o.hash}
+		return OpContentReady{From: o.origin, Sender: a.sender, Hash: o.hash}
 	default:
-		return OpSyncReport{From: o.origin, Heads: o.heads}
+		return OpSyncReport{From: o.origin, Sender: a.sender, Heads: o.heads}
 	}
 }
 

@@ -63,7 +63,8 @@ type Swarm struct {
 	stats       counters
 	gossipArmed atomic.Bool // gossipLoop has a round due; for tests
 
-	inbox             chan []byte
+	inbox             chan received
+	limiter           *rateLimiter // the router's; nil: no budget
 	membersChanged    chan struct{} // 1-buffered, coalesces changes
 	membershipChanged chan struct{} // 1-buffered: wakes gossipLoop
 	memberLost        chan struct{} // 1-buffered: wakes reconnectLoop
@@ -113,7 +114,8 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 		self:              self.ID,
 		cfg:               cfg,
 		meta:              meta,
-		inbox:             make(chan []byte, cfg.InboxSize),
+		inbox:             make(chan received, cfg.InboxSize),
+		limiter:           r.limiter,
 		membersChanged:    make(chan struct{}, 1),
 		membershipChanged: make(chan struct{}, 1),
 		memberLost:        make(chan struct{}, 1),
@@ -131,7 +133,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.queue = newOpQueue(func() int { return int(s.neighbours.Load()) + 1 }, cfg.RetransmitMult)
-	s.t = newTransport(r.ep, topic, cfg, s.lookupAddr, &s.stats)
+	s.t = newTransport(r.ep, topic, cfg, s.lookupAddr, s.receiveOp, &s.stats)
 
 	mc := cfg.memberlistConfig(self.ID.String())
 	mc.Transport = s.t
@@ -408,7 +410,7 @@ func (s *Swarm) lookupAddr(id endpoint.NodeID) (endpoint.NodeAddr, bool) {
 func (s *Swarm) run() {
 	defer close(s.events)
 	announced := make(map[endpoint.NodeID]endpoint.NodeAddr)
-	batch := make([][]byte, 0, maxBatch)
+	batch := make([]received, 0, maxBatch)
 	for {
 		// A pending Lagged goes out as soon as the consumer makes room.
 		var lagCh chan<- Event
@@ -482,7 +484,7 @@ func (s *Swarm) reconnectLoop() {
 	}
 }
 
-func (s *Swarm) handleOps(batch [][]byte) {
+func (s *Swarm) handleOps(batch []received) {
 	ok, counts := s.filter.admit(batch, time.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
 	s.stats.opsInvalid.Add(counts.invalid)
@@ -491,7 +493,7 @@ func (s *Swarm) handleOps(batch [][]byte) {
 	// only some members directly: relay so that the op spreads.
 	relay := s.neighbours.Load() > int64(s.cfg.EagerFanout)
 	for _, a := range ok {
-		s.emit(a.op.event())
+		s.emit(a.event())
 		if relay {
 			s.enqueue(a.relayBytes())
 		}
@@ -641,14 +643,37 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return d.s.meta
 }
 
-// NotifyMsg queues a received op; memberlist reuses b after the call.
-func (d *delegate) NotifyMsg(b []byte) { d.s.receiveOp(bytes.Clone(b)) }
+// NotifyMsg drops and counts as invalid an op memberlist received: the
+// transport takes every op out of the packets it receives (deliver), so
+// one reaches memberlist only in a user message on a memberlist stream,
+// which no member sends and which would not say who sent it.
+func (d *delegate) NotifyMsg([]byte) { d.s.stats.opsInvalid.Add(1) }
 
-// receiveOp queues a received op, which the caller no longer uses, for
-// the swarm's goroutine, or drops and counts it when the inbox is full.
-func (s *Swarm) receiveOp(b []byte) {
+// received is an op as it arrived: its bytes, which the receiver owns,
+// and the node that sent them, as its connection proves.
+type received struct {
+	from endpoint.NodeID
+	raw  []byte
+}
+
+// receiveOp queues an op that from sent, whose bytes the caller no
+// longer uses, for the swarm's goroutine. It drops and counts the op when
+// from's budget or the node's is spent (Config.PeerOpRate, NodeOpRate),
+// before anything else is done with it, or when the inbox is full. It
+// never waits.
+func (s *Swarm) receiveOp(from endpoint.NodeID, b []byte) {
+	if s.limiter != nil {
+		switch s.limiter.allow(from, time.Now()) {
+		case peerLimited:
+			s.stats.opsPeerLimited.Add(1)
+			return
+		case nodeLimited:
+			s.stats.opsNodeLimited.Add(1)
+			return
+		}
+	}
 	select {
-	case s.inbox <- b:
+	case s.inbox <- received{from: from, raw: b}:
 	default:
 		s.stats.inboxDropped.Add(1)
 	}
