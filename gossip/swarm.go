@@ -64,7 +64,7 @@ type Swarm struct {
 	gossipArmed atomic.Bool // gossipLoop has a round due; for tests
 
 	inbox             chan received
-	limiter           *rateLimiter // the router's; nil: no budget
+	limiter           *rateLimiter  // the router's; nil: no budget
 	membersChanged    chan struct{} // 1-buffered, coalesces changes
 	membershipChanged chan struct{} // 1-buffered: wakes gossipLoop
 	memberLost        chan struct{} // 1-buffered: wakes reconnectLoop

@@ -83,10 +83,10 @@ func newTransport(ep *endpoint.Endpoint, topic topicID, cfg Config, lookup func(
 		lookup:    lookup,
 		receiveOp: receiveOp,
 		stats:     stats,
-		packetCh: make(chan *memberlist.Packet, packetQueue),
-		streamCh: make(chan net.Conn),
-		slots:    make(chan struct{}, cfg.MaxPacketsInFlight),
-		conns:    make(map[*streamConn]struct{}),
+		packetCh:  make(chan *memberlist.Packet, packetQueue),
+		streamCh:  make(chan net.Conn),
+		slots:     make(chan struct{}, cfg.MaxPacketsInFlight),
+		conns:     make(map[*streamConn]struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t
