@@ -190,6 +190,14 @@ type Config struct {
 	// starts again with a full bucket if it comes back. Default 4096.
 	MaxRateLimitedPeers int
 
+	// MaxMembers bounds the other members a swarm admits. memberlist's
+	// alive messages are not signed: any member can gossip one for a
+	// made-up node id, which stays a member until probes find it dead.
+	// An alive message for a node that is not a member while MaxMembers
+	// are is refused and counted in Stats.MembersRefused; the node can
+	// join once a member has gone. Default 1024.
+	MaxMembers int
+
 	// Limits are the rules a received Put's entry must pass
 	// (replica.Limits.ValidateRemote). Zero fields take replica's defaults.
 	Limits replica.Limits
@@ -219,6 +227,7 @@ const (
 	DefaultNodeOpRate          = 10000
 	DefaultNodeOpBurst         = 40000
 	DefaultMaxRateLimitedPeers = 4096
+	DefaultMaxMembers          = 1024
 )
 
 // DefaultConfig is the profile for real use: memberlist's LAN timings with
@@ -250,6 +259,7 @@ func DefaultConfig() Config {
 		NodeOpRate:          DefaultNodeOpRate,
 		NodeOpBurst:         DefaultNodeOpBurst,
 		MaxRateLimitedPeers: DefaultMaxRateLimitedPeers,
+		MaxMembers:          DefaultMaxMembers,
 		Limits:              replica.DefaultLimits(),
 	}
 }
@@ -302,6 +312,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.NodeOpRate, d.NodeOpRate)
 	setDefault(&c.NodeOpBurst, d.NodeOpBurst)
 	setDefault(&c.MaxRateLimitedPeers, d.MaxRateLimitedPeers)
+	setDefault(&c.MaxMembers, d.MaxMembers)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)
 	setDefault(&c.Limits.MaxFutureShift, d.Limits.MaxFutureShift)
 	return c

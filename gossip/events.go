@@ -106,6 +106,9 @@ type Stats struct {
 	PacketsDropped uint64
 	// PacketsFailed: outgoing packets whose dial or stream failed.
 	PacketsFailed uint64
+	// MembersRefused: alive messages refused for a node that was not a
+	// member while the swarm had MaxMembers.
+	MembersRefused uint64
 }
 
 // plus returns the sum of two Stats, field by field.
@@ -123,6 +126,7 @@ func (s Stats) plus(o Stats) Stats {
 		BroadcastsPruned: s.BroadcastsPruned + o.BroadcastsPruned,
 		PacketsDropped:   s.PacketsDropped + o.PacketsDropped,
 		PacketsFailed:    s.PacketsFailed + o.PacketsFailed,
+		MembersRefused:   s.MembersRefused + o.MembersRefused,
 	}
 }
 
@@ -131,6 +135,7 @@ type counters struct {
 	inboxDropped, eventsDropped, broadcastsPruned                    atomic.Uint64
 	opsPeerLimited, opsNodeLimited                                   atomic.Uint64
 	packetsDropped, packetsFailed                                    atomic.Uint64
+	membersRefused                                                   atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -147,5 +152,6 @@ func (c *counters) snapshot() Stats {
 		BroadcastsPruned: c.broadcastsPruned.Load(),
 		PacketsDropped:   c.packetsDropped.Load(),
 		PacketsFailed:    c.packetsFailed.Load(),
+		MembersRefused:   c.membersRefused.Load(),
 	}
 }

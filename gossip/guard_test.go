@@ -190,3 +190,26 @@ func TestRateLimiter(t *testing.T) {
 }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestMembersBounded: a swarm admits at most MaxMembers other members;
+// alive messages for more are refused and counted.
+func TestMembersBounded(t *testing.T) {
+	const maxMembers = 2
+	hub := newTestNode(t, func(c *Config) { c.MaxMembers = maxMembers })
+	others := newTestNodes(t, 4)
+	doc := newTestDoc(t)
+	s := hub.open(t, doc.id())
+	ctx := testContext(t)
+	for _, n := range others {
+		// A refused joiner's Join may still succeed: the hub answers its
+		// push/pull before refusing it.
+		n.open(t, doc.id()).Join(ctx, []endpoint.NodeAddr{hub.ep.Addr()})
+	}
+	eventually(t, "alive messages to be refused", func() bool { return s.Stats().MembersRefused >= 2 })
+	if got := len(s.Members()); got > maxMembers {
+		t.Fatalf("the hub has %d members, want at most %d", got, maxMembers)
+	}
+	if got := hub.r.Stats().MembersRefused; got < 2 {
+		t.Errorf("router counts %d refusals", got)
+	}
+}

@@ -691,10 +691,30 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.s.setMember(n) }
 func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.s.removeMember(n) }
 
 // NotifyAlive keeps out of the swarm any node whose name is not a node id
-// or whose meta does not hold a NodeAddr of that id.
+// or whose meta does not hold a NodeAddr of that id, and any node that is
+// not a member while MaxMembers are.
 func (d *delegate) NotifyAlive(n *memberlist.Node) error {
-	_, err := memberAddr(n)
-	return err
+	a, err := memberAddr(n)
+	if err != nil {
+		return err
+	}
+	return d.s.admitMember(a.ID)
+}
+
+// admitMember refuses id when it is not a member and the swarm has
+// MaxMembers. memberlist calls NotifyAlive and NotifyJoin under one lock
+// of its own, so two new nodes are not admitted past the bound at once.
+func (s *Swarm) admitMember(id endpoint.NodeID) error {
+	if id == s.self {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.members[id]; ok || len(s.members) < s.cfg.MaxMembers {
+		return nil
+	}
+	s.stats.membersRefused.Add(1)
+	return fmt.Errorf("gossip: swarm of %s has %d members, the most it admits", s.doc.Short(), len(s.members))
 }
 
 // broadcast is an op in memberlist's broadcast queue. Every op is its own

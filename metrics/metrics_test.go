@@ -426,7 +426,9 @@ func TestGossipGuardSeries(t *testing.T) {
 			t.Errorf("gossip ops discarded, %s: %v, exported %v; want 0, exported", reason, got, ok)
 		}
 	}
-	if got, ok := lookup(fams, "docsnode_gossip_hints_ignored_total"); !ok || got != 0 {
-		t.Errorf("gossip hints ignored: %v, exported %v; want 0, exported", got, ok)
+	for _, name := range []string{"docsnode_gossip_hints_ignored_total", "docsnode_gossip_members_refused_total"} {
+		if got, ok := lookup(fams, name); !ok || got != 0 {
+			t.Errorf("%s: %v, exported %v; want 0, exported", name, got, ok)
+		}
 	}
 }

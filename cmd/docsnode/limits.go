@@ -97,6 +97,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&g.PeerOpBurst, "gossip-peer-op-burst", g.PeerOpBurst, "gossip ops a sending node may hand this node at once")
 	f.IntVar(&g.NodeOpRate, "gossip-node-op-rate", g.NodeOpRate, "gossip ops per second all senders together may hand this node")
 	f.IntVar(&g.NodeOpBurst, "gossip-node-op-burst", g.NodeOpBurst, "gossip ops all senders together may hand this node at once")
+	f.IntVar(&g.MaxMembers, "gossip-max-members", g.MaxMembers, "other members a document's swarm admits; alive messages for more are refused")
 	f.IntVar(&g.MaxRateLimitedPeers, "gossip-max-rate-limited-peers", g.MaxRateLimitedPeers, "sending nodes whose gossip budget is tracked; the least recently seen is forgotten")
 
 	// The QUIC endpoint.
