@@ -56,9 +56,9 @@
 // flood.
 //
 // memberlist calls its delegates from its own goroutines, some with its
-// locks held. Here they only copy bytes into the swarm's inbox or record a
-// membership change under the swarm's own lock, never block and never call
-// memberlist. One goroutine per swarm does the rest and offers events to
+// locks held. Here they only check or record a membership change under
+// the swarm's own lock, never block and never call memberlist; received
+// ops reach the swarm's inbox from the transport, past memberlist. One goroutine per swarm does the rest and offers events to
 // the consumer without waiting: a consumer that falls behind loses events
 // and is told so by a Lagged event.
 //

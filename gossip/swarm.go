@@ -47,8 +47,8 @@ const (
 // reconciliation.
 //
 // One goroutine per swarm decodes, de-duplicates and verifies received ops
-// and fans events out; memberlist's callbacks only copy bytes into its
-// inbox and never block. Its methods are safe for concurrent use.
+// and fans events out; ops reach its inbox from the transport, and
+// memberlist's callbacks never block. Its methods are safe for concurrent use.
 type Swarm struct {
 	r     *Router
 	doc   replica.NamespaceID

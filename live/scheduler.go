@@ -222,12 +222,12 @@ func (s *scheduler) trimPeers(now time.Time, d *sdoc) {
 		if !d.idle(p) {
 			continue
 		}
-		if expiry := p.active.Add(s.cfg.IdlePeerTTL); !now.Before(expiry) {
+		expiry := p.active.Add(s.cfg.IdlePeerTTL)
+		if !now.Before(expiry) {
 			delete(d.peers, id)
 			continue
-		} else {
-			s.schedule(expiry)
 		}
+		s.schedule(expiry)
 		idle = append(idle, p)
 	}
 	if len(idle) <= s.cfg.MaxIdlePeers {
