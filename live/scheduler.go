@@ -34,6 +34,9 @@ type scheduler struct {
 	maxBlob uint64
 
 	due   time.Time // when the shell's timer fires; zero when stopped
+	// expiry is the earliest time an idle peer record may expire; zero
+	// when none is idle. A tick before it does not look for expired ones.
+	expiry time.Time
 	out   []effect
 	stats Stats
 }
@@ -227,7 +230,7 @@ func (s *scheduler) trimPeers(now time.Time, d *sdoc) {
 			delete(d.peers, id)
 			continue
 		}
-		s.schedule(expiry)
+		s.expireAt(expiry)
 		idle = append(idle, p)
 	}
 	if len(idle) <= s.cfg.MaxIdlePeers {
@@ -244,8 +247,16 @@ func (s *scheduler) trimPeers(now time.Time, d *sdoc) {
 func (s *scheduler) idled(now time.Time, d *sdoc, p *speer) {
 	s.mayTrim(now, d)
 	if d.peers[p.addr.ID] == p && d.idle(p) {
-		s.schedule(p.active.Add(s.cfg.IdlePeerTTL))
+		s.expireAt(p.active.Add(s.cfg.IdlePeerTTL))
 	}
+}
+
+// expireAt makes the timer fire by t, when an idle record expires.
+func (s *scheduler) expireAt(t time.Time) {
+	if s.expiry.IsZero() || t.Before(s.expiry) {
+		s.expiry = t
+	}
+	s.schedule(t)
 }
 
 // mayTrim trims d's records when it may hold more idle ones than allowed:
@@ -519,8 +530,11 @@ func (s *scheduler) tick(now time.Time) {
 	s.due = time.Time{}
 	s.runPending(now)
 	s.pumpDownloads(now)
-	for _, d := range s.docs {
-		s.trimPeers(now, d)
+	if !s.expiry.IsZero() && !now.Before(s.expiry) {
+		s.expiry = time.Time{}
+		for _, d := range s.docs {
+			s.trimPeers(now, d)
+		}
 	}
 }
 
@@ -707,7 +721,8 @@ func (s *scheduler) lagged(now time.Time, doc replica.NamespaceID, gen uint64, m
 		p.learn(m)
 		s.want(now, d, p, ReasonResync)
 	}
-	s.mayTrim(now, d)
+	// Members that are gone are idle now.
+	s.trimPeers(now, d)
 }
 
 // syncReport takes a gossiped report of from's heads.
@@ -786,10 +801,11 @@ func (s *scheduler) addWaiter(now time.Time, doc replica.NamespaceID, peer endpo
 }
 
 // dropWaiter takes back a waiter whose caller gave up.
-func (s *scheduler) dropWaiter(doc replica.NamespaceID, peer endpoint.NodeID, w *syncWaiter) {
+func (s *scheduler) dropWaiter(now time.Time, doc replica.NamespaceID, peer endpoint.NodeID, w *syncWaiter) {
 	if d := s.docs[doc]; d != nil {
 		if p := d.peers[peer]; p != nil {
 			p.waiters = slices.DeleteFunc(p.waiters, func(x *syncWaiter) bool { return x == w })
+			s.idled(now, d, p)
 		}
 		if ws := slices.DeleteFunc(d.unknown[peer], func(x *syncWaiter) bool { return x == w }); len(ws) > 0 {
 			d.unknown[peer] = ws

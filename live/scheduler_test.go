@@ -276,7 +276,7 @@ func TestSchedulerWaiterUnknownPeerAndDrop(t *testing.T) {
 	known := addrOf(highID, 1000)
 	s.addWaiter(t0, doc, highID, &known, w)
 	expectEffects(t, "known", s, "timer(+2s) dial(03@1000,direct)")
-	s.dropWaiter(doc, highID, w)
+	s.dropWaiter(t0, doc, highID, w)
 	s.dialed(t0, doc, 1, known, Outcome{Equal: true}, nil)
 	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) persist(03@1000)")
 }
