@@ -33,12 +33,12 @@ type scheduler struct {
 	content bool
 	maxBlob uint64
 
-	due   time.Time // when the shell's timer fires; zero when stopped
+	due time.Time // when the shell's timer fires; zero when stopped
 	// expiry is the earliest time an idle peer record may expire; zero
 	// when none is idle. A tick before it does not look for expired ones.
 	expiry time.Time
-	out   []effect
-	stats Stats
+	out    []effect
+	stats  Stats
 }
 
 // sdoc is one document open for sync.
