@@ -171,12 +171,12 @@ type Config struct {
 	// PeerOpRate and PeerOpBurst are the budget of ops each sending node
 	// gets, in ops per second and ops at once: a token bucket per node id
 	// that handed this node the op, proved by its QUIC connection, not the
-	// origin the op claims. The node's swarms share it. An op over the
-	// budget is dropped as it arrives, before it is queued, decoded or
-	// its signatures checked, and counted in Stats.OpsPeerLimited.
-	// Duplicates count too. An honest member sends about one op per
-	// write of its own (and relays others' in swarms larger than
-	// EagerFanout). Defaults: 5000 ops/s and 20000.
+	// origin the op claims. The node's swarms share it. A new op (not in
+	// the seen window) over the budget is dropped before it is decoded or
+	// its signatures checked, and counted in Stats.OpsPeerLimited;
+	// duplicates, which cost one hash, take no token. An honest member
+	// sends about one new op per write of its own (and relays others' in
+	// swarms larger than EagerFanout). Defaults: 5000 ops/s and 20000.
 	PeerOpRate, PeerOpBurst int
 
 	// NodeOpRate and NodeOpBurst are the budget of ops all senders share,

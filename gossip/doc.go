@@ -49,8 +49,9 @@
 // Each sender gets a budget of received ops (Config.PeerOpRate and
 // PeerOpBurst, a token bucket per sending node id, for at most
 // MaxRateLimitedPeers senders), and all senders share one more
-// (NodeOpRate, NodeOpBurst). An op over either is dropped as it arrives,
-// before it is queued, decoded or verified, and counted
+// (NodeOpRate, NodeOpBurst). A new op over either is dropped once the
+// seen window shows it is new, before it is decoded or verified, and
+// counted
 // (Stats.OpsPeerLimited, OpsNodeLimited): a member that floods forged
 // Puts costs this node the signature checks of its budget, not of its
 // flood.

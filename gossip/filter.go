@@ -18,6 +18,8 @@ type opFilter struct {
 	seen   *seenSet
 	keys   *replica.Verifier // for batches of up to singleVerifyMax puts
 	buf    []byte            // opKey's scratch
+	// limiter is the router's budget of received ops; nil: none.
+	limiter *rateLimiter
 }
 
 // singleVerifyMax is the largest number of puts in one received batch
@@ -34,13 +36,19 @@ type admitted struct {
 }
 
 type filterCounts struct {
-	duplicate, invalid uint64
+	duplicate, invalid       uint64
+	peerLimited, nodeLimited uint64
 }
 
 // admit filters a batch of received ops at local time now and returns
 // those to deliver, in arrival order.
 //
-// A seen op is dropped before it is decoded. An op is marked seen once it
+// A seen op is dropped before it is decoded. A new one then takes a token
+// from its sender's budget and the node's (rateLimiter); one over either
+// is dropped before it is decoded or verified, and not marked seen, so
+// that a copy a relay sends later is still taken. Duplicates, which cost
+// one hash, take no token: in a swarm larger than EagerFanout every op
+// arrives from several relays. An op is marked seen once it
 // decodes, before its entry is validated: the key covers the entry's
 // signatures, so a forged copy marks only its own bytes and cannot hide
 // the genuine op, and the genuine one is never validated twice. A Put
@@ -62,6 +70,16 @@ func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCou
 		if f.seen.contains(key) {
 			counts.duplicate++
 			continue
+		}
+		if f.limiter != nil {
+			switch f.limiter.allow(in.from, now) {
+			case peerLimited:
+				counts.peerLimited++
+				continue
+			case nodeLimited:
+				counts.nodeLimited++
+				continue
+			}
 		}
 		o, err := decodeOp(raw, f.limits.MaxKeyLen)
 		if err != nil {

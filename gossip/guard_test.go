@@ -213,3 +213,33 @@ func TestMembersBounded(t *testing.T) {
 		t.Errorf("router counts %d refusals", got)
 	}
 }
+
+// TestFilterChargesNewOpsOnly: duplicates take no token from the budget;
+// an op over its sender's budget is not marked seen, so the same op from
+// another sender is still taken.
+func TestFilterChargesNewOpsOnly(t *testing.T) {
+	doc := newTestDoc(t)
+	f := newTestFilter(doc.id(), endpoint.NodeID{9})
+	f.limiter = newRateLimiter(Config{PeerOpRate: 1, PeerOpBurst: 2}.withDefaults())
+	a, b := endpoint.NodeID{1}, endpoint.NodeID{2}
+	op := func(key string) []byte {
+		return mustOp(t, &op{kind: opPut, origin: a, entry: doc.entry(key, "v")})
+	}
+	op1, op2, op3 := op("k1"), op("k2"), op("k3")
+	from := func(id endpoint.NodeID, raws ...[]byte) []received {
+		out := make([]received, len(raws))
+		for i, raw := range raws {
+			out[i] = received{from: id, raw: raw}
+		}
+		return out
+	}
+	now := time.Now()
+	got, counts := f.admit(from(a, op1, op1, op1, op2, op3), now)
+	if len(got) != 2 || counts.duplicate != 2 || counts.peerLimited != 1 {
+		t.Fatalf("admitted %d, counts %+v; want 2 admitted, 2 duplicates, 1 over budget", len(got), counts)
+	}
+	got, counts = f.admit(from(b, op3), now)
+	if len(got) != 1 || counts.duplicate != 0 {
+		t.Fatalf("op 3 from another sender: admitted %d, counts %+v; want it admitted", len(got), counts)
+	}
+}

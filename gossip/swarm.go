@@ -64,7 +64,6 @@ type Swarm struct {
 	gossipArmed atomic.Bool // gossipLoop has a round due; for tests
 
 	inbox             chan received
-	limiter           *rateLimiter  // the router's; nil: no budget
 	membersChanged    chan struct{} // 1-buffered, coalesces changes
 	membershipChanged chan struct{} // 1-buffered: wakes gossipLoop
 	memberLost        chan struct{} // 1-buffered: wakes reconnectLoop
@@ -115,17 +114,17 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 		cfg:               cfg,
 		meta:              meta,
 		inbox:             make(chan received, cfg.InboxSize),
-		limiter:           r.limiter,
 		membersChanged:    make(chan struct{}, 1),
 		membershipChanged: make(chan struct{}, 1),
 		memberLost:        make(chan struct{}, 1),
 		events:            make(chan Event, cfg.EventBuffer),
 		filter: &opFilter{
-			self:   self.ID,
-			doc:    doc,
-			limits: cfg.Limits,
-			seen:   newSeenSet(cfg.SeenCacheSize),
-			keys:   replica.NewVerifier(0),
+			self:    self.ID,
+			doc:     doc,
+			limits:  cfg.Limits,
+			seen:    newSeenSet(cfg.SeenCacheSize),
+			keys:    replica.NewVerifier(0),
+			limiter: r.limiter,
 		},
 		members: make(map[endpoint.NodeID]member),
 		hints:   make(map[endpoint.NodeID]endpoint.NodeAddr),
@@ -488,6 +487,8 @@ func (s *Swarm) handleOps(batch []received) {
 	ok, counts := s.filter.admit(batch, time.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
 	s.stats.opsInvalid.Add(counts.invalid)
+	s.stats.opsPeerLimited.Add(counts.peerLimited)
+	s.stats.opsNodeLimited.Add(counts.nodeLimited)
 	s.stats.opsAccepted.Add(uint64(len(ok)))
 	// When the swarm is larger than the eager fanout, the origin reached
 	// only some members directly: relay so that the op spreads.
@@ -657,21 +658,10 @@ type received struct {
 }
 
 // receiveOp queues an op that from sent, whose bytes the caller no
-// longer uses, for the swarm's goroutine. It drops and counts the op when
-// from's budget or the node's is spent (Config.PeerOpRate, NodeOpRate),
-// before anything else is done with it, or when the inbox is full. It
-// never waits.
+// longer uses, for the swarm's goroutine, or drops and counts it when the
+// inbox is full. It never waits. The goroutine takes each op that is new
+// from from's budget (opFilter.admit) before it decodes it.
 func (s *Swarm) receiveOp(from endpoint.NodeID, b []byte) {
-	if s.limiter != nil {
-		switch s.limiter.allow(from, time.Now()) {
-		case peerLimited:
-			s.stats.opsPeerLimited.Add(1)
-			return
-		case nodeLimited:
-			s.stats.opsNodeLimited.Add(1)
-			return
-		}
-	}
 	select {
 	case s.inbox <- received{from: from, raw: b}:
 	default:
