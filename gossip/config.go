@@ -168,6 +168,36 @@ type Config struct {
 	// event once there is room. Default: 1024.
 	EventBuffer int
 
+	// PeerOpRate and PeerOpBurst are the budget of ops each sending node
+	// gets, in ops per second and ops at once: a token bucket per node id
+	// that handed this node the op, proved by its QUIC connection, not the
+	// origin the op claims. The node's swarms share it. A new op (not in
+	// the seen window) over the budget is dropped before it is decoded or
+	// its signatures checked, and counted in Stats.OpsPeerLimited;
+	// duplicates, which cost one hash, take no token. An honest member
+	// sends about one new op per write of its own (and relays others' in
+	// swarms larger than EagerFanout). Defaults: 5000 ops/s and 20000.
+	PeerOpRate, PeerOpBurst int
+
+	// NodeOpRate and NodeOpBurst are the budget of ops all senders share,
+	// checked after a sender's own: it bounds what many senders together
+	// cost. Ops over it are counted in Stats.OpsNodeLimited. Defaults:
+	// 10000 ops/s and 40000, about a third of a core of signature checks.
+	NodeOpRate, NodeOpBurst int
+
+	// MaxRateLimitedPeers bounds the senders whose budget the node
+	// tracks; beyond it the least recently seen one is forgotten, and
+	// starts again with a full bucket if it comes back. Default 4096.
+	MaxRateLimitedPeers int
+
+	// MaxMembers bounds the other members a swarm admits. memberlist's
+	// alive messages are not signed: any member can gossip one for a
+	// made-up node id, which stays a member until probes find it dead.
+	// An alive message for a node that is not a member while MaxMembers
+	// are is refused and counted in Stats.MembersRefused; the node can
+	// join once a member has gone. Default 1024.
+	MaxMembers int
+
 	// Limits are the rules a received Put's entry must pass
 	// (replica.Limits.ValidateRemote). Zero fields take replica's defaults.
 	Limits replica.Limits
@@ -192,6 +222,12 @@ const (
 	DefaultGossipInterval      = time.Second
 	DefaultProbeInterval       = 10 * time.Second
 	DefaultPushPullInterval    = 60 * time.Second
+	DefaultPeerOpRate          = 5000
+	DefaultPeerOpBurst         = 20000
+	DefaultNodeOpRate          = 10000
+	DefaultNodeOpBurst         = 40000
+	DefaultMaxRateLimitedPeers = 4096
+	DefaultMaxMembers          = 1024
 )
 
 // DefaultConfig is the profile for real use: memberlist's LAN timings with
@@ -218,6 +254,12 @@ func DefaultConfig() Config {
 		InlineContent:       DefaultInlineContent,
 		InboxSize:           DefaultInboxSize,
 		EventBuffer:         DefaultEventBuffer,
+		PeerOpRate:          DefaultPeerOpRate,
+		PeerOpBurst:         DefaultPeerOpBurst,
+		NodeOpRate:          DefaultNodeOpRate,
+		NodeOpBurst:         DefaultNodeOpBurst,
+		MaxRateLimitedPeers: DefaultMaxRateLimitedPeers,
+		MaxMembers:          DefaultMaxMembers,
 		Limits:              replica.DefaultLimits(),
 	}
 }
@@ -265,6 +307,12 @@ func (c Config) withDefaults() Config {
 	}
 	setDefault(&c.InboxSize, d.InboxSize)
 	setDefault(&c.EventBuffer, d.EventBuffer)
+	setDefault(&c.PeerOpRate, d.PeerOpRate)
+	setDefault(&c.PeerOpBurst, d.PeerOpBurst)
+	setDefault(&c.NodeOpRate, d.NodeOpRate)
+	setDefault(&c.NodeOpBurst, d.NodeOpBurst)
+	setDefault(&c.MaxRateLimitedPeers, d.MaxRateLimitedPeers)
+	setDefault(&c.MaxMembers, d.MaxMembers)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)
 	setDefault(&c.Limits.MaxFutureShift, d.Limits.MaxFutureShift)
 	return c

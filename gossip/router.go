@@ -22,6 +22,9 @@ import (
 type Router struct {
 	ep  *endpoint.Endpoint
 	cfg Config
+	// limiter is the budget of received ops, per sender and for the node,
+	// that the swarms share.
+	limiter *rateLimiter
 
 	// ctx is cancelled by Close; connection handlers return on it.
 	ctx    context.Context
@@ -43,10 +46,12 @@ type Router struct {
 // NewRouter registers the gossip protocol on ep. The endpoint stays the
 // caller's: close the Router before the endpoint.
 func NewRouter(ep *endpoint.Endpoint, cfg Config) (*Router, error) {
+	cfg = cfg.withDefaults()
 	r := &Router{
-		ep:     ep,
-		cfg:    cfg.withDefaults(),
-		swarms: make(map[topicID]*Swarm),
+		ep:      ep,
+		cfg:     cfg,
+		limiter: newRateLimiter(cfg),
+		swarms:  make(map[topicID]*Swarm),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := ep.Handle(endpoint.ALPNGossip, endpoint.HandlerFunc(r.serveConn)); err != nil {
@@ -232,7 +237,7 @@ func (r *Router) serveDatagrams(ctx context.Context, conn *endpoint.Conn) {
 		case kind == kindPacket:
 			s.t.receiveDatagram(conn, b[headerLen:])
 		case kind == kindOp:
-			s.receiveOp(b[headerLen:])
+			s.receiveOp(conn.RemoteID(), b[headerLen:])
 		}
 	}
 }

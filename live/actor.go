@@ -74,6 +74,17 @@ type Config struct {
 	// MaxCatchUpDelay bounds the wait for a pause. Default 5s.
 	MaxCatchUpDelay time.Duration
 
+	// MaxIdlePeers bounds, per document, the peer records kept in memory
+	// for peers that are not members of the document's swarm and have no
+	// session running, pending or waited for: recent sync partners (peers
+	// that dialled in, peers loaded from the store). Beyond it the least
+	// recently active are forgotten; their record stays in the store.
+	// Swarm members are never counted or dropped. Default 256.
+	MaxIdlePeers int
+	// IdlePeerTTL is how long such an idle record is kept after its last
+	// session. Default 1h.
+	IdlePeerTTL time.Duration
+
 	// Content is the node's content store. With it, the live actor serves
 	// content to peers (ALPN docsnode/blobs/1) and downloads the content
 	// of entries that arrive from peers, as each document's download
@@ -134,6 +145,10 @@ func (c Config) withDefaults() Config {
 	def(&c.StoreTimeout, 10*time.Second)
 	def(&c.CatchUpDelay, time.Second)
 	def(&c.MaxCatchUpDelay, max(5*time.Second, c.CatchUpDelay))
+	def(&c.IdlePeerTTL, time.Hour)
+	if c.MaxIdlePeers <= 0 {
+		c.MaxIdlePeers = 256
+	}
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 6
 	}

@@ -24,6 +24,8 @@ type engineCollector struct {
 	gossipOps       *prometheus.Desc // direction
 	gossipDiscarded *prometheus.Desc // reason
 	gossipPackets   *prometheus.Desc // reason
+	gossipHints     *prometheus.Desc
+	gossipRefused   *prometheus.Desc
 
 	downloads        *prometheus.Desc // result
 	downloadRetries  *prometheus.Desc
@@ -51,9 +53,13 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 		gossipOps: desc("gossip_ops_total",
 			"Gossip ops (entries, content announcements, sync reports): out = published by this node, in = received new and valid.", "direction"),
 		gossipDiscarded: desc("gossip_ops_discarded_total",
-			"Gossip ops not published or not delivered, by reason: too_large (published, over the op size limit), duplicate (received again), invalid (did not decode or verify), inbox_full (the swarm fell behind), queue_pruned (dropped from the broadcast queue before all its retransmissions).", "reason"),
+			"Gossip ops not published or not delivered, by reason: too_large (published, over the op size limit), duplicate (received again), invalid (did not decode or verify), inbox_full (the swarm fell behind), queue_pruned (dropped from the broadcast queue before all its retransmissions), peer_rate_limited (its sender's budget was spent), node_rate_limited (the budget all senders share was spent).", "reason"),
 		gossipPackets: desc("gossip_packets_lost_total",
 			"Gossip packets lost by the transport, by reason: dropped (a full queue, oversize, unreadable) or failed (the dial or stream failed).", "reason"),
+		gossipHints: desc("gossip_hints_ignored_total",
+			"Gossiped sync reports and content announcements the live actor did not act on: their origin, which nothing authenticates, was neither a member of the document's swarm nor a peer with a record."),
+		gossipRefused: desc("gossip_members_refused_total",
+			"Alive messages a swarm refused for a node that was not a member while the swarm had its most members (gossip.Config.MaxMembers)."),
 		downloads: desc("downloads_total",
 			"Content downloads: ok = fetched and stored, failed = given up after every retry, dropped = not queued because the wanted set was full.", "result"),
 		downloadRetries: desc("download_retries_total",
@@ -80,7 +86,7 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 // Describe implements prometheus.Collector.
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.sessionsStarted, c.catchups, c.gossipOps, c.gossipDiscarded, c.gossipPackets,
+		c.sessionsStarted, c.catchups, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipRefused,
 		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning,
 		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
 	} {
@@ -121,6 +127,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.gossipDiscarded, g.OpsInvalid, "invalid")
 	counter(c.gossipDiscarded, g.InboxDropped, "inbox_full")
 	counter(c.gossipDiscarded, g.BroadcastsPruned, "queue_pruned")
+	counter(c.gossipDiscarded, g.OpsPeerLimited, "peer_rate_limited")
+	counter(c.gossipDiscarded, g.OpsNodeLimited, "node_rate_limited")
+	counter(c.gossipRefused, g.MembersRefused)
 	counter(c.gossipPackets, g.PacketsDropped, "dropped")
 	counter(c.gossipPackets, g.PacketsFailed, "failed")
 	counter(c.subscriberLags, g.EventsDropped, "gossip")
@@ -131,6 +140,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sessionsStarted, st.Dials, live.Initiator.String())
 		counter(c.sessionsStarted, st.Accepted, live.Acceptor.String())
 		counter(c.catchups, st.Catchups)
+		counter(c.gossipHints, st.HintsIgnored)
 		counter(c.subscriberLags, st.EventsDropped, "document")
 	}
 

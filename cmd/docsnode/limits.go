@@ -78,6 +78,8 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&l.AcceptTimeout, "accept-timeout", l.AcceptTimeout, "how long an incoming session waits for the live actor's decision before it is refused as busy")
 	f.DurationVar(&l.StoreTimeout, "store-timeout", l.StoreTimeout, "longest store call of the live actor's workers")
 	f.IntVar(&l.NewsBuffer, "news-buffer", l.NewsBuffer, "work queued for the live actor's loop before its sources wait")
+	f.IntVar(&l.MaxIdlePeers, "max-idle-peers", l.MaxIdlePeers, "records kept per document of peers that are not swarm members and have no session running or waited for")
+	f.DurationVar(&l.IdlePeerTTL, "idle-peer-ttl", l.IdlePeerTTL, "how long such an idle peer record is kept after its last session")
 
 	// Gossip.
 	g := &cfg.Gossip
@@ -91,6 +93,12 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&g.MaxPacketsInFlight, "gossip-max-packets-in-flight", g.MaxPacketsInFlight, "gossip packets being sent at once per swarm; more are dropped")
 	f.Int64Var(&g.MaxStreamBytes, "gossip-max-stream-bytes", g.MaxStreamBytes, "largest gossip stream (a membership exchange), in bytes")
 	f.DurationVar(&g.GossipInterval, "gossip-interval", g.GossipInterval, "time between gossip rounds while something is queued")
+	f.IntVar(&g.PeerOpRate, "gossip-peer-op-rate", g.PeerOpRate, "gossip ops per second each sending node may hand this node; more are dropped unchecked")
+	f.IntVar(&g.PeerOpBurst, "gossip-peer-op-burst", g.PeerOpBurst, "gossip ops a sending node may hand this node at once")
+	f.IntVar(&g.NodeOpRate, "gossip-node-op-rate", g.NodeOpRate, "gossip ops per second all senders together may hand this node")
+	f.IntVar(&g.NodeOpBurst, "gossip-node-op-burst", g.NodeOpBurst, "gossip ops all senders together may hand this node at once")
+	f.IntVar(&g.MaxMembers, "gossip-max-members", g.MaxMembers, "other members a document's swarm admits; alive messages for more are refused")
+	f.IntVar(&g.MaxRateLimitedPeers, "gossip-max-rate-limited-peers", g.MaxRateLimitedPeers, "sending nodes whose gossip budget is tracked; the least recently seen is forgotten")
 
 	// The QUIC endpoint.
 	e := &cfg.Endpoint
