@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,4 +326,113 @@ func TestPowerLossBatchedWindow(t *testing.T) {
 		})
 	}
 	t.Logf("largest loss: %d writes, the oldest acknowledged %v before the crash (window %v)", maxLost, maxAge, window)
+}
+
+// TestPowerLossEveryCloneReopens takes many crash clones during one run
+// whose small memtables make pebble flush and compact all along, with a
+// durable and a batched document written at once: the store must reopen
+// from every clone without error, and hold each durable write
+// acknowledged before that clone.
+func TestPowerLossEveryCloneReopens(t *testing.T) {
+	const clones = 25
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(0xc1, 0))  // the batched writer's
+	crng := rand.New(rand.NewPCG(0xc2, 0)) // the clones'
+	fs := vfs.NewCrashableMem()
+	store, err := replica.OpenStore("/store", replica.StoreOptions{FS: fs, MemTableSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	durable, au := newDocAndAuthor(t, a, replica.Durable)
+	batched, _ := newDocAndAuthor(t, a, replica.Batched)
+
+	// The durable writer takes the clones, after a random number of its
+	// writes each, while the batched writer goes on.
+	type clone struct {
+		fs    *vfs.MemFS
+		acked int
+	}
+	var (
+		keys  []string // durable keys acknowledged, in order
+		taken []clone
+		wg    sync.WaitGroup
+		value = strings.Repeat("v", 200)
+	)
+	h := replica.HashContent([]byte(value))
+	kick := make(chan struct{}, 1) // one batched call per durable write at most
+	wg.Go(func() {
+		for range kick {
+			writes := make([]LocalWrite, 16)
+			for i := range writes {
+				writes[i] = LocalWrite{Key: fmt.Appendf(nil, "b%08d", rng.Uint32()), Hash: h, Len: uint64(len(value))}
+			}
+			if _, _, err := a.InsertLocalMany(ctx, batched, au, writes); err != nil {
+				t.Errorf("batched write: %v", err)
+				return
+			}
+		}
+	})
+	for next := 0; len(taken) < clones; {
+		key := fmt.Sprintf("d%06d", len(keys))
+		if _, _, err := a.InsertLocal(ctx, durable, au, []byte(key), h, uint64(len(value))); err != nil {
+			t.Fatalf("durable write: %v", err)
+		}
+		keys = append(keys, key)
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+		if len(keys) >= next {
+			taken = append(taken, clone{crashClone(fs, crng), len(keys)})
+			next = len(keys) + 1 + crng.IntN(100)
+		}
+	}
+	close(kick)
+	wg.Wait()
+	// Tables seen in the clones and gone at the end were compacted away.
+	tables, compacted := map[string]bool{}, 0
+	for _, c := range taken {
+		for _, name := range sstables(t, c.fs) {
+			tables[name] = true
+		}
+	}
+	final := sstables(t, fs)
+	for name := range tables {
+		if !slices.Contains(final, name) {
+			compacted++
+		}
+	}
+	if len(tables) == 0 || compacted == 0 {
+		t.Fatalf("the clones hold %d tables, %d of them compacted since; the test needs flushes and compactions", len(tables), compacted)
+	}
+	for i, c := range taken {
+		s, err := replica.OpenStore("/store", replica.StoreOptions{FS: c.fs})
+		if err != nil {
+			t.Fatalf("clone %d: reopen: %v", i, err)
+		}
+		for _, key := range keys[:c.acked] {
+			if _, err := s.Get(durable, au.ID(), []byte(key)); err != nil {
+				s.Close()
+				t.Fatalf("clone %d (%d durable writes acknowledged): %s: %v", i, c.acked, key, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sstables lists the store's tables on fs.
+func sstables(t *testing.T, fs vfs.FS) []string {
+	t.Helper()
+	names, err := fs.List("/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return !strings.HasSuffix(n, ".sst") })
 }
