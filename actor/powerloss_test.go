@@ -362,14 +362,17 @@ func TestPowerLossEveryCloneReopens(t *testing.T) {
 		taken []clone
 		wg    sync.WaitGroup
 		value = strings.Repeat("v", 200)
+		// Long keys fill the memtables with few entries (and few
+		// signatures, slow under the race detector).
+		pad = strings.Repeat("p", 500)
 	)
 	h := replica.HashContent([]byte(value))
 	kick := make(chan struct{}, 1) // one batched call per durable write at most
 	wg.Go(func() {
 		for range kick {
-			writes := make([]LocalWrite, 16)
+			writes := make([]LocalWrite, 4)
 			for i := range writes {
-				writes[i] = LocalWrite{Key: fmt.Appendf(nil, "b%08d", rng.Uint32()), Hash: h, Len: uint64(len(value))}
+				writes[i] = LocalWrite{Key: fmt.Appendf(nil, "b%08d%s", rng.Uint32(), pad), Hash: h, Len: uint64(len(value))}
 			}
 			if _, _, err := a.InsertLocalMany(ctx, batched, au, writes); err != nil {
 				t.Errorf("batched write: %v", err)
@@ -378,7 +381,7 @@ func TestPowerLossEveryCloneReopens(t *testing.T) {
 		}
 	})
 	for next := 0; len(taken) < clones; {
-		key := fmt.Sprintf("d%06d", len(keys))
+		key := fmt.Sprintf("d%06d%s", len(keys), pad)
 		if _, _, err := a.InsertLocal(ctx, durable, au, []byte(key), h, uint64(len(value))); err != nil {
 			t.Fatalf("durable write: %v", err)
 		}
@@ -389,7 +392,7 @@ func TestPowerLossEveryCloneReopens(t *testing.T) {
 		}
 		if len(keys) >= next {
 			taken = append(taken, clone{crashClone(fs, crng), len(keys)})
-			next = len(keys) + 1 + crng.IntN(100)
+			next = len(keys) + 1 + crng.IntN(40)
 		}
 	}
 	close(kick)
