@@ -180,6 +180,14 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}
 	}
+	// A process that crashed between creating these directories and
+	// syncing their parents left them in the page cache only; they exist,
+	// so mkdirDurable did not sync. Two syncs cover that case.
+	for _, d := range []string{fs.PathDir(dir), dir} {
+		if err := syncPath(fs, d); err != nil {
+			return nil, fmt.Errorf("open blob store: sync %s: %w", d, err)
+		}
+	}
 	// Temporary files of puts a crash interrupted are garbage.
 	if names, err := fs.List(filepath.Join(dir, tmpDir)); err == nil {
 		for _, name := range names {

@@ -94,3 +94,32 @@ func TestPowerLossDurablePutIntoUnsyncedDirectory(t *testing.T) {
 		t.Errorf("blob put durably after a put without sync into its directory: %d bytes, %v", len(got), err)
 	}
 }
+
+// A store whose directories a crashed process created without syncing
+// them in their parents (they exist, in the page cache only) makes them
+// durable when it opens: a durable put survives a power loss.
+func TestPowerLossDirectoriesLeftUnsyncedByACrash(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	for _, d := range []string{"/data", "/data/blobs/.partial", "/data/blobs/.wanted", "/data/blobs/.tmp"} {
+		if err := fs.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syncPath(fs, "/"); err != nil { // /data itself is on disk
+		t.Fatal(err)
+	}
+	o := Options{FS: fs, FlushInterval: time.Hour}
+	s, err := OpenOptions("/data/blobs", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte{9}, 64<<10)
+	h, _, err := s.PutDurable(bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = crashReopen(t, fs, s, "/data/blobs", o)
+	if got, err := s.Get(h); err != nil || !bytes.Equal(got, content) {
+		t.Errorf("blob put durably, after the crash: %d bytes, %v", len(got), err)
+	}
+}
