@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
@@ -35,6 +37,12 @@ type Config struct {
 	// keeps the store in memory and the content in a temporary directory
 	// removed on Close.
 	DataDir string
+	// FS, with a DataDir, is the file system the store and the content
+	// live on, under DataDir (a path on FS); it overrides Store.FS and
+	// Content.FS. Tests pass vfs.NewCrashableMem to see what survives a
+	// power loss. Without a DataDir it is ignored. Default: the
+	// operating system's (vfs.Default).
+	FS vfs.FS
 	// Endpoint configures the node's QUIC endpoint. With a DataDir and no
 	// SecretKey, the node key is generated once and kept in the store, so
 	// the node id survives restarts.
@@ -129,6 +137,9 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		blobDir = e.tmpDir
 	} else {
 		storeDir, blobDir = filepath.Join(cfg.DataDir, "store"), filepath.Join(cfg.DataDir, "blobs")
+		if cfg.FS != nil {
+			cfg.Store.FS, cfg.Content.FS = cfg.FS, cfg.FS
+		}
 	}
 	store, err := replica.OpenStore(storeDir, cfg.Store)
 	if err != nil {
