@@ -65,9 +65,24 @@ type SessionConfig struct {
 	HostileFraction   float64
 	HostileMinRefused int
 
-	// MaxSessions bounds the sessions a Server runs at once; more are
-	// refused with Abort(Busy). Default 64.
+	// MaxSessions bounds the sessions a Server runs at once, and twice it
+	// the streams it handles at once (sessions and streams still waiting
+	// for Init); beyond them a newcomer preempts the stalest slot of the
+	// peer holding the most, when that is fair, or is refused with
+	// Abort(Busy) (see Server). Default 64.
 	MaxSessions int
+
+	// MaxSessionsPerPeer bounds the sessions a Server runs at once for
+	// one peer (node id), and MaxStreamsPerPeer the streams it handles
+	// for one peer; more are refused with Abort(Busy). A node syncs one
+	// session per document with a peer, so a peer sharing many documents
+	// with this node waits its turn beyond them. Defaults 8 and 16.
+	MaxSessionsPerPeer int
+	MaxStreamsPerPeer  int
+
+	// InitTimeout is how long a Server waits for a new stream's Init; a
+	// stream without one by then is reset and its slot freed. Default 5 s.
+	InitTimeout time.Duration
 
 	// Now is the clock that timestamps are checked against. Default time.Now.
 	Now func() time.Time
@@ -96,6 +111,9 @@ const (
 	DefaultHostileFraction    = 0.5
 	DefaultHostileMinRefused  = 32
 	DefaultMaxSessions        = 64
+	DefaultMaxSessionsPerPeer = 8
+	DefaultMaxStreamsPerPeer  = 16
+	DefaultInitTimeout        = 5 * time.Second
 
 	// MinFrameSize is the smallest MaxFrameSize: room for the largest
 	// entry under the default key limit and for a reconciliation message.
@@ -124,6 +142,9 @@ func DefaultSessionConfig() SessionConfig {
 		HostileFraction:    DefaultHostileFraction,
 		HostileMinRefused:  DefaultHostileMinRefused,
 		MaxSessions:        DefaultMaxSessions,
+		MaxSessionsPerPeer: DefaultMaxSessionsPerPeer,
+		MaxStreamsPerPeer:  DefaultMaxStreamsPerPeer,
+		InitTimeout:        DefaultInitTimeout,
 	}
 }
 
@@ -188,6 +209,15 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = d.MaxSessions
+	}
+	if c.MaxSessionsPerPeer <= 0 {
+		c.MaxSessionsPerPeer = d.MaxSessionsPerPeer
+	}
+	if c.MaxStreamsPerPeer <= 0 {
+		c.MaxStreamsPerPeer = d.MaxStreamsPerPeer
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = d.InitTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
