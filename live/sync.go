@@ -132,7 +132,7 @@ type Server struct {
 	streams  slotSet              // streams being handled, served or still waiting for Init
 
 	refusedBusy, refusedPeerStreams, refusedPeerSessions atomic.Uint64
-	preemptedStreams, preemptedSessions, initTimeouts   atomic.Uint64
+	preemptedStreams, preemptedSessions, initTimeouts    atomic.Uint64
 }
 
 // ServerStats counts what a Server's admission did. Every counter only
