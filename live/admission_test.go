@@ -77,22 +77,29 @@ func drain(theirs *pipeEnd, done chan struct{}) {
 
 // attack runs n streams from peer, each played by play on the peer's end
 // until the server ends it, and opens another after reopen when one ends.
-// play gets a channel closed when the server ended the stream.
+// play gets a channel closed when the server ended the stream; a write it
+// is blocked in fails then.
 func (l *lockout) attack(peer endpoint.NodeID, n int, reopen time.Duration, play func(theirs *pipeEnd, ended <-chan struct{})) {
 	for range n {
 		l.wg.Go(func() {
 			for {
 				theirs := l.open(peer)
 				ended := make(chan struct{})
+				played := make(chan struct{})
 				go drain(theirs, ended)
-				play(theirs, ended)
+				go func() {
+					defer close(played)
+					play(theirs, ended)
+				}()
 				select {
 				case <-ended:
 				case <-l.stop:
 				}
+				// Unblocks a write the server does not read.
 				theirs.CancelRead()
 				theirs.CancelWrite()
 				<-ended
+				<-played
 				select {
 				case <-l.stop:
 					return

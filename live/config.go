@@ -34,11 +34,26 @@ type SessionConfig struct {
 	// reading, or stopped sending. Default 30 s.
 	IdleTimeout time.Duration
 
-	// MaxRounds bounds the reconciliation rounds that carry little data. A
-	// session may run MaxRounds rounds plus one for every MaxFrameSize/4
-	// bytes of reconciliation messages exchanged, since a large difference
-	// takes one round per frame of ids. Default 64.
-	MaxRounds int
+	// MaxRounds, RoundsPerDoubling and MaxBytesPerItem bound what a
+	// session costs by the size of the sets it has seen: this side's set,
+	// the ids the peer listed during reconciliation, and the entries it
+	// sent. With n items seen and l of them this side's,
+	//
+	//	rounds         ≤ MaxRounds + RoundsPerDoubling × log2(n+1) + 2 × ⌈32·l / MaxFrameSize⌉
+	//	bytes received ≤ 16 × MaxFrameSize + MaxBytesPerItem × n
+	//
+	// A session over the first ends with ErrTooManyRounds, over the
+	// second with ErrTooManyBytes (and Abort(Protocol) to the peer).
+	// Reconciliation takes about log16(n) rounds, plus one per frame of
+	// ids when the sets differ much; the last term pays for the frames of
+	// this side's ids, the logarithm for the peer's, which it could
+	// inflate. Defaults 64 and 8: a bootstrap of up to about 1.5 million
+	// entries from an empty set fits; raise MaxRounds for larger ones.
+	// MaxBytesPerItem defaults to twice the largest entry under
+	// Limits.MaxKeyLen and its id (about 8.5 KiB with 4 KiB keys).
+	MaxRounds         int
+	RoundsPerDoubling int
+	MaxBytesPerItem   int64
 
 	// MaxBytes bounds the bytes a session reads and writes together.
 	// Default 1 GiB: about 3 million entries of 16-byte keys. Raise it for
@@ -104,6 +119,7 @@ const (
 	DefaultSessionTimeout     = 5 * time.Minute
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxRounds          = 64
+	DefaultRoundsPerDoubling  = 8
 	DefaultMaxBytes           = 1 << 30
 	DefaultMaxEntriesPerFrame = 1024
 	DefaultMaxIDsPerWant      = 4096
@@ -135,6 +151,7 @@ func DefaultSessionConfig() SessionConfig {
 		SessionTimeout:     DefaultSessionTimeout,
 		IdleTimeout:        DefaultIdleTimeout,
 		MaxRounds:          DefaultMaxRounds,
+		RoundsPerDoubling:  DefaultRoundsPerDoubling,
 		MaxBytes:           DefaultMaxBytes,
 		MaxEntriesPerFrame: DefaultMaxEntriesPerFrame,
 		MaxIDsPerWant:      DefaultMaxIDsPerWant,
@@ -188,6 +205,12 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	}
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = d.MaxRounds
+	}
+	if c.RoundsPerDoubling <= 0 {
+		c.RoundsPerDoubling = d.RoundsPerDoubling
+	}
+	if c.MaxBytesPerItem <= 0 {
+		c.MaxBytesPerItem = 2 * int64(maxEntryLen(c.Limits.MaxKeyLen)+32)
 	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = d.MaxBytes
