@@ -14,6 +14,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/admission"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -63,9 +64,9 @@ type session struct {
 	storedC    chan storedReport
 	errC       chan error
 
-	written  atomic.Int64  // frame bytes written
-	progress atomic.Uint64 // frames read or written, batches stored
-	activity *activity     // the Server's view of progress, if set
+	written  atomic.Int64        // frame bytes written
+	progress atomic.Uint64       // frames read or written, batches stored
+	activity *admission.Activity // the Server's view of progress, if set
 
 	// Owned by the loop.
 	ctrlQ, lastQ []outFrame
@@ -109,14 +110,14 @@ type sessionParams struct {
 	learn func(addrs []netip.AddrPort)
 	// activity (acceptor), if set, hears of every frame read or written
 	// and every batch stored.
-	activity *activity
+	activity *admission.Activity
 }
 
 // moved records progress: a frame read or written, a batch stored.
 func (s *session) moved() {
 	s.progress.Add(1)
 	if s.activity != nil {
-		s.activity.tick(time.Now())
+		s.activity.Tick(time.Now())
 	}
 }
 

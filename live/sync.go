@@ -11,6 +11,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/admission"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -127,9 +128,9 @@ type Server struct {
 	policy Policy
 
 	mu       sync.Mutex
-	running  map[sessionKey]*slot // sessions served
-	sessions slotSet              // the same, by peer
-	streams  slotSet              // streams being handled, served or still waiting for Init
+	running  map[sessionKey]*slot  // sessions served
+	sessions *admission.Set[*slot] // the same, by peer
+	streams  *admission.Set[*slot] // streams being handled, served or still waiting for Init
 
 	refusedBusy, refusedPeerStreams, refusedPeerSessions atomic.Uint64
 	preemptedStreams, preemptedSessions, initTimeouts    atomic.Uint64
@@ -178,7 +179,7 @@ func NewServer(act *actor.Actor, cfg SessionConfig, policy Policy) *Server {
 	return &Server{
 		act: act, cfg: cfg.withDefaults(act.Limits()), policy: policy,
 		running:  make(map[sessionKey]*slot),
-		sessions: newSlotSet(), streams: newSlotSet(),
+		sessions: admission.NewSet[*slot](), streams: admission.NewSet[*slot](),
 	}
 }
 
@@ -223,7 +224,7 @@ func (s *Server) serve(ctx context.Context, st stream, peer endpoint.NodeID, lea
 	}
 	defer func() {
 		s.mu.Lock()
-		s.streams.remove(sl)
+		s.streams.Remove(sl)
 		s.mu.Unlock()
 	}()
 	out, err := runSession(ctx, sessionParams{
@@ -240,28 +241,28 @@ func (s *Server) serve(ctx context.Context, st stream, peer endpoint.NodeID, lea
 // admitStream takes a stream slot for sl, preempting another if fair, or
 // returns why it cannot. s.mu is held.
 func (s *Server) admitStream(sl *slot) string {
-	if n := s.streams.count(sl.peer); n >= s.cfg.MaxStreamsPerPeer {
+	if n := s.streams.Count(sl.peer); n >= s.cfg.MaxStreamsPerPeer {
 		s.refusedPeerStreams.Add(1)
 		return fmt.Sprintf("this node has %d streams open from you, the limit", n)
 	}
-	if limit := 2 * s.cfg.MaxSessions; s.streams.len() >= limit {
-		v := s.streams.victim(sl.peer, limit)
-		if v == nil {
+	if limit := 2 * s.cfg.MaxSessions; s.streams.Len() >= limit {
+		v, ok := s.streams.Victim(sl.peer, limit)
+		if !ok {
 			s.refusedBusy.Add(1)
 			return fmt.Sprintf("%d streams open, the limit", limit)
 		}
 		s.preemptedStreams.Add(1)
 		s.preempt(v, "its stream slot")
 	}
-	s.streams.add(sl)
+	s.streams.Add(sl)
 	return ""
 }
 
 // preempt ends v's stream and session with Abort(Busy) and frees its slots
 // at once. s.mu is held.
 func (s *Server) preempt(v *slot, what string) {
-	s.streams.remove(v)
-	if s.sessions.remove(v) && s.running[v.key] == v {
+	s.streams.Remove(v)
+	if s.sessions.Remove(v) && s.running[v.key] == v {
 		delete(s.running, v.key)
 	}
 	v.cancel(&refusal{AbortBusy, fmt.Sprintf("preempted: %s went to a peer holding fewer (this node serves every peer its share)", what)})
@@ -301,19 +302,19 @@ func (s *Server) admit(ctx context.Context, ns replica.NamespaceID, peer endpoin
 		s.mu.Unlock()
 		return nil, &refusal{AbortAlreadySyncing, fmt.Sprintf("a session of %s with this node is already running", ns.Short())}
 	}
-	if !s.streams.has(sl) {
+	if !s.streams.Has(sl) {
 		// Preempted while its document was looked up.
 		s.mu.Unlock()
 		return nil, context.Cause(ctx)
 	}
-	if n := s.sessions.count(peer); n >= s.cfg.MaxSessionsPerPeer {
+	if n := s.sessions.Count(peer); n >= s.cfg.MaxSessionsPerPeer {
 		s.mu.Unlock()
 		s.refusedPeerSessions.Add(1)
 		return nil, &refusal{AbortBusy, fmt.Sprintf("this node serves %d sessions to you, the limit", n)}
 	}
 	if len(s.running) >= s.cfg.MaxSessions {
-		v := s.sessions.victim(peer, s.cfg.MaxSessions)
-		if v == nil {
+		v, ok := s.sessions.Victim(peer, s.cfg.MaxSessions)
+		if !ok {
 			s.mu.Unlock()
 			s.refusedBusy.Add(1)
 			return nil, &refusal{AbortBusy, fmt.Sprintf("%d sessions running, the limit", s.cfg.MaxSessions)}
@@ -323,14 +324,14 @@ func (s *Server) admit(ctx context.Context, ns replica.NamespaceID, peer endpoin
 	}
 	sl.key = key
 	s.running[key] = sl
-	s.sessions.add(sl)
+	s.sessions.Add(sl)
 	s.mu.Unlock()
 	release := func() {
 		s.mu.Lock()
 		if s.running[key] == sl {
 			delete(s.running, key)
 		}
-		s.sessions.remove(sl)
+		s.sessions.Remove(sl)
 		s.mu.Unlock()
 	}
 	if r := s.policy.Accept(ns, peer); r != 0 {

@@ -183,7 +183,7 @@ func TestServerRefusesIdleStreams(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		srv.mu.Lock()
-		n := srv.streams.len()
+		n := srv.streams.Len()
 		srv.mu.Unlock()
 		if n == 2 {
 			break
