@@ -91,6 +91,10 @@ type Stats struct {
 	PacketsDropped uint64
 	// PacketsFailed: outgoing packets whose dial or stream failed.
 	PacketsFailed uint64
+	// StreamsRefused: incoming streams reset at once because their peer
+	// had Config.MaxStreamsPerPeer streams open (a Router's count; a
+	// swarm's Stats leave it zero).
+	StreamsRefused uint64
 }
 
 // plus returns the sum of two Stats, field by field.
@@ -106,6 +110,7 @@ func (s Stats) plus(o Stats) Stats {
 		BroadcastsPruned: s.BroadcastsPruned + o.BroadcastsPruned,
 		PacketsDropped:   s.PacketsDropped + o.PacketsDropped,
 		PacketsFailed:    s.PacketsFailed + o.PacketsFailed,
+		StreamsRefused:   s.StreamsRefused + o.StreamsRefused,
 	}
 }
 
