@@ -34,26 +34,27 @@ type SessionConfig struct {
 	// reading, or stopped sending. Default 30 s.
 	IdleTimeout time.Duration
 
-	// MaxRounds, RoundsPerDoubling and MaxBytesPerItem bound what a
+	// MaxRounds, RoundsPerDoubling and BytesPerItemFactor bound what a
 	// session costs by the size of the sets it has seen: this side's set,
 	// the ids the peer listed during reconciliation, and the entries it
-	// sent. With n items seen and l of them this side's,
+	// sent. With n items seen, l of them this side's, and an item's size
+	// taken as the largest entry under Limits.MaxKeyLen plus its id
+	// (about 4.4 KiB with 4 KiB keys),
 	//
 	//	rounds         ≤ MaxRounds + RoundsPerDoubling × log2(n+1) + 2 × ⌈32·l / MaxFrameSize⌉
-	//	bytes received ≤ 16 × MaxFrameSize + MaxBytesPerItem × n
+	//	bytes received ≤ 16 × MaxFrameSize + BytesPerItemFactor × n × item size
 	//
 	// A session over the first ends with ErrTooManyRounds, over the
 	// second with ErrTooManyBytes (and Abort(Protocol) to the peer).
 	// Reconciliation takes about log16(n) rounds, plus one per frame of
 	// ids when the sets differ much; the last term pays for the frames of
 	// this side's ids, the logarithm for the peer's, which it could
-	// inflate. Defaults 64 and 8: a bootstrap of up to about 1.5 million
-	// entries from an empty set fits; raise MaxRounds for larger ones.
-	// MaxBytesPerItem defaults to twice the largest entry under
-	// Limits.MaxKeyLen and its id (about 8.5 KiB with 4 KiB keys).
-	MaxRounds         int
-	RoundsPerDoubling int
-	MaxBytesPerItem   int64
+	// inflate. Defaults 64, 8 and 2: a bootstrap of up to about 1.5
+	// million entries into an empty set fits; raise MaxRounds for larger
+	// ones.
+	MaxRounds          int
+	RoundsPerDoubling  int
+	BytesPerItemFactor int
 
 	// MaxBytes bounds the bytes a session reads and writes together.
 	// Default 1 GiB: about 3 million entries of 16-byte keys. Raise it for
@@ -120,6 +121,7 @@ const (
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxRounds          = 64
 	DefaultRoundsPerDoubling  = 8
+	DefaultBytesPerItemFactor = 2
 	DefaultMaxBytes           = 1 << 30
 	DefaultMaxEntriesPerFrame = 1024
 	DefaultMaxIDsPerWant      = 4096
@@ -152,6 +154,7 @@ func DefaultSessionConfig() SessionConfig {
 		IdleTimeout:        DefaultIdleTimeout,
 		MaxRounds:          DefaultMaxRounds,
 		RoundsPerDoubling:  DefaultRoundsPerDoubling,
+		BytesPerItemFactor: DefaultBytesPerItemFactor,
 		MaxBytes:           DefaultMaxBytes,
 		MaxEntriesPerFrame: DefaultMaxEntriesPerFrame,
 		MaxIDsPerWant:      DefaultMaxIDsPerWant,
@@ -209,8 +212,8 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	if c.RoundsPerDoubling <= 0 {
 		c.RoundsPerDoubling = d.RoundsPerDoubling
 	}
-	if c.MaxBytesPerItem <= 0 {
-		c.MaxBytesPerItem = 2 * int64(maxEntryLen(c.Limits.MaxKeyLen)+32)
+	if c.BytesPerItemFactor <= 0 {
+		c.BytesPerItemFactor = d.BytesPerItemFactor
 	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = d.MaxBytes

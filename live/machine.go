@@ -148,8 +148,8 @@ func (m *machine) checkBytes() error {
 		return fmt.Errorf("%w: %d bytes moved, limit %d (Config.MaxBytes)", ErrTooManyBytes, total, m.cfg.MaxBytes)
 	}
 	if budget := m.bytesBudget(); m.out.BytesReceived > budget {
-		return fmt.Errorf("%w: %d bytes received for %d items seen, budget %d (Config.MaxBytesPerItem %d)",
-			ErrTooManyBytes, m.out.BytesReceived, m.items(), budget, m.cfg.MaxBytesPerItem)
+		return fmt.Errorf("%w: %d bytes received for %d items seen, budget %d (Config.BytesPerItemFactor %d)",
+			ErrTooManyBytes, m.out.BytesReceived, m.items(), budget, m.cfg.BytesPerItemFactor)
 	}
 	return nil
 }
@@ -162,7 +162,8 @@ func (m *machine) items() int64 {
 
 // bytesBudget is the bytes the peer may have sent so far.
 func (m *machine) bytesBudget() int64 {
-	return 16*int64(m.cfg.MaxFrameSize) + m.cfg.MaxBytesPerItem*m.items()
+	item := int64(maxEntryLen(m.cfg.Limits.MaxKeyLen) + 32)
+	return 16*int64(m.cfg.MaxFrameSize) + int64(m.cfg.BytesPerItemFactor)*item*m.items()
 }
 
 // roundBudget is the rounds allowed so far: MaxRounds, RoundsPerDoubling

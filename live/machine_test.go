@@ -232,17 +232,17 @@ func TestMachineLimits(t *testing.T) {
 	t.Run("bytes received grow with the items seen", func(t *testing.T) {
 		m := testMachine(Acceptor)
 		m.cfg.MaxRounds = 1 << 20
-		m.cfg.MaxBytesPerItem = 100
+		m.cfg.BytesPerItemFactor = 1
 		if _, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}, 3); err != nil {
 			t.Fatal(err)
 		}
 		m.reconciled(actor.RoundResult{Reply: []byte{0x61}, Local: 50, PeerListed: 50})
-		want := 16*int64(m.cfg.MaxFrameSize) + 100*100
+		want := 16*int64(m.cfg.MaxFrameSize) + 100*int64(maxEntryLen(m.cfg.Limits.MaxKeyLen)+32)
 		var err error
 		for err == nil && m.out.BytesReceived < 2*want {
-			_, err = m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 1000)
+			_, err = m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 10000)
 		}
-		if !errors.Is(err, ErrTooManyBytes) || m.out.BytesReceived > want+1000 {
+		if !errors.Is(err, ErrTooManyBytes) || m.out.BytesReceived > want+10000 {
 			t.Fatalf("after %d bytes (budget %d): %v", m.out.BytesReceived, want, err)
 		}
 	})
