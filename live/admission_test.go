@@ -185,7 +185,7 @@ func (l *lockout) expectAllHonest(n int, interval time.Duration) {
 func TestLockoutTricklingStreams(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLockout(t, DefaultSessionConfig())
-		l.attack(peerID(1), 130, 100*time.Millisecond, l.trickle)
+		l.attack(peerID(1), 130, time.Second, l.trickle)
 		l.expectAllHonest(13, 5*time.Second+300*time.Millisecond)
 	})
 }
@@ -196,7 +196,7 @@ func TestLockoutSilentStreams(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLockout(t, DefaultSessionConfig())
 		for p := range 3 {
-			l.attack(peerID(1+p), 50, 100*time.Millisecond, l.silent)
+			l.attack(peerID(1+p), 50, 500*time.Millisecond, l.silent)
 		}
 		l.expectAllHonest(13, 5*time.Second+300*time.Millisecond)
 	})

@@ -556,6 +556,8 @@ func idListFlood(r *rand.Rand, n int) []byte {
 func TestHostileIDListFlood(t *testing.T) {
 	cfg := DefaultSessionConfig()
 	cfg.IdleTimeout = 5 * time.Second
+	cfg.MaxFrameSize = 64 << 10 // a quarter of the default, to keep the test short
+	cfg.MaxIDsPerWant = 1024
 	h := newHostileSetup(t, cfg)
 	theirs, done := h.serve()
 	f := newFakePeer(theirs, true)
