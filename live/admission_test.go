@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -212,5 +213,30 @@ func TestLockoutSybils(t *testing.T) {
 			l.attack(peerID(1+p), 1, time.Second, l.stall)
 		}
 		l.expectAllHonest(10, 3*time.Second+300*time.Millisecond)
+	})
+}
+
+// TestInitTimeout: a stream that sends no Init is reset after InitTimeout,
+// long before the idle timeout would end it, and counted.
+func TestInitTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultSessionConfig()
+		l := newLockout(t, cfg)
+		ours, theirs := newPipe()
+		ended := make(chan struct{})
+		go drain(theirs, ended)
+		start := time.Now()
+		_, err := l.srv.Serve(context.Background(), ours, peerID(1))
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+		if waited := time.Since(start); waited != cfg.InitTimeout {
+			t.Fatalf("reset after %v (virtual), want InitTimeout %v", waited, cfg.InitTimeout)
+		}
+		<-ended
+		if st := l.srv.Stats(); st.InitTimeouts != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		theirs.CancelWrite()
 	})
 }
