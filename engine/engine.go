@@ -281,6 +281,16 @@ func (e *Engine) NodeID() endpoint.NodeID { return e.ep.ID() }
 // dialled, accepted, refused as already running, failed, and catch-ups.
 func (e *Engine) SyncStats(ctx context.Context) (live.Stats, error) { return e.live.Stats(ctx) }
 
+// SyncServerStats returns the admission counters of the node's sync
+// server: incoming sessions refused (busy, per-peer limits), preempted for
+// a peer holding fewer, and streams reset without an Init.
+func (e *Engine) SyncServerStats() live.ServerStats { return e.live.ServerStats() }
+
+// ContentServerStats returns the counters of the node's content server:
+// fetches served, refused (not found, busy, per-peer limit, bad request),
+// preempted and timed out.
+func (e *Engine) ContentServerStats() blobs.ServerStats { return e.live.ContentServerStats() }
+
 // GossipStats returns the counters of the node's gossip swarms, summed
 // over every swarm opened since Open, closed ones included.
 func (e *Engine) GossipStats() gossip.Stats { return e.router.Stats() }

@@ -114,8 +114,20 @@ type Config struct {
 	// packet on a stream.
 	MaxDatagramPacket int
 
-	// PacketTimeout bounds sending one packet, dial included. Default: 5s.
+	// PacketTimeout bounds sending one packet, dial included, and on the
+	// receiving side reading an incoming stream's header, and a packet
+	// stream whole: a stream that sends less by then is reset. Default: 5s.
 	PacketTimeout time.Duration
+
+	// MaxStreamsPerPeer bounds the incoming gossip streams handled at once
+	// for one peer (node id), over all its connections, from their arrival
+	// until their header is read and the stream handed to its swarm (a
+	// packet read whole, a memberlist stream taken by memberlist). More
+	// are reset at once and counted in Stats.StreamsRefused. A swarm opens
+	// a stream only for a packet too large for a datagram and for
+	// memberlist's joins and push/pulls, a few at a time per document;
+	// a refused packet is lost as a UDP one would be. Default: 128.
+	MaxStreamsPerPeer int
 
 	// MaxPacketsInFlight bounds the packets one swarm is sending at once,
 	// each on its own goroutine; packets beyond it are dropped, as UDP
@@ -212,6 +224,7 @@ const (
 	DefaultMaxDatagramPacket   = endpoint.MaxDatagramSize - headerLen
 	DefaultPacketTimeout       = 5 * time.Second
 	DefaultMaxPacketsInFlight  = 256
+	DefaultMaxStreamsPerPeer   = 128
 	DefaultMaxStreamBytes      = 8 << 20
 	DefaultEagerFanout         = 32
 	DefaultMaxQueuedBroadcasts = 4096
@@ -247,6 +260,7 @@ func DefaultConfig() Config {
 		MaxDatagramPacket:   DefaultMaxDatagramPacket,
 		PacketTimeout:       DefaultPacketTimeout,
 		MaxPacketsInFlight:  DefaultMaxPacketsInFlight,
+		MaxStreamsPerPeer:   DefaultMaxStreamsPerPeer,
 		MaxStreamBytes:      DefaultMaxStreamBytes,
 		EagerFanout:         DefaultEagerFanout,
 		MaxQueuedBroadcasts: DefaultMaxQueuedBroadcasts,
@@ -298,6 +312,7 @@ func (c Config) withDefaults() Config {
 	c.MaxDatagramPacket = min(c.MaxDatagramPacket, d.MaxDatagramPacket)
 	setDefault(&c.PacketTimeout, d.PacketTimeout)
 	setDefault(&c.MaxPacketsInFlight, d.MaxPacketsInFlight)
+	setDefault(&c.MaxStreamsPerPeer, d.MaxStreamsPerPeer)
 	setDefault(&c.MaxStreamBytes, d.MaxStreamBytes)
 	setDefault(&c.EagerFanout, d.EagerFanout)
 	setDefault(&c.MaxQueuedBroadcasts, d.MaxQueuedBroadcasts)

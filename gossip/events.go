@@ -109,6 +109,10 @@ type Stats struct {
 	// MembersRefused: alive messages refused for a node that was not a
 	// member while the swarm had MaxMembers.
 	MembersRefused uint64
+	// StreamsRefused: incoming streams reset at once because their peer
+	// had Config.MaxStreamsPerPeer streams open (a Router's count; a
+	// swarm's Stats leave it zero).
+	StreamsRefused uint64
 }
 
 // plus returns the sum of two Stats, field by field.
@@ -127,6 +131,7 @@ func (s Stats) plus(o Stats) Stats {
 		PacketsDropped:   s.PacketsDropped + o.PacketsDropped,
 		PacketsFailed:    s.PacketsFailed + o.PacketsFailed,
 		MembersRefused:   s.MembersRefused + o.MembersRefused,
+		StreamsRefused:   s.StreamsRefused + o.StreamsRefused,
 	}
 }
 

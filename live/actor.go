@@ -199,7 +199,9 @@ type Actor struct {
 	router  *gossip.Router
 	cfg     Config
 	self    endpoint.NodeID
-	content *blobs.Store // nil: no downloads
+	content *blobs.Store  // nil: no downloads
+	server  *Server       // the sync server registered on ep
+	blobSrv *blobs.Server // the content server, nil without content
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -258,7 +260,8 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 	if la.content != nil {
 		la.sched.content, la.sched.maxBlob = true, uint64(la.content.MaxSize())
 	}
-	if err := ep.Handle(endpoint.ALPNSync, NewServer(act, cfg.Sync, la)); err != nil {
+	la.server = NewServer(act, cfg.Sync, la)
+	if err := ep.Handle(endpoint.ALPNSync, la.server); err != nil {
 		store.Close()
 		cancel()
 		return nil, fmt.Errorf("live: serve sync: %w", err)
@@ -268,7 +271,8 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 		if bcfg.MaxKeyLen <= 0 {
 			bcfg.MaxKeyLen = act.Limits().MaxKeyLen
 		}
-		err := ep.Handle(endpoint.ALPNBlobs, blobs.NewServer(la.content, act, bcfg))
+		la.blobSrv = blobs.NewServer(la.content, act, bcfg)
+		err := ep.Handle(endpoint.ALPNBlobs, la.blobSrv)
 		if err == nil {
 			err = la.loadWants()
 		}
@@ -633,6 +637,19 @@ func (la *Actor) Subscribe(ctx context.Context, doc replica.NamespaceID) (*Subsc
 	default:
 	}
 	return la.subs.add(doc), nil
+}
+
+// ServerStats returns the admission counters of the node's sync server:
+// incoming sessions refused, preempted, and timed out waiting for Init.
+func (la *Actor) ServerStats() ServerStats { return la.server.Stats() }
+
+// ContentServerStats returns the counters of the node's content server,
+// zero when the node serves no content.
+func (la *Actor) ContentServerStats() blobs.ServerStats {
+	if la.blobSrv == nil {
+		return blobs.ServerStats{}
+	}
+	return la.blobSrv.Stats()
 }
 
 // Accept implements Policy. It asks the loop, and refuses as busy when the
