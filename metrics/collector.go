@@ -28,10 +28,10 @@ type engineCollector struct {
 	contentPreempted *prometheus.Desc
 	gossipRefused    *prometheus.Desc
 
-	gossipOps       *prometheus.Desc // direction
-	gossipDiscarded *prometheus.Desc // reason
-	gossipPackets   *prometheus.Desc // reason
-	gossipHints     *prometheus.Desc
+	gossipOps            *prometheus.Desc // direction
+	gossipDiscarded      *prometheus.Desc // reason
+	gossipPackets        *prometheus.Desc // reason
+	gossipHints          *prometheus.Desc
 	gossipMembersRefused *prometheus.Desc
 
 	downloads        *prometheus.Desc // result
