@@ -105,6 +105,7 @@ func FuzzDownloadPolicy(f *testing.F) {
 	f.Add([]byte{0, 0})
 	f.Add(binary.AppendUvarint([]byte{1}, 1<<32))
 	f.Add([]byte{1, 1, 1, 0x80, 0x20})
+	f.Add([]byte{1, 0x81, 0x00, 0, 0}) // one filter, its count a padded varint
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := UnmarshalDownloadPolicy(b)
 		if err != nil {
@@ -116,6 +117,9 @@ func FuzzDownloadPolicy(f *testing.F) {
 		enc, err := p.MarshalBinary()
 		if err != nil {
 			t.Fatalf("decoded policy does not encode: %v", err)
+		}
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("%x decodes to a policy that encodes as %x", b, enc)
 		}
 		again, err := UnmarshalDownloadPolicy(enc)
 		if err != nil || again.Mode != p.Mode || !slices.EqualFunc(again.Filters, p.Filters, func(a, b KeyFilter) bool {
