@@ -94,15 +94,8 @@ func (t DocTicket) Equal(u DocTicket) bool {
 	})
 }
 
-// appendBinary appends the binary form of t to b:
-//
-//	version     1 byte, Version
-//	capability  33 bytes, as replica.Capability.ExportBinary: kind (1 read,
-//	            2 write), then the namespace id or the namespace secret's seed
-//	node count  1 byte, 1 to MaxNodes
-//	nodes       each as endpoint.NodeAddr.AppendBinary
-//
-// It fails, leaving b as it was, if t breaks a rule that New enforces.
+// appendBinary appends the binary form of t (see ExportBinary) to b. It
+// fails, leaving b as it was, if t breaks a rule that New enforces.
 func (t DocTicket) appendBinary(b []byte) ([]byte, error) {
 	if err := checkCapability(t.Capability); err != nil {
 		return b, err
