@@ -52,7 +52,8 @@ func FuzzReadFrame(f *testing.F) {
 // FuzzMachine feeds decoded frames from arbitrary bytes to both roles'
 // state machines, answering their actions as a shell would. Nothing may
 // panic, every error must be a session error, and the counters must stay
-// consistent.
+// consistent. It drives a state machine rather than a decoder, so it has
+// no round trip of its own; the frames it reads are FuzzReadFrame's.
 func FuzzMachine(f *testing.F) {
 	var stream []byte
 	for _, m := range sampleMessages(f) {

@@ -69,6 +69,9 @@ func FuzzDecodeRecordValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, length, ts uint64) {
 		var got SignedEntry
 		if err := decodeRecordValue(b, &got); err == nil {
+			if enc := appendRecordValue(nil, &got); !bytes.Equal(enc, b) {
+				t.Fatalf("%x decodes to a record that encodes as %x", b, enc)
+			}
 			var again SignedEntry
 			if err := decodeRecordValue(appendRecordValue(nil, &got), &again); err != nil || again.Record != got.Record || again.NamespaceSig != got.NamespaceSig || again.AuthorSig != got.AuthorSig {
 				t.Fatalf("re-encoding changed the record: %+v vs %+v (%v)", again, got, err)

@@ -30,7 +30,9 @@ func fuzzSeeds() [][]byte {
 }
 
 // Any bytes fed to either side give an error or a well-formed reply within
-// the frame limit; never a panic.
+// the frame limit; never a panic. This drives the session, not only the
+// decoder, so it has no round trip of its own; FuzzDecodeMessage checks
+// that of the messages.
 func FuzzReconcile(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		if s != nil {
