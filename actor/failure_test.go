@@ -221,7 +221,7 @@ func TestBatchedLogFailureIsSticky(t *testing.T) {
 		t.Fatalf("UnsyncedWrites = %d, want the 1 acknowledged write the failed sync was under", st.UnsyncedWrites)
 	}
 	nsSeed, _ := info.Secret()
-	seed, authorSeed := nsSeed.Seed(), author.Seed()
+	seed, authorSeed := nsSeed.SecretSeed(), author.SecretSeed()
 	rec := failureRecord(t, logs, []string{hex.EncodeToString(seed[:]), hex.EncodeToString(authorSeed[:]), "key-b7e1"})
 	if rec["unsynced_writes"] != 1.0 {
 		t.Fatalf("the record does not count the writes at risk: %v", rec)

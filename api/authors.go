@@ -87,7 +87,7 @@ func (s *Server) exportAuthor(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, wire.AuthorSecret{Secret: a.String()})
+	return writeJSON(w, http.StatusOK, wire.AuthorSecret{Secret: a.ExportSecret()})
 }
 
 func (s *Server) deleteAuthor(w http.ResponseWriter, r *http.Request) error {

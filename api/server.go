@@ -507,7 +507,14 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, wire.Ticket{Ticket: t.String(), Mode: t.Capability.Kind().String()})
+	// The one place a write ticket's text, the document's secret, is
+	// exported: to the caller who asked for it.
+	text, err := t.ExportText()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, wire.Ticket{Ticket: text, Mode: t.Capability.Kind().String()})
 }
 
 func entryJSON(e *engine.SignedEntry) wire.Entry {

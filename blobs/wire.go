@@ -7,6 +7,7 @@ import (
 	"io"
 	"unicode/utf8"
 
+	"github.com/docsnode/docsnode/internal/uvarint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -68,9 +69,9 @@ func DecodeRequest(b []byte, maxKeyLen int) (Request, error) {
 	copy(r.Namespace[:], b[1:33])
 	copy(r.Author[:], b[33:65])
 	b = b[65:]
-	n, k := binary.Uvarint(b)
-	if !shortest(n, k) {
-		return fail("bad key length")
+	n, k, err := uvarint.Decode(b)
+	if err != nil {
+		return fail("key length: %v", err)
 	}
 	if n > uint64(maxKeyLen) {
 		return fail("key of %d bytes, the limit is %d", n, maxKeyLen)
@@ -82,9 +83,9 @@ func DecodeRequest(b []byte, maxKeyLen int) (Request, error) {
 	r.Key = append([]byte{}, b[:n]...)
 	copy(r.Hash[:], b[n:n+32])
 	b = b[n+32:]
-	off, k := binary.Uvarint(b)
-	if !shortest(off, k) {
-		return fail("bad offset")
+	off, k, err := uvarint.Decode(b)
+	if err != nil {
+		return fail("offset: %v", err)
 	}
 	if k != len(b) {
 		return fail("%d trailing bytes", len(b)-k)
@@ -141,7 +142,7 @@ func readResponse(r *bufio.Reader, maxSize uint64) (response, error) {
 		return resp, fmt.Errorf("read response: %w", noEOF(err))
 	}
 	resp.status = st
-	n, err := readUvarint(r)
+	n, err := uvarint.Read(r)
 	if err != nil {
 		return response{}, fmt.Errorf("%w: response: bad length: %w", ErrMalformed, noEOF(err))
 	}
@@ -175,32 +176,4 @@ func noEOF(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-// shortest reports whether binary.Uvarint decoded n from k bytes in the
-// shortest form: counts have one encoding on the wire.
-func shortest(n uint64, k int) bool {
-	return k > 0 && k == len(binary.AppendUvarint(nil, n))
-}
-
-// readUvarint reads an unsigned LEB128 varint in its shortest form.
-func readUvarint(r io.ByteReader) (uint64, error) {
-	var n uint64
-	for i := 0; i < binary.MaxVarintLen64; i++ {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		if i == binary.MaxVarintLen64-1 && c > 1 {
-			return 0, fmt.Errorf("varint overflows 64 bits")
-		}
-		n |= uint64(c&0x7f) << (7 * i)
-		if c < 0x80 {
-			if c == 0 && i > 0 {
-				return 0, fmt.Errorf("varint not in its shortest form")
-			}
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf("varint overflows 64 bits")
 }

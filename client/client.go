@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/api/wire"
+	"github.com/docsnode/docsnode/internal/redact"
 )
 
 // Wire types, re-exported so that users of the client import it alone.
@@ -90,16 +92,49 @@ type Options struct {
 	BaseURL string
 }
 
+// String describes the options with the token left out.
+func (o Options) String() string {
+	tok := "none"
+	if o.Token != "" {
+		tok = redact.Marker
+	}
+	return fmt.Sprintf("client.Options{Socket: %q, Addr: %q, Token: %s, BaseURL: %q}", o.Socket, o.Addr, tok, o.BaseURL)
+}
+
+// GoString returns the same as String.
+func (o Options) GoString() string { return o.String() }
+
+// Format writes the same as String for every verb, so that no verb prints
+// the token.
+func (o Options) Format(f fmt.State, verb rune) { redact.Format(f, verb, o.String()) }
+
+// LogValue logs the options with the token left out.
+func (o Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
+// MarshalJSON writes the options with the token left out.
+func (o Options) MarshalJSON() ([]byte, error) {
+	tok := ""
+	if o.Token != "" {
+		tok = redact.Marker
+	}
+	return json.Marshal(struct {
+		Socket  string `json:"socket,omitempty"`
+		Addr    string `json:"addr,omitempty"`
+		Token   string `json:"token,omitempty"`
+		BaseURL string `json:"base_url,omitempty"`
+	}{o.Socket, o.Addr, tok, o.BaseURL})
+}
+
 // Client talks to one daemon. It is safe for concurrent use.
 type Client struct {
 	hc    *http.Client
 	base  string
-	token string
+	token redact.String // prints as redact.Marker
 }
 
 // New returns a client for the daemon at opts. It does not connect.
 func New(opts Options) (*Client, error) {
-	c := &Client{hc: opts.HTTPClient, token: opts.Token, base: opts.BaseURL}
+	c := &Client{hc: opts.HTTPClient, token: redact.NewString(opts.Token), base: opts.BaseURL}
 	var tr *http.Transport
 	switch {
 	case opts.Socket != "":
@@ -163,8 +198,8 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if !c.token.IsZero() {
+		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 // it, so Config{} is a working configuration with a fresh identity.
 type Config struct {
 	// SecretKey is the node's identity. Default: a fresh key, so the node
-	// gets a new id on every start. Persist SecretKey.Seed to keep an id.
+	// gets a new id on every start. Persist SecretKey.SecretSeed to keep an id.
 	SecretKey SecretKey
 
 	// ListenAddr is the local UDP address of the node's one socket, used

@@ -157,7 +157,7 @@ func Open(ctx context.Context, cfg Config) (*Endpoint, error) {
 	// A reset key derived from the node's secret stays the same across
 	// restarts, so peers of a restarted node learn at once that their old
 	// connections are gone instead of waiting for the idle timeout.
-	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("docsnode endpoint stateless reset\x00"), cfg.SecretKey.Seed()...)))
+	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("docsnode endpoint stateless reset\x00"), cfg.SecretKey.SecretSeed()...)))
 	e.tr = &quic.Transport{Conn: pconn, StatelessResetKey: &resetKey}
 
 	listenTLS := serverTLSConfig(cert, []string{refuseAll})

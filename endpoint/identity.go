@@ -4,6 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+
+	"github.com/docsnode/docsnode/internal/redact"
 )
 
 // NodeID names a node: it is the node's Ed25519 public key. Every QUIC
@@ -50,9 +53,17 @@ func (id *NodeID) UnmarshalText(b []byte) error {
 }
 
 // SecretKey is a node's Ed25519 secret key. Its zero value holds no key.
-// String and GoString never print key material.
+// No printing, logging or marshalling method shows key material: SecretSeed
+// is the one way to export it.
 type SecretKey struct {
-	priv ed25519.PrivateKey
+	// Sealed in a closure: fmt prints a func as an address whatever the
+	// verb and depth, so a struct holding a SecretKey in an unexported
+	// field (where fmt cannot call Format) prints no key bytes either.
+	priv func() ed25519.PrivateKey
+}
+
+func sealKey(priv ed25519.PrivateKey) SecretKey {
+	return SecretKey{priv: func() ed25519.PrivateKey { return priv }}
 }
 
 // GenerateSecretKey returns a fresh random secret key.
@@ -62,46 +73,64 @@ func GenerateSecretKey() SecretKey {
 		// crypto/rand does not fail on supported platforms.
 		panic("endpoint: generate ed25519 key: " + err.Error())
 	}
-	return SecretKey{priv: priv}
+	return sealKey(priv)
 }
 
 // SecretKeyFromSeed rebuilds a secret key from the 32-byte seed that
-// SecretKey.Seed returns.
+// SecretKey.SecretSeed returns.
 func SecretKeyFromSeed(seed []byte) (SecretKey, error) {
 	if len(seed) != ed25519.SeedSize {
 		return SecretKey{}, fmt.Errorf("%w: got %d bytes", ErrBadSeed, len(seed))
 	}
-	return SecretKey{priv: ed25519.NewKeyFromSeed(seed)}, nil
+	return sealKey(ed25519.NewKeyFromSeed(seed)), nil
 }
 
-// Seed returns a copy of the 32-byte seed, the form in which to store the
-// key. It returns nil for the zero SecretKey.
-func (k SecretKey) Seed() []byte {
+// SecretSeed exports a copy of the 32-byte seed, the form in which to
+// store the key. It returns nil for the zero SecretKey.
+func (k SecretKey) SecretSeed() []byte {
 	if k.IsZero() {
 		return nil
 	}
-	return k.priv.Seed()
+	return k.priv().Seed()
+}
+
+// signer returns the key for TLS; nil for the zero SecretKey.
+func (k SecretKey) signer() ed25519.PrivateKey {
+	if k.IsZero() {
+		return nil
+	}
+	return k.priv()
 }
 
 // Public returns the node id that belongs to this key.
 func (k SecretKey) Public() NodeID {
 	var id NodeID
 	if !k.IsZero() {
-		copy(id[:], k.priv.Public().(ed25519.PublicKey))
+		copy(id[:], k.priv().Public().(ed25519.PublicKey))
 	}
 	return id
 }
 
 // IsZero reports whether k holds no key.
-func (k SecretKey) IsZero() bool { return len(k.priv) == 0 }
+func (k SecretKey) IsZero() bool { return k.priv == nil }
 
 // String names the key by its public half only.
 func (k SecretKey) String() string {
 	if k.IsZero() {
 		return "SecretKey(none)"
 	}
-	return "SecretKey(" + k.Public().Short() + ")"
+	return "SecretKey(" + k.Public().Short() + ", " + redact.Marker + ")"
 }
 
 // GoString keeps %#v from printing key material.
 func (k SecretKey) GoString() string { return k.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (k SecretKey) Format(f fmt.State, verb rune) { redact.Format(f, verb, k.String()) }
+
+// LogValue logs the same as String.
+func (k SecretKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// MarshalText writes the same as String, so that JSON or text encoding of
+// a value that holds the key does not export it.
+func (k SecretKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }

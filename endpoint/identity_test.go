@@ -64,7 +64,7 @@ func TestNodeIDText(t *testing.T) {
 
 func TestSecretKey(t *testing.T) {
 	k := GenerateSecretKey()
-	again, err := SecretKeyFromSeed(k.Seed())
+	again, err := SecretKeyFromSeed(k.SecretSeed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +77,14 @@ func TestSecretKey(t *testing.T) {
 	if _, err := SecretKeyFromSeed(make([]byte, 31)); !errors.Is(err, ErrBadSeed) {
 		t.Errorf("short seed: err = %v", err)
 	}
-	seedHex := fmt.Sprintf("%x", k.Seed())
+	seedHex := fmt.Sprintf("%x", k.SecretSeed())
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 		if out := fmt.Sprintf(verb, k); strings.Contains(out, seedHex) || strings.Contains(out, seedHex[:8]) {
 			t.Errorf("%s prints key material: %s", verb, out)
 		}
 	}
 	var zero SecretKey
-	if !zero.IsZero() || zero.Seed() != nil || !zero.Public().IsZero() {
+	if !zero.IsZero() || zero.SecretSeed() != nil || !zero.Public().IsZero() {
 		t.Error("zero SecretKey is not empty")
 	}
 }
@@ -137,7 +137,7 @@ func crossSigned(t *testing.T) []byte {
 	t.Helper()
 	subject, signer := GenerateSecretKey(), GenerateSecretKey()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, subject.priv.Public(), signer.priv)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, subject.signer().Public(), signer.signer())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,11 +40,11 @@ func newCertificate(k SecretKey) (tls.Certificate, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.priv.Public(), k.priv)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.signer().Public(), k.signer())
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("create certificate: %w", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k.priv}, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k.signer()}, nil
 }
 
 // nodeIDFromCert checks that der is one self-signed certificate over an

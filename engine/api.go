@@ -132,7 +132,8 @@ const (
 // Tickets: what Doc.Share returns and Docs.Import takes.
 type (
 	// Ticket is a document ticket: a capability and the addresses of
-	// nodes that serve the document. Its String is the text to hand out.
+	// nodes that serve the document. ExportText gives the text to hand
+	// out; String redacts a write ticket's secret.
 	Ticket = ticket.DocTicket
 	// CapabilityKind says whether a capability (a ticket's, or
 	// DocInfo.Capability) allows writing: CapabilityRead or
@@ -197,7 +198,7 @@ func ParseNamespaceID(s string) (NamespaceID, error) { return replica.ParseNames
 // ParseAuthorID decodes an author id from its 64 hex characters.
 func ParseAuthorID(s string) (AuthorID, error) { return replica.ParseAuthorID(s) }
 
-// ParseAuthor decodes an author key as Author.String writes it, for
+// ParseAuthor decodes an author key as Author.ExportSecret writes it, for
 // Authors.Import.
 func ParseAuthor(s string) (Author, error) { return replica.ParseAuthor(s) }
 

@@ -213,7 +213,7 @@ func (e *Engine) nodeKey(ctx context.Context) (endpoint.SecretKey, error) {
 	seed, err := e.act.Meta(ctx, metaNodeKey)
 	if errors.Is(err, replica.ErrNotFound) {
 		k := endpoint.GenerateSecretKey()
-		if err := e.act.SetMeta(ctx, metaNodeKey, k.Seed()); err != nil {
+		if err := e.act.SetMeta(ctx, metaNodeKey, k.SecretSeed()); err != nil {
 			return k, fmt.Errorf("engine: store node key: %w", err)
 		}
 		return k, nil

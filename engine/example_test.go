@@ -106,7 +106,10 @@ func Example_library() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	text := t.String() // "doc…", to hand to b
+	text, err := t.ExportText() // "doc…", to hand to b: it holds the document's secret
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// b joins by ticket, subscribed before its first sync starts.
 	if t, err = engine.ParseTicket(text); err != nil {
@@ -266,7 +269,11 @@ func ExampleParseTicket() {
 		log.Fatal(err)
 	}
 
-	t, err := engine.ParseTicket(shared.String())
+	text, err := shared.ExportText()
+	if err != nil {
+		log.Fatal(err)
+	}
+	t, err := engine.ParseTicket(text)
 	if err != nil {
 		log.Fatal(err)
 	}

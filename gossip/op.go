@@ -9,6 +9,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/uvarint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -40,8 +41,9 @@ const opHeaderLen = 1 + 1 + 32
 //	SyncReport:   uvarint(n <= MaxReportAuthors), n × { author(32) uvarint(timestamp) },
 //	              authors strictly ascending
 //
-// and nothing after the body. The sync report's order makes the encoding of
-// a value unique, so receivers can de-duplicate on the bytes.
+// and nothing after the body. Varints must be in their shortest form; with
+// the sync report's order that makes the encoding of a value unique, so
+// receivers can de-duplicate on the bytes.
 //
 // origin is the node that published the op, as that node claims: relays
 // keep it unchanged and nothing signs it. A Put's entry carries its own
@@ -120,8 +122,8 @@ func decodeOp(b []byte, maxKeyLen int) (op, error) {
 		}
 		o.entry = se
 	case opPutContent:
-		n, k := binary.Uvarint(body)
-		if k <= 0 || n > uint64(len(body)-k) {
+		n, k, err := uvarint.Decode(body)
+		if err != nil || n > uint64(len(body)-k) {
 			return op{}, fmt.Errorf("%w: put with content: bad entry length", ErrMalformedOp)
 		}
 		se, err := replica.UnmarshalSignedEntry(body[k:k+int(n)], maxKeyLen)
@@ -154,9 +156,9 @@ func decodeOp(b []byte, maxKeyLen int) (op, error) {
 }
 
 func decodeHeads(b []byte) (replica.Heads, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, fmt.Errorf("%w: sync report: bad author count", ErrMalformedOp)
+	n, k, err := uvarint.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sync report: author count: %w", ErrMalformedOp, err)
 	}
 	b = b[k:]
 	if n > MaxReportAuthors {
@@ -175,9 +177,9 @@ func decodeHeads(b []byte) (replica.Heads, error) {
 		if i > 0 && bytes.Compare(prev[:], a[:]) >= 0 {
 			return nil, fmt.Errorf("%w: sync report: authors not in strictly ascending order at head %d", ErrMalformedOp, i)
 		}
-		ts, k := binary.Uvarint(b[replica.IDLen:])
-		if k <= 0 {
-			return nil, fmt.Errorf("%w: sync report: head %d has a bad timestamp", ErrMalformedOp, i)
+		ts, k, err := uvarint.Decode(b[replica.IDLen:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: sync report: head %d: timestamp: %w", ErrMalformedOp, i, err)
 		}
 		heads[a] = ts
 		prev = a
@@ -205,8 +207,8 @@ func opKey(raw []byte, scratch *[]byte) (key [32]byte, ok bool) {
 	case opPut:
 		entry = raw[opHeaderLen:]
 	case opPutContent:
-		n, k := binary.Uvarint(raw[opHeaderLen:])
-		if k <= 0 || n > uint64(len(raw)-opHeaderLen-k) {
+		n, k, err := uvarint.Decode(raw[opHeaderLen:])
+		if err != nil || n > uint64(len(raw)-opHeaderLen-k) {
 			return key, false
 		}
 		entry = raw[opHeaderLen+k : opHeaderLen+k+int(n)]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/uvarint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -508,8 +509,8 @@ func decodeWant(b []byte, maxKeyLen int) (wantRecord, error) {
 		return wantRecord{}, fmt.Errorf("%w: wanted-set record: %s", ErrBadRecord, what)
 	}
 	uv := func() (uint64, bool) {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || k != len(binary.AppendUvarint(nil, n)) {
+		n, k, err := uvarint.Decode(b)
+		if err != nil {
 			return 0, false
 		}
 		b = b[k:]

@@ -3,6 +3,7 @@ package live
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/uvarint"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -18,7 +20,10 @@ import (
 //
 //	uvarint(n) || type(1) || body(n-1)
 //
-// where n is at most the receiver's frame limit. See docs/protocol.md.
+// where n is at most the receiver's frame limit. Every varint, here and in
+// the bodies, must be in its shortest form and no frame may carry bytes
+// its type does not define, so that a message has exactly one encoding.
+// See docs/protocol.md.
 
 // ProtocolVersion is carried in Init; a peer refuses versions it does not
 // know. Version 2 added the initiator's addresses to Init.
@@ -228,27 +233,18 @@ func readFrame(r *bufio.Reader, maxFrame, maxKeyLen int, buf []byte) (*message, 
 // end of stream, ErrBadFrame for a truncated or overlong varint, and the
 // reader's own error (a reset stream) as is.
 func readLength(r *bufio.Reader) (uint64, error) {
-	var v uint64
-	for i := range binary.MaxVarintLen64 {
-		b, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF && i > 0 {
-				return 0, fmt.Errorf("%w: truncated length", ErrBadFrame)
-			}
-			return 0, err
-		}
-		if i == binary.MaxVarintLen64-1 && b > 1 {
-			break
-		}
-		v |= uint64(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			if i > 0 && b == 0 {
-				return 0, fmt.Errorf("%w: length not in its shortest form", ErrBadFrame)
-			}
-			return v, nil
-		}
+	v, err := uvarint.Read(r)
+	switch {
+	case err == nil:
+		return v, nil
+	case err == io.EOF:
+		return 0, err
+	case err == io.ErrUnexpectedEOF:
+		return 0, fmt.Errorf("%w: truncated length", ErrBadFrame)
+	case errors.Is(err, uvarint.ErrNotShortest), errors.Is(err, uvarint.ErrOverflow):
+		return 0, fmt.Errorf("%w: length: %w", ErrBadFrame, err)
 	}
-	return 0, fmt.Errorf("%w: length overflows 64 bits", ErrBadFrame)
+	return 0, err
 }
 
 // decodeFrame decodes the type and body of one frame (without its length).
@@ -334,8 +330,8 @@ func decodeFrame(b []byte, maxKeyLen int) (*message, error) {
 // canonicalUvarint decodes a count that must use the shortest encoding, so
 // that every message has exactly one encoding; k <= 0 reports a bad one.
 func canonicalUvarint(b []byte) (uint64, int) {
-	v, k := binary.Uvarint(b)
-	if k > 0 && k != uvarintLen(v) {
+	v, k, err := uvarint.Decode(b)
+	if err != nil {
 		return 0, -1
 	}
 	return v, k

@@ -115,10 +115,26 @@ func TestFrameLimitsAndGarbage(t *testing.T) {
 	}
 }
 
+// paddedEntriesFrame is the type and body of an Entries frame whose one
+// entry writes its key length as a padded varint: not canonical.
+func paddedEntriesFrame(t testing.TB) []byte {
+	se := sampleEntries(t, 1)[0]
+	enc := se.AppendBinary(nil)
+	if len(se.Key) >= 0x80 {
+		t.Fatal("sample key too long for a one-byte varint")
+	}
+	padded := append(append(append([]byte{}, enc[:64]...), byte(len(se.Key))|0x80, 0x00), enc[65:]...)
+	return append([]byte{byte(MsgEntries), 1}, padded...)
+}
+
+// FuzzDecodeFrame: every failure is ErrBadFrame, and every frame accepted
+// re-encodes to exactly its bytes: one message, one encoding.
 func FuzzDecodeFrame(f *testing.F) {
 	for _, m := range sampleMessages(f) {
 		f.Add(appendFrame(nil, m)[1:])
 	}
+	f.Add(paddedEntriesFrame(f))
+	f.Add([]byte{byte(MsgWant), 0x80, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeFrame(b, 4096)
 		if err != nil {
@@ -127,7 +143,11 @@ func FuzzDecodeFrame(f *testing.F) {
 			}
 			return
 		}
-		again, err := decodeFrame(appendFrame(nil, m)[uvarintLen(uint64(1+bodyLen(m))):], 4096)
+		enc := appendFrame(nil, m)[uvarintLen(uint64(1+bodyLen(m))):]
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("%v: %x re-encodes as %x", m.Type, b, enc)
+		}
+		again, err := decodeFrame(enc, 4096)
 		if err != nil {
 			t.Fatalf("re-decoding an accepted frame: %v", err)
 		}

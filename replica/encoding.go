@@ -3,6 +3,8 @@ package replica
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/docsnode/docsnode/internal/uvarint"
 )
 
 // The entry encoding, used on the wire and in the store:
@@ -11,6 +13,8 @@ import (
 //	uvarint(timestamp) namespace_sig(64) author_sig(64)
 //
 // Varints keep small lengths and keys short; everything else is fixed size.
+// Varints must be in their shortest form, so that one entry has exactly one
+// encoding.
 
 // minEncodedEntryLen is the smallest possible encoding: empty key, varints of one byte.
 const minEncodedEntryLen = 32 + 32 + 1 + 1 + 32 + 1 + 64 + 64
@@ -103,9 +107,9 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = fmt.Errorf("%w: bad varint", ErrMalformed)
+	v, n, err := uvarint.Decode(d.b)
+	if err != nil {
+		d.err = fmt.Errorf("%w: %w", ErrMalformed, err)
 		return 0
 	}
 	d.b = d.b[n:]

@@ -144,7 +144,7 @@ func signChecked(ns NamespaceSecret, author Author, e Entry) SignedEntry {
 	e.Namespace = ns.ID()
 	e.Author = author.ID()
 	msg := e.SigningBytes()
-	return SignedEntry{Entry: e, NamespaceSig: sign(ns.kp.priv, msg), AuthorSig: sign(author.kp.priv, msg)}
+	return SignedEntry{Entry: e, NamespaceSig: sign(ns.kp.priv(), msg), AuthorSig: sign(author.kp.priv(), msg)}
 }
 
 // Verify checks both signatures.

@@ -230,7 +230,7 @@ func TestCapabilityMerge(t *testing.T) {
 		t.Fatalf("mismatched merge: err = %v", err)
 	}
 	for _, c := range []Capability{r, w} {
-		b, err := c.MarshalBinary()
+		b, err := c.ExportBinary()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,11 +246,11 @@ func TestCapabilityMerge(t *testing.T) {
 
 func TestKeyTextRoundTrip(t *testing.T) {
 	ns, author := conformanceKeys()
-	a2, err := ParseAuthor(author.String())
+	a2, err := ParseAuthor(author.ExportSecret())
 	if err != nil || a2.ID() != author.ID() {
 		t.Fatalf("author export/import: %v", err)
 	}
-	n2, err := ParseNamespaceSecret(ns.String())
+	n2, err := ParseNamespaceSecret(ns.ExportSecret())
 	if err != nil || n2.ID() != ns.ID() {
 		t.Fatalf("namespace export/import: %v", err)
 	}

@@ -11,6 +11,9 @@ func FuzzDecodeSignedEntry(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:40])
 	f.Add([]byte{})
+	// The key length 16 as a padded varint (0x90 0x00): not canonical.
+	padded := append(append(append([]byte{}, b[:64]...), 0x90, 0x00), b[65:]...)
+	f.Add(padded)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		se, rest, err := DecodeSignedEntry(b, 4096)
 		if err != nil {
@@ -20,7 +23,11 @@ func FuzzDecodeSignedEntry(f *testing.F) {
 			t.Fatalf("decoded key of %d bytes past the limit", len(se.Key))
 		}
 		enc := se.AppendBinary(nil)
-		// Varints have more than one encoding; re-encoding must decode to the same entry.
+		// One entry has one encoding: what decoded is exactly what it
+		// re-encodes to.
+		if !bytes.Equal(enc, b[:len(b)-len(rest)]) {
+			t.Fatalf("%x decodes to an entry that encodes as %x", b[:len(b)-len(rest)], enc)
+		}
 		se2, rest2, err := DecodeSignedEntry(enc, 4096)
 		if err != nil || len(rest2) != 0 {
 			t.Fatalf("re-decode: %v, %d left", err, len(rest2))

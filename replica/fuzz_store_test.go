@@ -69,6 +69,9 @@ func FuzzDecodeRecordValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, length, ts uint64) {
 		var got SignedEntry
 		if err := decodeRecordValue(b, &got); err == nil {
+			if enc := appendRecordValue(nil, &got); !bytes.Equal(enc, b) {
+				t.Fatalf("%x decodes to a record that encodes as %x", b, enc)
+			}
 			var again SignedEntry
 			if err := decodeRecordValue(appendRecordValue(nil, &got), &again); err != nil || again.Record != got.Record || again.NamespaceSig != got.NamespaceSig || again.AuthorSig != got.AuthorSig {
 				t.Fatalf("re-encoding changed the record: %+v vs %+v (%v)", again, got, err)
@@ -105,6 +108,7 @@ func FuzzDownloadPolicy(f *testing.F) {
 	f.Add([]byte{0, 0})
 	f.Add(binary.AppendUvarint([]byte{1}, 1<<32))
 	f.Add([]byte{1, 1, 1, 0x80, 0x20})
+	f.Add([]byte{1, 0x81, 0x00, 0, 0}) // one filter, its count a padded varint
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := UnmarshalDownloadPolicy(b)
 		if err != nil {
@@ -116,6 +120,9 @@ func FuzzDownloadPolicy(f *testing.F) {
 		enc, err := p.MarshalBinary()
 		if err != nil {
 			t.Fatalf("decoded policy does not encode: %v", err)
+		}
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("%x decodes to a policy that encodes as %x", b, enc)
 		}
 		again, err := UnmarshalDownloadPolicy(enc)
 		if err != nil || again.Mode != p.Mode || !slices.EqualFunc(again.Filters, p.Filters, func(a, b KeyFilter) bool {

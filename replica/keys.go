@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
+	"github.com/docsnode/docsnode/internal/redact"
 )
 
 // IDLen is the length of every public id: namespace, author and node ids
@@ -109,15 +112,20 @@ func parseHex32(s string, out *[32]byte, what string) error {
 }
 
 // keyPair is the shared part of NamespaceSecret and Author.
+//
+// The private key is sealed in a closure: fmt prints a func as an address
+// whatever the verb and depth, so a struct that holds a key in an
+// unexported field (where fmt cannot call the key's Format) prints no key
+// bytes either. (A pointer would not do: %s of one reaches its target.)
 type keyPair struct {
-	priv ed25519.PrivateKey
+	priv func() ed25519.PrivateKey // nil for the zero key
 	pub  [IDLen]byte
 }
 
 func keyPairFromSeed(seed []byte) keyPair {
 	priv := ed25519.NewKeyFromSeed(seed)
 	var kp keyPair
-	kp.priv = priv
+	kp.priv = func() ed25519.PrivateKey { return priv }
 	copy(kp.pub[:], priv[SeedLen:])
 	return kp
 }
@@ -135,7 +143,7 @@ func newKeyPair(r io.Reader) (keyPair, error) {
 
 // ok reports whether kp holds a key: false for the zero Author or
 // NamespaceSecret.
-func (kp keyPair) ok() bool { return len(kp.priv) == ed25519.PrivateKeySize }
+func (kp keyPair) ok() bool { return kp.priv != nil }
 
 // check returns an error wrapping ErrInvalidKey when kp holds no key.
 func (kp keyPair) check(what string) error {
@@ -149,7 +157,7 @@ func (kp keyPair) check(what string) error {
 func (kp keyPair) seed() [SeedLen]byte {
 	var s [SeedLen]byte
 	if kp.ok() {
-		copy(s[:], kp.priv[:SeedLen])
+		copy(s[:], kp.priv()[:SeedLen])
 	}
 	return s
 }
@@ -162,6 +170,15 @@ func (kp keyPair) text() string {
 	}
 	seed := kp.seed()
 	return hex.EncodeToString(seed[:])
+}
+
+// describe names the key by its type and the short form of its public
+// half, never by its secret.
+func (kp keyPair) describe(typ string) string {
+	if !kp.ok() {
+		return typ + "(none)"
+	}
+	return typ + "(" + hex.EncodeToString(kp.pub[:5]) + ", " + redact.Marker + ")"
 }
 
 // NamespaceSecret is a document's private key: the write capability.
@@ -181,9 +198,10 @@ func NamespaceFromSeed(seed [SeedLen]byte) NamespaceSecret {
 // ID returns the public half, the document id.
 func (s NamespaceSecret) ID() NamespaceID { return s.kp.pub }
 
-// Seed exports the secret's 32-byte seed. The zero NamespaceSecret has
-// none: Seed returns the zero array (check IsZero first).
-func (s NamespaceSecret) Seed() [SeedLen]byte { return s.kp.seed() }
+// SecretSeed exports the secret's 32-byte seed: whoever holds it can write
+// to the document. The zero NamespaceSecret has none: SecretSeed returns
+// the zero array (check IsZero first).
+func (s NamespaceSecret) SecretSeed() [SeedLen]byte { return s.kp.seed() }
 
 // IsZero reports whether s holds no key.
 func (s NamespaceSecret) IsZero() bool { return s.kp.priv == nil }
@@ -194,14 +212,34 @@ func (s NamespaceSecret) Sign(msg []byte) ([64]byte, error) {
 	if err := s.kp.check("namespace secret"); err != nil {
 		return [64]byte{}, err
 	}
-	return sign(s.kp.priv, msg), nil
+	return sign(s.kp.priv(), msg), nil
 }
 
-// String exports the secret as 64 lowercase hex characters of its seed;
-// the zero NamespaceSecret as "", which ParseNamespaceSecret refuses.
-func (s NamespaceSecret) String() string { return s.kp.text() }
+// ExportSecret exports the secret as 64 lowercase hex characters of its
+// seed; the zero NamespaceSecret as "", which ParseNamespaceSecret refuses.
+// It is the one way to the secret's text: String and the other printing
+// and marshalling methods redact it.
+func (s NamespaceSecret) ExportSecret() string { return s.kp.text() }
 
-// ParseNamespaceSecret imports a secret exported by NamespaceSecret.String.
+// String names the secret by its document id's short form and says that
+// the secret was left out: "NamespaceSecret(0123456789, secret redacted)".
+func (s NamespaceSecret) String() string { return s.kp.describe("NamespaceSecret") }
+
+// GoString returns the same as String, so %#v does not print the key.
+func (s NamespaceSecret) GoString() string { return s.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (s NamespaceSecret) Format(f fmt.State, verb rune) { redact.Format(f, verb, s.String()) }
+
+// LogValue logs the same as String.
+func (s NamespaceSecret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText writes the same as String, so that JSON or text encoding of
+// a value that holds the secret does not export it.
+func (s NamespaceSecret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// ParseNamespaceSecret imports a secret exported by
+// NamespaceSecret.ExportSecret.
 func ParseNamespaceSecret(s string) (NamespaceSecret, error) {
 	var seed [SeedLen]byte
 	if err := parseHex32(s, &seed, "namespace secret"); err != nil {
@@ -225,9 +263,10 @@ func AuthorFromSeed(seed [SeedLen]byte) Author { return Author{keyPairFromSeed(s
 // ID returns the public half.
 func (a Author) ID() AuthorID { return a.kp.pub }
 
-// Seed exports the author's 32-byte seed. The zero Author has none: Seed
-// returns the zero array (check IsZero first).
-func (a Author) Seed() [SeedLen]byte { return a.kp.seed() }
+// SecretSeed exports the author's 32-byte seed: whoever holds it can sign
+// as the author. The zero Author has none: SecretSeed returns the zero
+// array (check IsZero first).
+func (a Author) SecretSeed() [SeedLen]byte { return a.kp.seed() }
 
 // IsZero reports whether a holds no key.
 func (a Author) IsZero() bool { return a.kp.priv == nil }
@@ -238,14 +277,33 @@ func (a Author) Sign(msg []byte) ([64]byte, error) {
 	if err := a.kp.check("author"); err != nil {
 		return [64]byte{}, err
 	}
-	return sign(a.kp.priv, msg), nil
+	return sign(a.kp.priv(), msg), nil
 }
 
-// String exports the author as 64 lowercase hex characters of its seed;
-// the zero Author as "", which ParseAuthor refuses.
-func (a Author) String() string { return a.kp.text() }
+// ExportSecret exports the author as 64 lowercase hex characters of its
+// seed; the zero Author as "", which ParseAuthor refuses. It is the one way
+// to the secret's text: String and the other printing and marshalling
+// methods redact it.
+func (a Author) ExportSecret() string { return a.kp.text() }
 
-// ParseAuthor imports an author exported by Author.String.
+// String names the author by its id's short form and says that the secret
+// was left out: "Author(0123456789, secret redacted)".
+func (a Author) String() string { return a.kp.describe("Author") }
+
+// GoString returns the same as String, so %#v does not print the key.
+func (a Author) GoString() string { return a.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (a Author) Format(f fmt.State, verb rune) { redact.Format(f, verb, a.String()) }
+
+// LogValue logs the same as String.
+func (a Author) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// MarshalText writes the same as String, so that JSON or text encoding of
+// a value that holds the author does not export its secret.
+func (a Author) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// ParseAuthor imports an author exported by Author.ExportSecret.
 func ParseAuthor(s string) (Author, error) {
 	var seed [SeedLen]byte
 	if err := parseHex32(s, &seed, "author secret"); err != nil {
@@ -294,7 +352,8 @@ func (k CapabilityKind) String() string {
 }
 
 // Capability is what a node holds of a document: its id (Read) or its
-// secret (Write). The zero value is invalid.
+// secret (Write). The zero value is invalid. It prints, logs and marshals
+// as text without the secret; ExportBinary exports it.
 type Capability struct {
 	kind   CapabilityKind
 	id     NamespaceID
@@ -367,11 +426,38 @@ func (c Capability) checkStorable() error {
 	return fmt.Errorf("%w: capability kind %d", ErrMalformed, c.kind)
 }
 
-// MarshalBinary encodes the capability as its kind byte followed by the
-// namespace id (Read) or the secret's seed (Write). It refuses an unknown
-// kind (ErrMalformed) and a write capability that holds no secret
+// String names the capability by its kind and its document id's short
+// form: "Capability(read, 0123456789)", or for a write capability
+// "Capability(write, 0123456789, secret redacted)".
+func (c Capability) String() string {
+	switch c.kind {
+	case Read:
+		return "Capability(read, " + c.id.Short() + ")"
+	case Write:
+		return "Capability(write, " + c.id.Short() + ", " + redact.Marker + ")"
+	}
+	return "Capability(" + c.kind.String() + ")"
+}
+
+// GoString returns the same as String, so %#v does not print the key.
+func (c Capability) GoString() string { return c.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (c Capability) Format(f fmt.State, verb rune) { redact.Format(f, verb, c.String()) }
+
+// LogValue logs the same as String.
+func (c Capability) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalText writes the same as String, so that JSON or text encoding of
+// a value that holds the capability does not export a secret.
+func (c Capability) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// ExportBinary encodes the capability as its kind byte followed by the
+// namespace id (Read) or the secret's seed (Write): the encoding of a write
+// capability holds the document's secret. It refuses an unknown kind
+// (ErrMalformed) and a write capability that holds no secret
 // (ErrInvalidKey): its encoding would decode to another document.
-func (c Capability) MarshalBinary() ([]byte, error) {
+func (c Capability) ExportBinary() ([]byte, error) {
 	if c.kind == Write {
 		if err := c.secret.kp.check("write capability's namespace secret"); err != nil {
 			return nil, err
@@ -382,7 +468,7 @@ func (c Capability) MarshalBinary() ([]byte, error) {
 	case Read:
 		out = append(append(out, byte(Read)), c.id[:]...)
 	case Write:
-		seed := c.secret.Seed()
+		seed := c.secret.SecretSeed()
 		out = append(append(out, byte(Write)), seed[:]...)
 	default:
 		return nil, fmt.Errorf("%w: capability kind %d", ErrMalformed, c.kind)
@@ -390,7 +476,7 @@ func (c Capability) MarshalBinary() ([]byte, error) {
 	return out, nil
 }
 
-// UnmarshalCapability decodes a capability written by MarshalBinary.
+// UnmarshalCapability decodes a capability written by ExportBinary.
 func UnmarshalCapability(b []byte) (Capability, error) {
 	if len(b) != capabilityLen {
 		return Capability{}, fmt.Errorf("%w: capability is %d bytes, want %d", ErrMalformed, len(b), capabilityLen)

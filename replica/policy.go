@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/docsnode/docsnode/internal/uvarint"
 )
 
 // Bounds on a download policy, checked when encoding and decoding.
@@ -88,9 +90,9 @@ func UnmarshalDownloadPolicy(b []byte) (DownloadPolicy, error) {
 	if p.Mode != DownloadEverythingExcept && p.Mode != DownloadNothingExcept {
 		return fail("unknown mode %d", b[0])
 	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 {
-		return fail("bad filter count")
+	n, k, err := uvarint.Decode(b[1:])
+	if err != nil {
+		return fail("filter count: %v", err)
 	}
 	if n > MaxPolicyFilters {
 		return fail("%d filters, limit %d", n, MaxPolicyFilters)
@@ -111,9 +113,9 @@ func UnmarshalDownloadPolicy(b []byte) (DownloadPolicy, error) {
 		default:
 			return fail("filter %d has unknown kind %d", i, b[0])
 		}
-		l, k := binary.Uvarint(b[1:])
-		if k <= 0 {
-			return fail("filter %d has a bad length", i)
+		l, k, err := uvarint.Decode(b[1:])
+		if err != nil {
+			return fail("filter %d length: %v", i, err)
 		}
 		if l > MaxPolicyFilterKey {
 			return fail("filter %d key is %d bytes, limit %d", i, l, MaxPolicyFilterKey)

@@ -286,7 +286,7 @@ func scanPrefix(r reader, prefix []byte, fn func(k, v []byte) error) error {
 }
 
 func encodeDocInfo(info DocInfo) ([]byte, error) {
-	b, err := info.Capability.MarshalBinary()
+	b, err := info.Capability.ExportBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -1051,7 +1051,7 @@ func (t *Txn) PutAuthor(a Author) error {
 	if a.IsZero() {
 		return fmt.Errorf("put author: %w: zero author", ErrInvalidKey)
 	}
-	seed := a.Seed()
+	seed := a.SecretSeed()
 	return t.set(authorKey(a.ID()), seed[:])
 }
 

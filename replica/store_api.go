@@ -3,9 +3,13 @@ package replica
 // This file fixes the store's public API; store.go implements it.
 
 import (
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/docsnode/docsnode/internal/redact"
 )
 
 // Durability says when a write to a document is acknowledged.
@@ -45,6 +49,21 @@ type DocInfo struct {
 
 // ID returns the document id.
 func (d DocInfo) ID() NamespaceID { return d.Capability.ID() }
+
+// String describes the document without its secret:
+// "DocInfo(Capability(write, 0123456789, secret redacted), batched)".
+func (d DocInfo) String() string {
+	return "DocInfo(" + d.Capability.String() + ", " + d.Durability.String() + ")"
+}
+
+// GoString returns the same as String, so %#v does not print the key.
+func (d DocInfo) GoString() string { return d.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (d DocInfo) Format(f fmt.State, verb rune) { redact.Format(f, verb, d.String()) }
+
+// LogValue logs the same as String.
+func (d DocInfo) LogValue() slog.Value { return slog.StringValue(d.String()) }
 
 // PeerID is a node id as the store remembers it: the node's Ed25519 public key.
 type PeerID [32]byte

@@ -593,7 +593,7 @@ func TestAuthorsAndMeta(t *testing.T) {
 		t.Fatal("Authors not sorted")
 	}
 	a, err := s.Author(f.authors[1].ID())
-	if err != nil || a.Seed() != f.authors[1].Seed() {
+	if err != nil || a.SecretSeed() != f.authors[1].SecretSeed() {
 		t.Fatalf("Author = %v", err)
 	}
 	update(t, s, func(txn *Txn) error { return txn.DeleteAuthor(f.authors[1].ID()) })

@@ -65,18 +65,18 @@ func TestZeroKeysAreErrors(t *testing.T) {
 		{"Sign zero author", func() error { _, err := Sign(ns, zeroAuthor, entry); return err }, ErrInvalidKey},
 		{"SignAll zero namespace", func() error { _, err := SignAll(zeroNS, author, []Entry{entry, entry}); return err }, ErrInvalidKey},
 		{"SignAll zero author", func() error { _, err := SignAll(ns, zeroAuthor, []Entry{entry}); return err }, ErrInvalidKey},
-		{"ParseNamespaceSecret(NamespaceSecret{}.String())", func() error {
-			if seed := zeroNS.Seed(); seed != ([SeedLen]byte{}) {
+		{"ParseNamespaceSecret(NamespaceSecret{}.ExportSecret())", func() error {
+			if seed := zeroNS.SecretSeed(); seed != ([SeedLen]byte{}) {
 				return fmt.Errorf("seed %x", seed)
 			}
-			_, err := ParseNamespaceSecret(zeroNS.String())
+			_, err := ParseNamespaceSecret(zeroNS.ExportSecret())
 			return err
 		}, ErrInvalidKey},
-		{"ParseAuthor(Author{}.String())", func() error {
-			if seed := zeroAuthor.Seed(); seed != ([SeedLen]byte{}) {
+		{"ParseAuthor(Author{}.ExportSecret())", func() error {
+			if seed := zeroAuthor.SecretSeed(); seed != ([SeedLen]byte{}) {
 				return fmt.Errorf("seed %x", seed)
 			}
-			_, err := ParseAuthor(zeroAuthor.String())
+			_, err := ParseAuthor(zeroAuthor.ExportSecret())
 			return err
 		}, ErrInvalidKey},
 		{"NamespaceID{}.Validate", zeroID.Validate, ErrInvalidKey},
@@ -87,8 +87,8 @@ func TestZeroKeysAreErrors(t *testing.T) {
 		{"ReadCapability(not a point).Validate", ReadCapability(notAPoint).Validate, ErrInvalidKey},
 		{"WriteCapability(zero).Validate", WriteCapability(zeroNS).Validate, ErrInvalidKey},
 		{"Capability{}.Validate", Capability{}.Validate, ErrMalformed},
-		{"WriteCapability(zero).MarshalBinary", func() error { _, err := WriteCapability(zeroNS).MarshalBinary(); return err }, ErrInvalidKey},
-		{"Capability{}.MarshalBinary", func() error { _, err := Capability{}.MarshalBinary(); return err }, ErrMalformed},
+		{"WriteCapability(zero).ExportBinary", func() error { _, err := WriteCapability(zeroNS).ExportBinary(); return err }, ErrInvalidKey},
+		{"Capability{}.ExportBinary", func() error { _, err := Capability{}.ExportBinary(); return err }, ErrMalformed},
 		{"Store.Doc", func() error { _, err := s.Doc(zeroID); return err }, ErrNotFound},
 		{"Store.Author", func() error { _, err := s.Author(zeroAuthorID); return err }, ErrNotFound},
 		{"Store.Get zero namespace", func() error { _, err := s.Get(zeroID, author.ID(), []byte("k")); return err }, ErrNotFound},

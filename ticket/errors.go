@@ -47,6 +47,11 @@ var (
 
 	// ErrTrailingBytes: the ticket holds bytes after its last node.
 	ErrTrailingBytes = errors.New("ticket: unexpected bytes after the ticket")
+
+	// ErrSecret: MarshalText or MarshalBinary of a write ticket, which
+	// holds the document's secret. Export it on purpose with ExportText
+	// or ExportBinary.
+	ErrSecret = errors.New("ticket: a write ticket holds the document's secret and is exported only by ExportText or ExportBinary")
 )
 
 // askAgain ends the errors that reach a user who pasted a ticket.

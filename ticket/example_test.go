@@ -28,7 +28,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	text := t.String()
+	text, err := t.ExportText()
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("prefix:", text[:len(ticket.Prefix)])
 
 	joined, err := ticket.Parse(text)

@@ -3,12 +3,14 @@ package ticket
 import (
 	"encoding/base32"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/redact"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -46,6 +48,11 @@ var maxTextLen = len(Prefix) + b32.EncodedLen(maxBinaryLen)
 //
 // A DocTicket built with New or decoded by Parse is valid. Its fields are
 // exported for reading; a ticket assembled by hand is checked when encoded.
+//
+// A write ticket holds the document's secret. It prints, logs and formats
+// without it, and MarshalText and MarshalBinary refuse it (ErrSecret), so
+// that it leaves only through ExportText or ExportBinary. A read ticket
+// holds no secret: its String is its text form.
 type DocTicket struct {
 	Capability replica.Capability
 	Nodes      []endpoint.NodeAddr
@@ -57,7 +64,7 @@ type DocTicket struct {
 // ticket holds its own copy of nodes.
 func New(c replica.Capability, nodes ...endpoint.NodeAddr) (DocTicket, error) {
 	t := DocTicket{Capability: c, Nodes: cloneNodes(nodes)}
-	if _, err := t.AppendBinary(nil); err != nil {
+	if _, err := t.appendBinary(nil); err != nil {
 		return DocTicket{}, err
 	}
 	return t, nil
@@ -78,7 +85,7 @@ func (t DocTicket) Equal(u DocTicket) bool {
 	}
 	if sa, ok := a.Secret(); ok {
 		sb, _ := b.Secret()
-		if sa.Seed() != sb.Seed() {
+		if sa.SecretSeed() != sb.SecretSeed() {
 			return false
 		}
 	}
@@ -87,16 +94,9 @@ func (t DocTicket) Equal(u DocTicket) bool {
 	})
 }
 
-// AppendBinary appends the binary form of t to b:
-//
-//	version     1 byte, Version
-//	capability  33 bytes, as replica.Capability.MarshalBinary: kind (1 read,
-//	            2 write), then the namespace id or the namespace secret's seed
-//	node count  1 byte, 1 to MaxNodes
-//	nodes       each as endpoint.NodeAddr.AppendBinary
-//
-// It fails, leaving b as it was, if t breaks a rule that New enforces.
-func (t DocTicket) AppendBinary(b []byte) ([]byte, error) {
+// appendBinary appends the binary form of t (see ExportBinary) to b. It
+// fails, leaving b as it was, if t breaks a rule that New enforces.
+func (t DocTicket) appendBinary(b []byte) ([]byte, error) {
 	if err := checkCapability(t.Capability); err != nil {
 		return b, err
 	}
@@ -106,7 +106,7 @@ func (t DocTicket) AppendBinary(b []byte) ([]byte, error) {
 	case n > MaxNodes:
 		return b, fmt.Errorf("%w: %d nodes, at most %d allowed", ErrTooManyNodes, n, MaxNodes)
 	}
-	capBytes, err := t.Capability.MarshalBinary()
+	capBytes, err := t.Capability.ExportBinary()
 	if err != nil {
 		return b, fmt.Errorf("%w: %w", ErrUnknownCapability, err)
 	}
@@ -124,11 +124,29 @@ func (t DocTicket) AppendBinary(b []byte) ([]byte, error) {
 	return out, nil
 }
 
-// MarshalBinary implements encoding.BinaryMarshaler; see AppendBinary.
-func (t DocTicket) MarshalBinary() ([]byte, error) { return t.AppendBinary(nil) }
+// ExportBinary returns the binary form of t, the document's secret
+// included for a write ticket:
+//
+//	version     1 byte, Version
+//	capability  33 bytes, as replica.Capability.ExportBinary: kind (1 read,
+//	            2 write), then the namespace id or the namespace secret's seed
+//	node count  1 byte, 1 to MaxNodes
+//	nodes       each as endpoint.NodeAddr.AppendBinary
+//
+// It fails if t breaks a rule that New enforces.
+func (t DocTicket) ExportBinary() ([]byte, error) { return t.appendBinary(nil) }
+
+// MarshalBinary implements encoding.BinaryMarshaler for read tickets, as
+// ExportBinary. A write ticket is refused with ErrSecret.
+func (t DocTicket) MarshalBinary() ([]byte, error) {
+	if t.Capability.Kind() == replica.Write {
+		return nil, ErrSecret
+	}
+	return t.ExportBinary()
+}
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler. It accepts exactly
-// what AppendBinary writes, with no trailing bytes, and leaves t unchanged
+// what ExportBinary writes, with no trailing bytes, and leaves t unchanged
 // on error.
 func (t *DocTicket) UnmarshalBinary(b []byte) error {
 	decoded, err := decodeBinary(b)
@@ -139,26 +157,61 @@ func (t *DocTicket) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// String returns the text form: "doc" followed by the binary form in
-// lowercase unpadded base32. For a ticket that cannot be encoded it
-// returns a description of the problem, which Parse rejects.
+// String returns the text form of a read ticket. A write ticket holds the
+// document's secret, so String describes it instead:
+// "DocTicket(write, 0123456789, 1 node, secret redacted)"; ExportText gives
+// its text. For a ticket that cannot be encoded String returns a
+// description of the problem. Parse rejects both descriptions.
 func (t DocTicket) String() string {
-	text, err := t.MarshalText()
+	text, err := t.exportText()
 	if err != nil {
 		return "<invalid DocTicket: " + err.Error() + ">"
+	}
+	if t.Capability.Kind() == replica.Write {
+		nodes := "nodes"
+		if len(t.Nodes) == 1 {
+			nodes = "node"
+		}
+		return fmt.Sprintf("DocTicket(write, %s, %d %s, %s)", t.Capability.ID().Short(), len(t.Nodes), nodes, redact.Marker)
 	}
 	return string(text)
 }
 
-// MarshalText implements encoding.TextMarshaler; see String.
-func (t DocTicket) MarshalText() ([]byte, error) {
-	bin, err := t.AppendBinary(make([]byte, 0, maxBinaryLen))
+// GoString returns the same as String, so %#v does not print a secret.
+func (t DocTicket) GoString() string { return t.String() }
+
+// Format writes the same as String for every verb, %x and %d included.
+func (t DocTicket) Format(f fmt.State, verb rune) { redact.Format(f, verb, t.String()) }
+
+// LogValue logs the same as String.
+func (t DocTicket) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// ExportText returns the text form: "doc" followed by the binary form (see
+// ExportBinary) in lowercase unpadded base32. The text of a write ticket
+// holds the document's secret: hand it only to whom may write.
+func (t DocTicket) ExportText() (string, error) {
+	text, err := t.exportText()
+	return string(text), err
+}
+
+func (t DocTicket) exportText() ([]byte, error) {
+	bin, err := t.appendBinary(make([]byte, 0, maxBinaryLen))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, len(Prefix)+b32.EncodedLen(len(bin)))
 	out = append(out, Prefix...)
 	return b32.AppendEncode(out, bin), nil
+}
+
+// MarshalText implements encoding.TextMarshaler for read tickets, as
+// ExportText. A write ticket is refused with ErrSecret, so that JSON or
+// text encoding of a value that holds one does not export its secret.
+func (t DocTicket) MarshalText() ([]byte, error) {
+	if t.Capability.Kind() == replica.Write {
+		return nil, ErrSecret
+	}
+	return t.exportText()
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler; see Parse. It leaves t
@@ -172,7 +225,7 @@ func (t *DocTicket) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Parse decodes the text form that String writes. Letters may be in either
+// Parse decodes the text form that ExportText writes. Letters may be in either
 // case, and whitespace around the ticket is ignored; whitespace inside it is
 // not.
 func Parse(s string) (DocTicket, error) {

@@ -63,11 +63,20 @@ func mustNew(t rapid.TB, c replica.Capability, nodes ...endpoint.NodeAddr) ticke
 
 func mustBinary(t rapid.TB, tk ticket.DocTicket) []byte {
 	t.Helper()
-	b, err := tk.MarshalBinary()
+	b, err := tk.ExportBinary()
 	if err != nil {
-		t.Fatalf("MarshalBinary: %v", err)
+		t.Fatalf("ExportBinary: %v", err)
 	}
 	return b
+}
+
+func mustText(t rapid.TB, tk ticket.DocTicket) string {
+	t.Helper()
+	s, err := tk.ExportText()
+	if err != nil {
+		t.Fatalf("ExportText: %v", err)
+	}
+	return s
 }
 
 // text is the text form of arbitrary bytes, valid ticket or not.
@@ -79,7 +88,7 @@ func text(bin []byte) string {
 // an equal ticket, in upper case and with surrounding whitespace too.
 func checkRoundTrip(t rapid.TB, tk ticket.DocTicket) {
 	t.Helper()
-	s := tk.String()
+	s := mustText(t, tk)
 	if !strings.HasPrefix(s, "doc") || s != strings.ToLower(s) {
 		t.Fatalf("text form %q is not lowercase with the doc prefix", s)
 	}
@@ -356,7 +365,7 @@ func lastCharPlusOne(s string) string {
 
 func TestCaseInsensitive(t *testing.T) {
 	tk := mustNew(t, replica.WriteCapability(namespace(7)), node(t, 1, "[2001:db8::7]:4919"), node(t, 2, "127.0.0.1:4919"))
-	s := tk.String()
+	s := mustText(t, tk)
 	mixed := []byte(s)
 	for i := range mixed {
 		if i%3 == 0 {
@@ -371,8 +380,8 @@ func TestCaseInsensitive(t *testing.T) {
 		if !got.Equal(tk) {
 			t.Fatalf("Parse(%q) gave a different ticket", in)
 		}
-		if got.String() != s {
-			t.Fatalf("String after Parse(%q) = %q, want %q", in, got.String(), s)
+		if mustText(t, got) != s {
+			t.Fatalf("ExportText after Parse(%q) = %q, want %q", in, mustText(t, got), s)
 		}
 	}
 }
@@ -380,7 +389,7 @@ func TestCaseInsensitive(t *testing.T) {
 func TestReadOnlyDropsSecret(t *testing.T) {
 	doc := namespace(9)
 	w := mustNew(t, replica.WriteCapability(doc), node(t, 1, "127.0.0.1:4919"))
-	seed := doc.Seed()
+	seed := doc.SecretSeed()
 	if !bytes.Contains(mustBinary(t, w), seed[:]) {
 		t.Fatal("write ticket does not carry the secret")
 	}
@@ -452,8 +461,8 @@ func TestNewValidates(t *testing.T) {
 			}
 			// A ticket assembled by hand breaks the same rule when encoded.
 			hand := ticket.DocTicket{Capability: tt.c, Nodes: tt.nodes}
-			if _, err := hand.MarshalText(); !errors.Is(err, tt.want) {
-				t.Fatalf("MarshalText: %v, want %v", err, tt.want)
+			if _, err := hand.ExportText(); !errors.Is(err, tt.want) {
+				t.Fatalf("ExportText: %v, want %v", err, tt.want)
 			}
 			if s := hand.String(); !strings.HasPrefix(s, "<invalid DocTicket: ") {
 				t.Fatalf("String of an invalid ticket = %q", s)
@@ -493,12 +502,12 @@ func TestJSON(t *testing.T) {
 	type invite struct {
 		Ticket ticket.DocTicket `json:"ticket"`
 	}
-	in := invite{mustNew(t, replica.WriteCapability(namespace(3)), node(t, 1, "[2001:db8::1]:4919"))}
+	in := invite{mustNew(t, replica.ReadCapability(namespace(3).ID()), node(t, 1, "[2001:db8::1]:4919"))}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"ticket":"` + in.Ticket.String() + `"}`; string(b) != want {
+	if want := `{"ticket":"` + mustText(t, in.Ticket) + `"}`; string(b) != want {
 		t.Fatalf("JSON = %s, want %s", b, want)
 	}
 	var out invite
@@ -507,6 +516,14 @@ func TestJSON(t *testing.T) {
 	}
 	if !out.Ticket.Equal(in.Ticket) {
 		t.Fatal("JSON round trip changed the ticket")
+	}
+	// A write ticket is not marshalled: its secret leaves only on purpose.
+	w := invite{mustNew(t, replica.WriteCapability(namespace(3)), node(t, 1, "[2001:db8::1]:4919"))}
+	if b, err := json.Marshal(w); !errors.Is(err, ticket.ErrSecret) {
+		t.Fatalf("JSON of a write ticket = %s, %v; want ErrSecret", b, err)
+	}
+	if _, err := w.Ticket.MarshalBinary(); !errors.Is(err, ticket.ErrSecret) {
+		t.Fatalf("MarshalBinary of a write ticket: %v; want ErrSecret", err)
 	}
 	err = json.Unmarshal([]byte(`{"ticket":"blob123"}`), &out)
 	if !errors.Is(err, ticket.ErrPrefix) {

@@ -9,8 +9,12 @@ package wire
 
 import (
 	"encoding/base64"
+	"fmt"
+	"log/slog"
 	"time"
 	"unicode/utf8"
+
+	"github.com/docsnode/docsnode/internal/redact"
 )
 
 // Error is the body of every error answer.
@@ -78,10 +82,24 @@ type Imported struct {
 	EventsAfter uint64 `json:"events_after"`
 }
 
-// Import is the body of POST /v1/docs/import.
+// Import is the body of POST /v1/docs/import. Its ticket may be a write
+// ticket, which holds the document's secret: the body is sent to the
+// daemon only, and prints and logs without the ticket.
 type Import struct {
 	Ticket string `json:"ticket"`
 }
+
+// String describes the body without its ticket.
+func (i Import) String() string { return "Import(ticket " + redactedIfSet(i.Ticket) + ")" }
+
+// GoString returns the same as String.
+func (i Import) GoString() string { return i.String() }
+
+// Format writes the same as String for every verb.
+func (i Import) Format(f fmt.State, verb rune) { redact.Format(f, verb, i.String()) }
+
+// LogValue logs the same as String.
+func (i Import) LogValue() slog.Value { return slog.StringValue(i.String()) }
 
 // Share is the body of POST /v1/docs/{id}/share.
 type Share struct {
@@ -90,10 +108,30 @@ type Share struct {
 
 // Ticket answers a share. The ticket of a write share holds the
 // document's secret: it is answered to the caller only, and never logged.
+// A Ticket prints and logs without its ticket text unless Mode is read;
+// its JSON is the export.
 type Ticket struct {
 	Ticket string `json:"ticket"`
 	Mode   string `json:"mode"` // what the ticket grants: read | write
 }
+
+// String returns the ticket text of a read ticket, and otherwise a
+// description without it.
+func (t Ticket) String() string {
+	if t.Mode == "read" {
+		return t.Ticket
+	}
+	return "Ticket(" + t.Mode + ", " + redactedIfSet(t.Ticket) + ")"
+}
+
+// GoString returns the same as String.
+func (t Ticket) GoString() string { return t.String() }
+
+// Format writes the same as String for every verb.
+func (t Ticket) Format(f fmt.State, verb rune) { redact.Format(f, verb, t.String()) }
+
+// LogValue logs the same as String.
+func (t Ticket) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // Entry is one entry, without its content.
 type Entry struct {
@@ -218,8 +256,30 @@ type Author struct {
 // AuthorSecret is the answer of POST /v1/authors/{id}/export and the body
 // of POST /v1/authors/import. The secret signs entries as the author: it
 // is answered to the caller only, and never logged.
+//
+// It prints and logs without the secret; its JSON is the export.
 type AuthorSecret struct {
 	Secret string `json:"secret"`
+}
+
+// String describes the value without its secret.
+func (a AuthorSecret) String() string { return "AuthorSecret(" + redactedIfSet(a.Secret) + ")" }
+
+// GoString returns the same as String.
+func (a AuthorSecret) GoString() string { return a.String() }
+
+// Format writes the same as String for every verb.
+func (a AuthorSecret) Format(f fmt.State, verb rune) { redact.Format(f, verb, a.String()) }
+
+// LogValue logs the same as String.
+func (a AuthorSecret) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
+// redactedIfSet is redact.Marker, or "none" for an empty secret.
+func redactedIfSet(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return redact.Marker
 }
 
 // CodeIsDefault: DELETE of the default author; make another the default

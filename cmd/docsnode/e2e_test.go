@@ -23,6 +23,8 @@ import (
 
 	"github.com/docsnode/docsnode/client"
 	"github.com/docsnode/docsnode/internal/testutil"
+	"github.com/docsnode/docsnode/replica"
+	docticket "github.com/docsnode/docsnode/ticket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -258,6 +260,11 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "grants WRITE") || writeTicket == ticket {
 		t.Fatalf("share write: exit %d, %q", code, errOut)
 	}
+	// The printed write ticket is the whole ticket, secret included, not
+	// its redacted description.
+	if wt, err := docticket.Parse(writeTicket); err != nil || wt.Capability.Kind() != replica.Write {
+		t.Fatalf("share write printed %q: %v", writeTicket, err)
+	}
 	if joined := mustCLI(t, bin, dirB, "doc", "join", ticket); joined != doc {
 		t.Fatalf("join printed %q, want %s", joined, doc)
 	}
@@ -442,6 +449,9 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 		t.Fatalf("author default = %q, want %s", got, author)
 	}
 	secret := mustCLI(t, bin, dirA, "author", "export", author)
+	if a, err := replica.ParseAuthor(secret); err != nil || a.ID().String() != author {
+		t.Fatalf("author export printed %q: %v", secret, err)
+	}
 	if got := mustCLI(t, bin, dirB, "author", "import", secret); got != author {
 		t.Fatalf("author import on B = %q, want %s", got, author)
 	}
