@@ -197,6 +197,15 @@ type Config struct {
 	// 10000 ops/s and 40000, about a third of a core of signature checks.
 	NodeOpRate, NodeOpBurst int
 
+	// InvalidOpCost is the tokens an op that fails to decode, validate or
+	// verify takes from its sender's budget on top of the one it took on
+	// arrival, so that a sender of forged ops soon has its new ops
+	// dropped unchecked: with the defaults, a sender of nothing but
+	// invalid ops gets PeerOpRate/InvalidOpCost (50) checked a second once
+	// its burst is spent. A budget may go into debt down to -PeerOpBurst.
+	// An honest sender never sends an invalid op. Default: 100.
+	InvalidOpCost int
+
 	// MaxRateLimitedPeers bounds the senders whose budget the node
 	// tracks; beyond it the least recently seen one is forgotten, and
 	// starts again with a full bucket if it comes back. Default 4096.
@@ -239,6 +248,7 @@ const (
 	DefaultPeerOpBurst         = 20000
 	DefaultNodeOpRate          = 10000
 	DefaultNodeOpBurst         = 40000
+	DefaultInvalidOpCost       = 100
 	DefaultMaxRateLimitedPeers = 4096
 	DefaultMaxMembers          = 1024
 )
@@ -272,6 +282,7 @@ func DefaultConfig() Config {
 		PeerOpBurst:         DefaultPeerOpBurst,
 		NodeOpRate:          DefaultNodeOpRate,
 		NodeOpBurst:         DefaultNodeOpBurst,
+		InvalidOpCost:       DefaultInvalidOpCost,
 		MaxRateLimitedPeers: DefaultMaxRateLimitedPeers,
 		MaxMembers:          DefaultMaxMembers,
 		Limits:              replica.DefaultLimits(),
@@ -326,6 +337,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.PeerOpBurst, d.PeerOpBurst)
 	setDefault(&c.NodeOpRate, d.NodeOpRate)
 	setDefault(&c.NodeOpBurst, d.NodeOpBurst)
+	setDefault(&c.InvalidOpCost, d.InvalidOpCost)
 	setDefault(&c.MaxRateLimitedPeers, d.MaxRateLimitedPeers)
 	setDefault(&c.MaxMembers, d.MaxMembers)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)

@@ -54,7 +54,9 @@
 // counted
 // (Stats.OpsPeerLimited, OpsNodeLimited): a member that floods forged
 // Puts costs this node the signature checks of its budget, not of its
-// flood.
+// flood. An op that fails to decode, validate or verify costs its sender
+// Config.InvalidOpCost more tokens, so a sender of forged ops spends its
+// budget a hundred times faster than an honest one.
 //
 // memberlist calls its delegates from its own goroutines, some with its
 // locks held. Here they only check or record a membership change under

@@ -86,6 +86,7 @@ func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCou
 			// Not marked seen: a Put whose content was swapped must not
 			// hide the genuine one, which has the same key.
 			counts.invalid++
+			f.penalize(in.from)
 			continue
 		}
 		f.seen.add(key)
@@ -99,6 +100,7 @@ func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCou
 		if o.kind == opPut || o.kind == opPutContent {
 			if err := f.limits.ValidateUnsigned(&out[len(out)-1].op.entry.Entry, f.doc, now); err != nil {
 				counts.invalid++
+				f.penalize(in.from)
 				out = out[:len(out)-1]
 				continue
 			}
@@ -133,11 +135,19 @@ func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCou
 	for i, a := range out {
 		if bad[i] {
 			counts.invalid++
+			f.penalize(a.sender)
 			continue
 		}
 		kept = append(kept, a)
 	}
 	return kept, counts
+}
+
+// penalize charges sender for one invalid op (Config.InvalidOpCost).
+func (f *opFilter) penalize(sender endpoint.NodeID) {
+	if f.limiter != nil {
+		f.limiter.penalize(sender, 1)
+	}
 }
 
 func markBad(bad map[int]bool, i int) map[int]bool {

@@ -243,3 +243,37 @@ func TestFilterChargesNewOpsOnly(t *testing.T) {
 		t.Fatalf("op 3 from another sender: admitted %d, counts %+v; want it admitted", len(got), counts)
 	}
 }
+
+// TestInvalidOpsSpendTheSendersBudget: each invalid op a sender hands the
+// node costs it InvalidOpCost tokens, so a sender of forged ops soon has
+// its new ops dropped before they are checked, while another sender's
+// budget is untouched.
+func TestInvalidOpsSpendTheSendersBudget(t *testing.T) {
+	doc, otherDoc := newTestDoc(t), newTestDoc(t)
+	f := newTestFilter(doc.id(), endpoint.NodeID{9})
+	f.limiter = newRateLimiter(Config{PeerOpRate: 1, PeerOpBurst: 300, InvalidOpCost: 100}.withDefaults())
+	forger, honest := endpoint.NodeID{1}, endpoint.NodeID{2}
+	forged := doc.entry("forged", "v")
+	forged.AuthorSig[0] ^= 1
+	bad := []received{
+		{from: forger, raw: mustOp(t, &op{kind: opPut, origin: forger, entry: forged})},
+		{from: forger, raw: mustOp(t, &op{kind: opPut, origin: forger, entry: otherDoc.entry("foreign", "v")})},
+	}
+	now := time.Now()
+	if got, counts := f.admit(bad, now); len(got) != 0 || counts.invalid != 2 {
+		t.Fatalf("admitted %d, counts %+v; want both refused as invalid", len(got), counts)
+	}
+	// 300 - 2 taken - 2×100 charged leaves 98 tokens: budget enough for
+	// valid ops, but one more invalid op puts the sender in debt.
+	third := doc.entry("forged-2", "v")
+	third.NamespaceSig[0] ^= 1
+	f.admit([]received{{from: forger, raw: mustOp(t, &op{kind: opPut, origin: forger, entry: third})}}, now)
+	got, counts := f.admit([]received{{from: forger, raw: mustOp(t, &op{kind: opPut, origin: forger, entry: doc.entry("k1", "v")})}}, now)
+	if len(got) != 0 || counts.peerLimited != 1 {
+		t.Fatalf("after three invalid ops the forger's next op: admitted %d, counts %+v; want it dropped over budget", len(got), counts)
+	}
+	got, _ = f.admit([]received{{from: honest, raw: mustOp(t, &op{kind: opPut, origin: honest, entry: doc.entry("k2", "v")})}}, now)
+	if len(got) != 1 {
+		t.Fatal("another sender's valid op was dropped")
+	}
+}

@@ -40,6 +40,7 @@ func (b *tokenBucket) refill(now time.Time, rate, burst float64) {
 type rateLimiter struct {
 	peerRate, peerBurst float64
 	nodeRate, nodeBurst float64
+	invalidCost         float64
 	maxPeers            int
 
 	mu    sync.Mutex
@@ -57,9 +58,10 @@ func newRateLimiter(cfg Config) *rateLimiter {
 	return &rateLimiter{
 		peerRate: float64(cfg.PeerOpRate), peerBurst: float64(cfg.PeerOpBurst),
 		nodeRate: float64(cfg.NodeOpRate), nodeBurst: float64(cfg.NodeOpBurst),
-		maxPeers: cfg.MaxRateLimitedPeers,
-		node:     tokenBucket{tokens: float64(cfg.NodeOpBurst)},
-		peers:    make(map[endpoint.NodeID]*list.Element),
+		maxPeers:    cfg.MaxRateLimitedPeers,
+		invalidCost: float64(cfg.InvalidOpCost),
+		node:        tokenBucket{tokens: float64(cfg.NodeOpBurst)},
+		peers:       make(map[endpoint.NodeID]*list.Element),
 	}
 }
 
@@ -98,4 +100,21 @@ func (l *rateLimiter) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.peers)
+}
+
+// penalize charges sender InvalidOpCost tokens for each of n ops of its
+// that were invalid. Its budget may go into debt, down to -PeerOpBurst; a
+// sender the limiter does not track (forgotten since) is not charged.
+func (l *rateLimiter) penalize(sender endpoint.NodeID, n int) {
+	if n <= 0 || l.invalidCost <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.peers[sender]
+	if !ok {
+		return
+	}
+	b := el.Value.(*peerBucket)
+	b.tokens = max(-l.peerBurst, b.tokens-float64(n)*l.invalidCost)
 }

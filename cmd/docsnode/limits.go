@@ -102,6 +102,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&g.GossipInterval, "gossip-interval", g.GossipInterval, "time between gossip rounds while something is queued")
 	f.IntVar(&g.PeerOpRate, "gossip-peer-op-rate", g.PeerOpRate, "gossip ops per second each sending node may hand this node; more are dropped unchecked")
 	f.IntVar(&g.PeerOpBurst, "gossip-peer-op-burst", g.PeerOpBurst, "gossip ops a sending node may hand this node at once")
+	f.IntVar(&g.InvalidOpCost, "gossip-invalid-op-cost", g.InvalidOpCost, "tokens an invalid gossip op (forged, foreign, malformed) takes from its sender's budget")
 	f.IntVar(&g.NodeOpRate, "gossip-node-op-rate", g.NodeOpRate, "gossip ops per second all senders together may hand this node")
 	f.IntVar(&g.NodeOpBurst, "gossip-node-op-burst", g.NodeOpBurst, "gossip ops all senders together may hand this node at once")
 	f.IntVar(&g.MaxMembers, "gossip-max-members", g.MaxMembers, "other members a document's swarm admits; alive messages for more are refused")
