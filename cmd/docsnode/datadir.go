@@ -48,7 +48,7 @@ var errLocked = errors.New("the data directory is in use")
 // message; the lock itself is the flock, which the kernel drops when the
 // holder exits, however it exits.
 func lockDataDir(dir string) (*dataLock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir, 0o700, syncDir); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	path := filepath.Join(dir, lockFile)
@@ -153,4 +153,41 @@ func isLoopback(addr string) bool {
 	}
 	host, _, ok := strings.Cut(addr, ":")
 	return ok && host == "localhost"
+}
+
+// mkdirDurable is os.MkdirAll that also makes the new directories survive
+// a power loss: each one it created is synced in its parent (sync is
+// called on the parent of every new directory, top down). A directory
+// that already existed is left as it is.
+func mkdirDurable(dir string, perm os.FileMode, sync func(string) error) error {
+	dir = filepath.Clean(dir)
+	var created []string // deepest first
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(created) - 1; i >= 0; i-- {
+		if err := sync(filepath.Dir(created[i])); err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Dir(created[i]), err)
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory, so that the entries made in it are durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
