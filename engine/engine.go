@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/blobs"
@@ -58,6 +59,13 @@ type Config struct {
 	// the store actor's, so that an entry and its content are synced
 	// within the same window.
 	Content blobs.Options
+	// Now is the node's clock: local writes take their timestamps from
+	// it, and the timestamps of entries from peers are checked against it
+	// (replica.Limits.MaxFutureShift, 10 minutes ahead at most). It is the
+	// default of Actor.Now, Store.Now, Live.Sync.Now and Gossip.Now, each of
+	// which may still be set alone. Timers and timeouts keep the system
+	// clock. Default time.Now; tests skew it.
+	Now func() time.Time
 	// Logger receives the problems that do not stop the engine, such as a
 	// document whose live sync failed to resume on Open (see
 	// Engine.Resumed). Default: slog.Default().
@@ -130,6 +138,13 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	// The store outlives the engine with a data directory, or on a file
 	// system the caller keeps.
 	persistent := cfg.DataDir != "" || cfg.Store.FS != nil
+	if cfg.Now != nil {
+		for _, now := range []*func() time.Time{&cfg.Actor.Now, &cfg.Store.Now, &cfg.Live.Sync.Now, &cfg.Gossip.Now} {
+			if *now == nil {
+				*now = cfg.Now
+			}
+		}
+	}
 	storeDir, blobDir := "", ""
 	if cfg.DataDir == "" {
 		cfg.Store.InMemory = true

@@ -402,3 +402,33 @@ func TestResumeWithStoreFS(t *testing.T) {
 		t.Fatalf("document not open for sync after the restart: %v", err)
 	}
 }
+
+// TestConfigNowStampsWrites: Config.Now is the clock local writes take
+// their timestamps from.
+func TestConfigNowStampsWrites(t *testing.T) {
+	const skew = time.Hour
+	cfg := TestConfig()
+	cfg.Now = func() time.Time { return time.Now().Add(skew) }
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	doc, err := e.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := e.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(skew).UnixMicro()
+	se, err := doc.Set(ctx, au, []byte("k"), []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(se.Timestamp) < before {
+		t.Fatalf("timestamp %d is before the skewed clock's %d", se.Timestamp, before)
+	}
+}

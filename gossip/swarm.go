@@ -483,7 +483,7 @@ func (s *Swarm) reconnectLoop() {
 }
 
 func (s *Swarm) handleOps(batch [][]byte) {
-	ok, counts := s.filter.admit(batch, time.Now())
+	ok, counts := s.filter.admit(batch, s.cfg.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
 	s.stats.opsInvalid.Add(counts.invalid)
 	s.stats.opsAccepted.Add(uint64(len(ok)))
