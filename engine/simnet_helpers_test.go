@@ -144,8 +144,11 @@ func simAddr(i int) *net.UDPAddr {
 func (n *simNetwork) conn(addr *net.UDPAddr) *simnet.SimConn {
 	link := &simnet.SimulatedLink{LatencyFunc: n.linkLatency, UploadPacket: n.router}
 	c := simnet.NewBlockingSimConn(addr, link)
-	n.router.AddNode(addr, link)
+	// Started before the router knows it: a packet for addr may come at
+	// once (a peer of a restarted node still sends to it), and the link
+	// has no queues before Start.
 	link.Start()
+	n.router.AddNode(addr, link)
 	n.links = append(n.links, link)
 	return c
 }
