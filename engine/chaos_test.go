@@ -280,21 +280,11 @@ func (r *chaosRun) step(step int) {
 	t, ctx := r.t, r.t.Context()
 	nd := r.pickUp()
 	switch x := r.rng.IntN(100); {
-	case x < 40: // write
+	case x < 40: // writes: up to three nodes at once, a few each
 		if nd == nil {
 			return
 		}
-		// The entry only: content is not what this test checks, and the
-		// content store writes to a real disk, where the bubble's virtual
-		// time stands still.
-		au, key := r.authorOf(nd), r.key()
-		value := fmt.Appendf(nil, "seed %d step %d node %d", r.seed, step, nd.i)
-		se, _, err := nd.e.act.InsertLocal(ctx, r.docID, au, []byte(key), replica.HashContent(value), uint64(len(value)))
-		if err != nil {
-			t.Fatalf("step %d: node %d sets %q: %v", step, nd.i, key, err)
-		}
-		r.acked = append(r.acked, se)
-		r.stats.writes++
+		r.writes(step)
 	case x < 47: // prefix delete
 		if nd == nil {
 			return
@@ -369,6 +359,54 @@ func (r *chaosRun) step(step int) {
 		sk := r.nodes[r.rng.IntN(len(r.nodes))]
 		sk.skew.Store(r.rng.Int64N(int64(2*chaosMaxSkew)) - int64(chaosMaxSkew))
 		r.stats.skews++
+	}
+}
+
+// writes has up to three nodes that are up write a few entries each, at
+// the same time. Every write has returned when it returns, so no crash
+// falls in the middle of one.
+func (r *chaosRun) writes(step int) {
+	type write struct {
+		nd  *chaosNode
+		au  replica.Author
+		key string
+	}
+	var plan [][]write
+	for range 1 + r.rng.IntN(3) {
+		nd := r.pickUp()
+		if slices.ContainsFunc(plan, func(ws []write) bool { return ws[0].nd == nd }) {
+			continue
+		}
+		var ws []write
+		for range 1 + r.rng.IntN(4) {
+			ws = append(ws, write{nd: nd, au: r.authorOf(nd), key: r.key()})
+		}
+		plan = append(plan, ws)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ws := range plan {
+		wg.Go(func() {
+			for i, w := range ws {
+				// The entry only: content is not what this test checks,
+				// and the content store writes to a real disk, where the
+				// bubble's virtual time stands still.
+				value := fmt.Appendf(nil, "seed %d step %d node %d write %d", r.seed, step, w.nd.i, i)
+				se, _, err := w.nd.e.act.InsertLocal(r.t.Context(), r.docID, w.au, []byte(w.key), replica.HashContent(value), uint64(len(value)))
+				if err != nil {
+					r.t.Errorf("step %d: node %d sets %q: %v", step, w.nd.i, w.key, err)
+					return
+				}
+				mu.Lock()
+				r.acked = append(r.acked, se)
+				r.stats.writes++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if r.t.Failed() {
+		r.t.FailNow()
 	}
 }
 
