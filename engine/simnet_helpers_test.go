@@ -34,6 +34,7 @@ type partitionRouter struct {
 
 	mu     sync.Mutex
 	group  map[string]int // node address → group; nil: no partition
+	oneWay bool           // drop only from lower to higher groups
 	drops  int
 	faults packetFaults
 }
@@ -61,11 +62,21 @@ func (r *partitionRouter) partition(groups ...[]net.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.group = make(map[string]int)
+	r.oneWay = false
 	for i, g := range groups {
 		for _, a := range g {
 			r.group[a.String()] = i + 1
 		}
 	}
+}
+
+// partitionOneWay is partition, except that packets still go from a group
+// to the groups listed before it: a link that fails in one direction.
+func (r *partitionRouter) partitionOneWay(groups ...[]net.Addr) {
+	r.partition(groups...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.oneWay = true
 }
 
 // heal removes the partition.
@@ -83,7 +94,11 @@ func (r *partitionRouter) dropped() int {
 
 func (r *partitionRouter) SendPacket(p simnet.Packet) error {
 	r.mu.Lock()
-	cut := r.group != nil && r.group[p.From.String()] != r.group[p.To.String()]
+	cut := false
+	if r.group != nil {
+		from, to := r.group[p.From.String()], r.group[p.To.String()]
+		cut = from != to && (!r.oneWay || from < to)
+	}
 	twice := false
 	if !cut && r.faults.rng != nil {
 		cut = r.faults.rng.Float64() < r.faults.loss

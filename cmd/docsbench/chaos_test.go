@@ -10,7 +10,7 @@ import (
 // converged and failed otherwise, counts as diverged.
 func TestParseChaosResults(t *testing.T) {
 	out := []byte(`=== RUN   TestChaos/seed=3
-    chaos_test.go:90: chaos-result seed=3 nodes=5 steps=40 converged=true converge_ms=1500 ok=true writes=1
+    chaos_test.go:90: chaos-result seed=3 nodes=5 steps=40 converged=true converge_ms=1500 ok=true live_ms=20 writes=1
     chaos_test.go:90: chaos-result seed=4 nodes=5 steps=40 converged=false converge_ms=180000 ok=false writes=2
     chaos_test.go:92: reproduce: go test ./engine -run 'TestChaos$' -chaos.seed=4 -chaos.nodes=5 -v
     chaos_test.go:90: chaos-result seed=5 nodes=5 steps=40 converged=true converge_ms=250 ok=false writes=2
@@ -20,7 +20,7 @@ func TestParseChaosResults(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("parsed %d results, want 3: %v", len(got), got)
 	}
-	if r := got[3]; !r.ok || r.converge != 1500*time.Millisecond {
+	if r := got[3]; !r.ok || r.converge != 1500*time.Millisecond || r.live != 20*time.Millisecond {
 		t.Errorf("seed 3: %+v", r)
 	}
 	if r := got[4]; r.ok || r.why != "not converged" {
