@@ -57,6 +57,12 @@ var (
 // fault is removed and every node is up and joined, to hold the model.
 const chaosConvergeBound = 3 * time.Minute
 
+// chaosLiveBound is how much virtual time a write made once the replicas
+// converged has to reach every node: live sync must work again, though the
+// gossip push may be lost to a membership that has not settled yet, and
+// then catch-up (live.Config.CatchUpDelay) repairs it.
+const chaosLiveBound = 10 * time.Second
+
 // chaosMaxSkew bounds a node's clock skew either way, so that two nodes'
 // clocks stay within the 10 minutes replica.Limits allows a remote
 // timestamp ahead of the local clock.
@@ -82,7 +88,7 @@ func TestChaos(t *testing.T) {
 type chaosStats struct {
 	writes, deletes, leaves, joins, crashes, restarts, partitions, faults, skews int
 	converged                                                                      bool
-	convergeTime                                                                   time.Duration
+	convergeTime, liveTime                                                         time.Duration
 }
 
 // runChaos runs one seed and reports it on one line, which docsbench chaos
@@ -90,8 +96,8 @@ type chaosStats struct {
 func runChaos(t *testing.T, seed uint64, n, steps int) {
 	var st chaosStats
 	defer func() {
-		t.Logf("chaos-result seed=%d nodes=%d steps=%d converged=%t converge_ms=%d ok=%t writes=%d deletes=%d leaves=%d joins=%d crashes=%d restarts=%d partitions=%d faults=%d skews=%d",
-			seed, n, steps, st.converged, st.convergeTime.Milliseconds(), !t.Failed(),
+		t.Logf("chaos-result seed=%d nodes=%d steps=%d converged=%t converge_ms=%d ok=%t live_ms=%d writes=%d deletes=%d leaves=%d joins=%d crashes=%d restarts=%d partitions=%d faults=%d skews=%d",
+			seed, n, steps, st.converged, st.convergeTime.Milliseconds(), !t.Failed(), st.liveTime.Milliseconds(),
 			st.writes, st.deletes, st.leaves, st.joins, st.crashes, st.restarts, st.partitions, st.faults, st.skews)
 		if t.Failed() {
 			t.Logf("reproduce: go test ./engine -run 'TestChaos$' -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -v", seed, n, steps)
@@ -104,15 +110,28 @@ func runChaos(t *testing.T, seed uint64, n, steps int) {
 		for step := range steps {
 			r.restartDue()
 			r.step(step)
-			time.Sleep(time.Duration(r.rng.Int64N(int64(3 * time.Second))))
+			time.Sleep(time.Duration(r.rng.Int64N(int64(2 * time.Second))))
 		}
 		r.healAll()
 		start := time.Now()
-		r.awaitModel(chaosConvergeBound)
+		r.awaitModel("after the heal", chaosConvergeBound)
 		st = r.stats
 		st.converged = !t.Failed()
 		st.convergeTime = time.Since(start)
 		t.Logf("converged in %v of virtual time after the heal, on %d acknowledged writes and deletes", st.convergeTime, len(r.acked))
+		// Live sync works again everywhere: one write on each node
+		// reaches every other.
+		start = time.Now()
+		for _, nd := range r.nodes {
+			se, _, err := nd.e.act.InsertLocal(t.Context(), r.docID, nd.author, fmt.Appendf(nil, "live/%d", nd.i), replica.HashContent([]byte("live")), 4)
+			if err != nil {
+				t.Fatalf("node %d writes after the heal: %v", nd.i, err)
+			}
+			r.acked = append(r.acked, se)
+		}
+		r.awaitModel("after the writes that follow it", chaosLiveBound)
+		st.liveTime = time.Since(start)
+		t.Logf("writes after the heal everywhere in %v", st.liveTime)
 	})
 }
 
@@ -338,7 +357,11 @@ func (r *chaosRun) step(step int) {
 				groups[g-1] = append(groups[g-1], nd.addr)
 			}
 		}
-		r.c.net.router.partition(groups...)
+		if r.rng.IntN(4) == 0 {
+			r.c.net.router.partitionOneWay(groups...)
+		} else {
+			r.c.net.router.partition(groups...)
+		}
 		r.stats.partitions++
 	case x < 82:
 		r.c.net.router.heal()
@@ -350,7 +373,7 @@ func (r *chaosRun) step(step int) {
 		}
 		r.c.net.router.setFaults(packetFaults{
 			rng:  rand.New(rand.NewPCG(r.seed, uint64(step))),
-			loss: 0.3 * r.rng.Float64(),
+			loss: 0.5 * r.rng.Float64(),
 			dup:  0.1 * r.rng.Float64(),
 		})
 		r.c.net.setJitter(time.Duration(r.rng.Int64N(int64(30*time.Millisecond))), rand.New(rand.NewPCG(r.seed, uint64(step)+1<<32)))
@@ -495,7 +518,7 @@ func (r *chaosRun) healAll() {
 // awaitModel returns once every node holds the model, checking whenever
 // the bubble is idle after an event on any node (and every virtual
 // second); it fails the test after bound of virtual time.
-func (r *chaosRun) awaitModel(bound time.Duration) {
+func (r *chaosRun) awaitModel(when string, bound time.Duration) {
 	t := r.t
 	ctx, cancel := context.WithTimeout(t.Context(), bound)
 	defer cancel()
@@ -535,7 +558,7 @@ func (r *chaosRun) awaitModel(bound time.Duration) {
 		case <-kick:
 		case <-time.After(time.Second):
 		case <-ctx.Done():
-			t.Fatalf("not converged after %v of virtual time: %s", bound, diff)
+			t.Fatalf("not converged %s within %v of virtual time: %s", when, bound, diff)
 		}
 	}
 }
