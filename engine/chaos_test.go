@@ -87,8 +87,8 @@ func TestChaos(t *testing.T) {
 // chaosStats counts what a run did, for its result line.
 type chaosStats struct {
 	writes, deletes, leaves, joins, crashes, restarts, partitions, faults, skews int
-	converged                                                                      bool
-	convergeTime, liveTime                                                         time.Duration
+	converged                                                                    bool
+	convergeTime, liveTime                                                       time.Duration
 }
 
 // runChaos runs one seed and reports it on one line, which docsbench chaos
@@ -139,12 +139,12 @@ func runChaos(t *testing.T, seed uint64, n, steps int) {
 type chaosNode struct {
 	*simNode
 	id     endpoint.NodeID
-	fs     *vfs.MemFS    // the store's file system; replaced by a crash copy at a crash
-	skew   atomic.Int64  // the clock's skew, in nanoseconds
+	fs     *vfs.MemFS     // the store's file system; replaced by a crash copy at a crash
+	skew   atomic.Int64   // the clock's skew, in nanoseconds
 	author replica.Author // the node's own author
-	doc    *Doc          // nil while down
-	joined bool          // open for sync, as the store marks it
-	down   time.Time     // when a down node comes back; zero while up
+	doc    *Doc           // nil while down
+	joined bool           // open for sync, as the store marks it
+	down   time.Time      // when a down node comes back; zero while up
 }
 
 // chaosRun is one seed's cluster, scheduler and model.
