@@ -558,7 +558,27 @@ func (r *chaosRun) awaitModel(when string, bound time.Duration) {
 		case <-kick:
 		case <-time.After(time.Second):
 		case <-ctx.Done():
+			r.logSync()
 			t.Fatalf("not converged %s within %v of virtual time: %s", when, bound, diff)
+		}
+	}
+}
+
+// logSync logs what each node knows of its sessions, for a failure.
+func (r *chaosRun) logSync() {
+	t, ctx := r.t, r.t.Context()
+	for _, nd := range r.nodes {
+		sum, err := nd.e.act.Summary(ctx, r.docID)
+		stats, serr := nd.e.SyncStats(ctx)
+		t.Logf("node %d (%s): %d entries stored (%v); sessions %+v (%v)", nd.i, nd.id.Short(), sum.Count, err, stats, serr)
+		st, err := nd.doc.SyncStatus(ctx)
+		if err != nil {
+			t.Logf("  sync status: %v", err)
+		}
+		for _, ps := range st {
+			t.Logf("  with %s: running %v pending %t resync %t; %d sessions, %d failed; last at %v equal %t sent %d received %d refused %d, error %q; refused in all %d",
+				ps.Peer.Short(), ps.Running, ps.Pending, ps.Resync, ps.Sessions, ps.Failures, ps.LastSync.Format("15:04:05.000"),
+				ps.LastEqual, ps.LastSent, ps.LastReceived, ps.LastRefused, ps.LastError, ps.Refused)
 		}
 	}
 }
