@@ -162,10 +162,17 @@ type chaosRun struct {
 	// on its writer's disk once acknowledged, crashes or not.
 	acked []replica.SignedEntry
 	stats chaosStats
+	start time.Time // the bubble's start, for the step log
+}
+
+// logf logs a step with the virtual time since the run started.
+func (r *chaosRun) logf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Logf("%8.3fs "+format, append([]any{time.Since(r.start).Seconds()}, args...)...)
 }
 
 func newChaosRun(t *testing.T, seed uint64, n int) *chaosRun {
-	r := &chaosRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x636861_6f73))}
+	r := &chaosRun{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x636861_6f73)), start: time.Now()}
 	var keySeed [32]byte
 	copy(keySeed[:], fmt.Appendf(nil, "chaos keys %d", seed))
 	keys := rand.NewChaCha8(keySeed)
@@ -322,6 +329,7 @@ func (r *chaosRun) step(step int) {
 		}
 		r.acked = append(r.acked, se)
 		r.stats.deletes++
+		r.logf("node %d deletes %q of %s", nd.i, prefix, au.ID().Short())
 	case x < 52: // leave
 		if nd == nil || !nd.joined {
 			return
@@ -331,6 +339,7 @@ func (r *chaosRun) step(step int) {
 		}
 		nd.joined = false
 		r.stats.leaves++
+		r.logf("node %d leaves", nd.i)
 	case x < 60: // join, with the peers it remembers or a ticket's node
 		if nd == nil || nd.joined {
 			return
@@ -349,6 +358,7 @@ func (r *chaosRun) step(step int) {
 		nd.doc = nil
 		nd.down = time.Now().Add(time.Duration(r.rng.Int64N(int64(10 * time.Second))))
 		r.stats.restarts++
+		r.logf("node %d stops, down until %v", nd.i, nd.down.Sub(r.start))
 	case x < 77: // partition into two or three groups
 		groups := make([][]net.Addr, 1+r.rng.IntN(2))
 		for _, nd := range r.nodes {
@@ -363,8 +373,10 @@ func (r *chaosRun) step(step int) {
 			r.c.net.router.partition(groups...)
 		}
 		r.stats.partitions++
+		r.logf("partition %v", groups)
 	case x < 82:
 		r.c.net.router.heal()
+		r.logf("partition healed")
 	case x < 92: // packet faults, or none
 		if r.rng.IntN(4) == 0 {
 			r.c.net.router.setFaults(packetFaults{})
@@ -378,10 +390,12 @@ func (r *chaosRun) step(step int) {
 		})
 		r.c.net.setJitter(time.Duration(r.rng.Int64N(int64(30*time.Millisecond))), rand.New(rand.NewPCG(r.seed, uint64(step)+1<<32)))
 		r.stats.faults++
+		r.logf("packet faults %+v", r.c.net.router.faults)
 	default: // clock skew of any node, up or down
 		sk := r.nodes[r.rng.IntN(len(r.nodes))]
 		sk.skew.Store(r.rng.Int64N(int64(2*chaosMaxSkew)) - int64(chaosMaxSkew))
 		r.stats.skews++
+		r.logf("node %d skewed %v", sk.i, time.Duration(sk.skew.Load()))
 	}
 }
 
@@ -422,6 +436,7 @@ func (r *chaosRun) writes(step int) {
 				}
 				mu.Lock()
 				r.acked = append(r.acked, se)
+				r.logf("node %d writes %q of %s at %d", w.nd.i, w.key, w.au.ID().Short(), se.Timestamp)
 				r.stats.writes++
 				mu.Unlock()
 			}
@@ -449,6 +464,7 @@ func (r *chaosRun) join(nd *chaosNode, ticket bool) {
 	}
 	nd.joined = true
 	r.stats.joins++
+	r.logf("node %d joins with %v", nd.i, peers)
 }
 
 // crash stops nd as a crash would: its packet connection goes silent at
@@ -467,6 +483,7 @@ func (r *chaosRun) crash(nd *chaosNode, step int) {
 	nd.fs, nd.cfg.Store.FS = clone, clone
 	nd.down = time.Now().Add(time.Duration(r.rng.Int64N(int64(20 * time.Second))))
 	r.stats.crashes++
+	r.logf("node %d crashes, down until %v", nd.i, nd.down.Sub(r.start))
 }
 
 // restartDue brings back the down nodes whose time has come.
@@ -484,6 +501,7 @@ func (r *chaosRun) restart(nd *chaosNode) {
 	t, ctx := r.t, r.t.Context()
 	r.c.start(nd.simNode)
 	nd.down = time.Time{}
+	r.logf("node %d restarts", nd.i)
 	var err error
 	if nd.doc, err = nd.e.Docs().Open(ctx, r.docID); err != nil {
 		t.Fatalf("node %d reopens the document: %v", nd.i, err)
