@@ -51,6 +51,7 @@ var (
 	chaosCount = flag.Int("chaos.count", 20, "TestChaos: how many seeds, from -chaos.first")
 	chaosNodes = flag.Int("chaos.nodes", 5, "TestChaos: engines per seed")
 	chaosSteps = flag.Int("chaos.steps", 40, "TestChaos: workload and fault steps per seed")
+	chaosTrace = flag.Bool("chaos.trace", false, "TestChaos: log each node's neighbour, session and remote insert events")
 )
 
 // chaosConvergeBound is how much virtual time the replicas have, once every
@@ -271,6 +272,32 @@ func (r *chaosRun) setup() {
 			t.Fatalf("node %d's first sync with node 0: %v", nd.i, err)
 		}
 	}
+	for _, nd := range r.nodes {
+		r.trace(nd)
+	}
+}
+
+// trace logs nd's events, with -chaos.trace, until its engine closes.
+func (r *chaosRun) trace(nd *chaosNode) {
+	if !*chaosTrace {
+		return
+	}
+	sub, err := nd.doc.Subscribe(r.t.Context())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	go func() {
+		for ev := range sub.C() {
+			switch ev.Kind {
+			case live.EventNeighborUp, live.EventNeighborDown:
+				r.logf("node %d: %v %s", nd.i, ev.Kind, ev.Peer.Short())
+			case live.EventSyncFinished:
+				r.logf("node %d: session %v, err %v", nd.i, ev.Outcome, ev.Err)
+			case live.EventInsertRemote:
+				r.logf("node %d: got %q of %s at %d from %s", nd.i, ev.Entry.Key, ev.Entry.Author.Short(), ev.Entry.Timestamp, ev.Peer.Short())
+			}
+		}
+	}()
 }
 
 // pickUp returns a random node that is up, or nil.
@@ -502,6 +529,7 @@ func (r *chaosRun) restart(nd *chaosNode) {
 	r.c.start(nd.simNode)
 	nd.down = time.Time{}
 	r.logf("node %d restarts", nd.i)
+	defer r.trace(nd)
 	var err error
 	if nd.doc, err = nd.e.Docs().Open(ctx, r.docID); err != nil {
 		t.Fatalf("node %d reopens the document: %v", nd.i, err)
