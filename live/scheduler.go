@@ -416,8 +416,19 @@ func (s *scheduler) record(d *sdoc, p *speer, now time.Time, out Outcome, err er
 	s.out = append(s.out, effect{kind: effPersist, doc: d.ns, rec: p.rec, addr: p.addr})
 }
 
-// synced reports our heads to the swarm when a session brought us entries.
+// synced joins the swarm through p when p is not a member, and reports
+// our heads to the swarm when a session brought us entries.
+//
+// The join at open is best effort and not retried: when the peers it was
+// given had left the document or could not be reached then, the swarm
+// stays without members, and the node hears no write or report and syncs
+// only when a peer happens to dial it. A completed session shows that p
+// is reachable and holds the document open, so its swarm can be joined.
+// Sessions with members, the usual case, join nothing.
 func (s *scheduler) synced(d *sdoc, p *speer, out Outcome) {
+	if _, member := d.members[p.addr.ID]; !member && len(p.addr.Addrs) > 0 {
+		s.out = append(s.out, effect{kind: effJoin, doc: d.ns, gen: d.gen, addrs: []endpoint.NodeAddr{p.addr}})
+	}
 	if out.Inserted > 0 {
 		s.report(d)
 	}
