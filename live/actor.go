@@ -73,6 +73,16 @@ type Config struct {
 	CatchUpDelay time.Duration
 	// MaxCatchUpDelay bounds the wait for a pause. Default 5s.
 	MaxCatchUpDelay time.Duration
+	// AntiEntropyInterval: a document open for sync with which no session
+	// completed for this long syncs with one random swarm member, checked
+	// this often. Reports and catch-up show news by per-author latest
+	// timestamps and repair this node's own lost pushes; an entry a node
+	// missed while it was away, or one an author wrote on another node
+	// with a timestamp this node already holds for that author (an author
+	// writing from two nodes), shows no news anywhere, and only a session
+	// repairs it. In a swarm in sync such a session is one round trip.
+	// Default 1 min.
+	AntiEntropyInterval time.Duration
 
 	// Content is the node's content store. With it, the live actor serves
 	// content to peers (ALPN docsnode/blobs/1) and downloads the content
@@ -134,6 +144,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StoreTimeout, 10*time.Second)
 	def(&c.CatchUpDelay, time.Second)
 	def(&c.MaxCatchUpDelay, max(5*time.Second, c.CatchUpDelay))
+	def(&c.AntiEntropyInterval, time.Minute)
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 6
 	}
@@ -343,6 +354,10 @@ func (la *Actor) loop() {
 	defer la.shutdown()
 	la.sched.pumpDownloads(time.Now()) // the wanted set loaded at start
 	la.apply()
+	// One ticker for every document: a node runs many, and each is due
+	// only after a quiet interval.
+	antiEntropy := time.NewTicker(la.cfg.AntiEntropyInterval)
+	defer antiEntropy.Stop()
 	for {
 		select {
 		case <-la.ctx.Done():
@@ -351,6 +366,8 @@ func (la *Actor) loop() {
 			f(la.sched)
 		case <-la.timer.C:
 			la.sched.tick(time.Now())
+		case now := <-antiEntropy.C:
+			la.sched.antiEntropy(now)
 		}
 		la.apply()
 	}

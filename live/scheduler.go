@@ -61,6 +61,9 @@ type sdoc struct {
 	// them.
 	busySince, catchUpAt time.Time
 	wroteSince           bool
+	// lastSession is when a session of the document last completed, or
+	// when it was opened (Config.AntiEntropyInterval).
+	lastSession time.Time
 }
 
 // speer is the state of one document with one peer: the state machine,
@@ -210,7 +213,7 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 	d := s.docs[doc]
 	if d == nil {
 		s.gen++
-		d = &sdoc{ns: doc, gen: s.gen, peers: make(map[endpoint.NodeID]*speer),
+		d = &sdoc{ns: doc, gen: s.gen, lastSession: now, peers: make(map[endpoint.NodeID]*speer),
 			members: make(map[endpoint.NodeID]endpoint.NodeAddr), heads: st.heads,
 			unknown: make(map[endpoint.NodeID][]*syncWaiter)}
 		if d.heads == nil {
@@ -358,7 +361,7 @@ func (s *scheduler) dialed(now time.Time, doc replica.NamespaceID, gen uint64, a
 		p.refusals = 0
 		p.learn(addr)
 		s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: addr.ID, Outcome: out})
-		s.synced(d, p, out)
+		s.synced(now, d, p, out)
 	default:
 		s.stats.Failed++
 		s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: addr.ID, Outcome: out, Err: err})
@@ -397,7 +400,7 @@ func (s *scheduler) accepted(now time.Time, out Outcome, err error) {
 	s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: out.Peer, Outcome: out, Err: err})
 	if err == nil {
 		p.refusals = 0
-		s.synced(d, p, out)
+		s.synced(now, d, p, out)
 	}
 	s.record(d, p, now, out, err, local)
 	if again {
@@ -425,7 +428,8 @@ func (s *scheduler) record(d *sdoc, p *speer, now time.Time, out Outcome, err er
 // only when a peer happens to dial it. A completed session shows that p
 // is reachable and holds the document open, so its swarm can be joined.
 // Sessions with members, the usual case, join nothing.
-func (s *scheduler) synced(d *sdoc, p *speer, out Outcome) {
+func (s *scheduler) synced(now time.Time, d *sdoc, p *speer, out Outcome) {
+	d.lastSession = now
 	if _, member := d.members[p.addr.ID]; !member && len(p.addr.Addrs) > 0 {
 		s.out = append(s.out, effect{kind: effJoin, doc: d.ns, gen: d.gen, addrs: []endpoint.NodeAddr{p.addr}})
 	}
@@ -522,6 +526,28 @@ func (s *scheduler) catchUp(now time.Time, d *sdoc) {
 	p := d.peer(id)
 	p.learn(d.members[id])
 	s.want(now, d, p, ReasonCatchUp)
+}
+
+// antiEntropy syncs each open document with which no session completed
+// for Config.AntiEntropyInterval with one random swarm member
+// (ReasonCatchUp): what neither news nor catch-up shows still gets
+// reconciled.
+func (s *scheduler) antiEntropy(now time.Time) {
+	for _, d := range s.docs {
+		if now.Sub(d.lastSession) < s.cfg.AntiEntropyInterval || len(d.members) == 0 {
+			continue
+		}
+		d.lastSession = now // one try per interval, whatever its outcome
+		ids := make([]endpoint.NodeID, 0, len(d.members))
+		for id := range d.members {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, compareIDs)
+		id := ids[int(s.jitter()*float64(len(ids)))%len(ids)]
+		p := d.peer(id)
+		p.learn(d.members[id])
+		s.want(now, d, p, ReasonCatchUp)
+	}
 }
 
 func compareIDs(a, b endpoint.NodeID) int {

@@ -438,3 +438,32 @@ func TestSchedulerJoinsSwarmThroughSessionPeer(t *testing.T) {
 		t.Fatalf("session with a member: %q", got)
 	}
 }
+
+// TestSchedulerAntiEntropy: a document with which no session completed for
+// AntiEntropyInterval syncs with a swarm member, though no report showed
+// news and nothing was written: reports compare per-author latest
+// timestamps, which miss an entry written by the same author on another
+// node at a timestamp this node already holds. A completed session puts
+// the next one off.
+func TestSchedulerAntiEntropy(t *testing.T) {
+	s, doc := testSched(selfID)
+	every := s.cfg.AntiEntropyInterval
+	if every <= 0 {
+		t.Fatalf("AntiEntropyInterval %v", every)
+	}
+	s.antiEntropy(t0.Add(2 * every))
+	expectEffects(t, "no member", s, "")
+	member := addrOf(lowID, 2)
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: member})
+	expectEffects(t, "neighbour", s, "emit(neighbor-up)")
+	s.antiEntropy(t0.Add(every / 2))
+	expectEffects(t, "too soon", s, "")
+	s.antiEntropy(t0.Add(every))
+	expectEffects(t, "due", s, "dial(01@2,catch-up)")
+	s.dialed(t0.Add(every+time.Second), doc, 1, member, Outcome{Equal: true}, nil)
+	s.take()
+	s.antiEntropy(t0.Add(2 * every))
+	expectEffects(t, "put off by the session", s, "")
+	s.antiEntropy(t0.Add(2*every + time.Second))
+	expectEffects(t, "due again", s, "dial(01@2,catch-up)")
+}
