@@ -62,7 +62,7 @@ func runChaos(args []string) error {
 	seeds := fs.Int("seeds", 100, "how many seeds to run")
 	first := fs.Uint64("first", 1, "the first seed")
 	nodes := fs.Int("nodes", 5, "engines per seed")
-	steps := fs.Int("steps", 0, "workload and fault steps per seed (0: the test's default)")
+	steps := fs.Int("steps", 40, "workload and fault steps per seed (0: the test's default, 30)")
 	procs := fs.Int("procs", runtime.GOMAXPROCS(0), "test processes at a time")
 	batch := fs.Int("batch", 10, "seeds per test process")
 	bin := fs.String("bin", "", "a built engine test binary (default: build one with go test -c)")
