@@ -82,6 +82,10 @@ type RoundResult struct {
 	Reply []byte     // nil when the initiator is done
 	Have  [][32]byte // ids this side holds and the peer lacks (initiator only)
 	Need  [][32]byte // ids the peer holds and this side lacks (initiator only)
+	// Local is the size of this side's set, PeerListed how many ids the
+	// peer has listed so far (recon.Session.PeerListed): the items the
+	// reconciliation has seen.
+	Local, PeerListed int
 }
 
 // Reconcile processes the peer's message.
@@ -92,7 +96,7 @@ func (r *ReconSession) Reconcile(ctx context.Context, msg []byte) (RoundResult, 
 			return RoundResult{}, fmt.Errorf("actor: reconcile %s: %w", r.ns.Short(), replica.ErrNotFound)
 		}
 		reply, have, need, err := r.s.Reconcile(msg)
-		return RoundResult{Reply: reply, Have: have, Need: need}, err
+		return RoundResult{Reply: reply, Have: have, Need: need, Local: r.s.Len(), PeerListed: r.s.PeerListed()}, err
 	})
 }
 

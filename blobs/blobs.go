@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/replica"
@@ -77,6 +78,11 @@ type Options struct {
 	// SmallCacheSize is the small-blob database's block cache. Default
 	// DefaultSmallCacheSize (8 MiB).
 	SmallCacheSize int64
+	// FS is the file system the store keeps its files on, the small-blob
+	// database's included; dir is a path on it. Tests pass
+	// vfs.NewCrashableMem to drop what was not synced, as a power loss
+	// does. Default vfs.Default, the operating system's.
+	FS vfs.FS
 }
 
 // Status says how much of a blob the store holds.
@@ -116,6 +122,7 @@ func (s Status) String() string {
 // Its methods are safe for concurrent use. Close it after its last use:
 // it joins the goroutine that syncs recent writes.
 type Store struct {
+	fs      vfs.FS
 	dir     string
 	maxSize int64
 	flush   time.Duration
@@ -124,10 +131,15 @@ type Store struct {
 	closed   bool
 	unsynced map[string]struct{} // files and directories written since the last sync
 	fetching map[replica.Hash]struct{}
-	kick     chan struct{} // 1-buffered: unsynced became non-empty
-	quit     chan struct{}
-	wg       sync.WaitGroup
-	syncErr  error // the last background sync's failure, reported by Close
+	// durableDirs are the fan-out directories whose entry in dir was
+	// synced since Open: a durable put into another one syncs dir too.
+	// A directory that exists may have been created by a put that was
+	// not synced yet, by this process or by one that crashed.
+	durableDirs map[string]struct{}
+	kick        chan struct{} // 1-buffered: unsynced became non-empty
+	quit        chan struct{}
+	wg          sync.WaitGroup
+	syncErr     error // the last background sync's failure, reported by Close
 
 	wants *wantLog    // the wanted set (wanted.go)
 	small *smallStore // nil when every blob is a file
@@ -159,34 +171,47 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 	if o.SmallCacheSize <= 0 {
 		o.SmallCacheSize = DefaultSmallCacheSize
 	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	fs := o.FS
 	for _, d := range []string{dir, filepath.Join(dir, partialDir), filepath.Join(dir, wantedDir), filepath.Join(dir, tmpDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := mkdirDurable(fs, d); err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}
 	}
-	// Temporary files of puts a crash interrupted are garbage.
-	if ents, err := os.ReadDir(filepath.Join(dir, tmpDir)); err == nil {
-		for _, e := range ents {
-			os.Remove(filepath.Join(dir, tmpDir, e.Name()))
+	// A process that crashed between creating these directories and
+	// syncing their parents left them in the page cache only; they exist,
+	// so mkdirDurable did not sync. Two syncs cover that case.
+	for _, d := range []string{fs.PathDir(dir), dir} {
+		if err := syncPath(fs, d); err != nil {
+			return nil, fmt.Errorf("open blob store: sync %s: %w", d, err)
 		}
 	}
-	wants, err := openWantLog(dir)
+	// Temporary files of puts a crash interrupted are garbage.
+	if names, err := fs.List(filepath.Join(dir, tmpDir)); err == nil {
+		for _, name := range names {
+			fs.Remove(filepath.Join(dir, tmpDir, name))
+		}
+	}
+	wants, err := openWantLog(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
 	var small *smallStore
 	if o.SmallMax > 0 {
-		if small, err = openSmall(dir, min(o.SmallMax, o.MaxSize), o.SmallCacheSize); err != nil {
+		if small, err = openSmall(fs, dir, min(o.SmallMax, o.MaxSize), o.SmallCacheSize); err != nil {
 			wants.close()
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}
 	}
 	s := &Store{
-		dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants, small: small,
-		unsynced: make(map[string]struct{}),
-		fetching: make(map[replica.Hash]struct{}),
-		kick:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
+		fs: fs, dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants, small: small,
+		unsynced:    make(map[string]struct{}),
+		fetching:    make(map[replica.Hash]struct{}),
+		durableDirs: make(map[string]struct{}),
+		kick:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
 	}
 	s.wg.Go(s.syncLoop)
 	return s, nil
@@ -275,14 +300,21 @@ func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 		}
 		r = io.MultiReader(bytes.NewReader(head), r)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "put-*")
+	tmpPath := filepath.Join(s.dir, tmpDir, tmpName("put"))
+	tmp, err := s.fs.Create(tmpPath, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	defer tmp.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			tmp.Close()
+		}
+		s.fs.Remove(tmpPath) // fails once renamed
+	}()
 	h := blake3.New(32, nil)
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, s.maxSize+1))
+	// The hash first: a vfs.File may change the bytes it is given.
+	n, err := io.Copy(io.MultiWriter(h, tmp), io.LimitReader(r, s.maxSize+1))
 	if err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
@@ -296,10 +328,11 @@ func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 			return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 		}
 	}
+	closed = true
 	if err := tmp.Close(); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
-	if err := s.install(tmp.Name(), sum, durable); err != nil {
+	if err := s.install(tmpPath, sum, durable); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
 	return sum, uint64(n), nil
@@ -312,27 +345,34 @@ func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 func (s *Store) install(src string, h replica.Hash, durable bool) error {
 	dst := s.path(h)
 	dir := filepath.Dir(dst)
-	created := false
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	if _, err := s.fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		created = true
 	}
-	if err := os.Rename(src, dst); err != nil {
+	if err := s.fs.Rename(src, dst); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	_, dirDurable := s.durableDirs[dir]
+	s.mu.Unlock()
 	if durable {
-		if err := syncPath(dir); err != nil {
+		if err := syncPath(s.fs, dir); err != nil {
 			return err
 		}
-		if created {
-			return syncPath(s.dir)
+		if dirDurable {
+			return nil
 		}
+		if err := syncPath(s.fs, s.dir); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.durableDirs[dir] = struct{}{}
+		s.mu.Unlock()
 		return nil
 	}
 	paths := []string{dst, dir}
-	if created {
+	if !dirDurable {
 		paths = append(paths, s.dir)
 	}
 	s.markUnsynced(paths...)
@@ -410,7 +450,7 @@ func (s *Store) syncNow() {
 	s.unsynced = make(map[string]struct{})
 	s.mu.Unlock()
 	var files, dirs, last []string
-	smallDirty := false
+	smallDirty, topSynced := false, false
 	for p := range pending {
 		if p == s.wants.path {
 			last = append(last, p)
@@ -420,7 +460,7 @@ func (s *Store) syncNow() {
 			smallDirty = true
 			continue
 		}
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
+		if st, err := s.fs.Stat(p); err == nil && st.IsDir() {
 			dirs = append(dirs, p)
 		} else if err == nil {
 			files = append(files, p)
@@ -428,9 +468,24 @@ func (s *Store) syncNow() {
 	}
 	var errs []error
 	for _, p := range slices.Concat(files, dirs) {
-		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := syncPath(s.fs, p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
+		if err == nil && p == s.dir {
+			topSynced = true
+		}
+	}
+	if topSynced {
+		// Every fan-out directory that existed before that sync is now
+		// named in dir on disk.
+		s.mu.Lock()
+		for _, p := range dirs {
+			if filepath.Dir(p) == s.dir {
+				s.durableDirs[p] = struct{}{}
+			}
+		}
+		s.mu.Unlock()
 	}
 	if smallDirty {
 		if err := s.small.sync(); err != nil {
@@ -438,20 +493,11 @@ func (s *Store) syncNow() {
 		}
 	}
 	for _, p := range last {
-		if err := syncPath(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := syncPath(s.fs, p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
 	s.syncErr = errors.Join(errs...)
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // Has reports whether the blob is stored.
@@ -459,7 +505,7 @@ func (s *Store) Has(h replica.Hash) bool {
 	if _, ok := s.smallSize(h); ok {
 		return true
 	}
-	_, err := os.Stat(s.path(h))
+	_, err := s.fs.Stat(s.path(h))
 	return err == nil
 }
 
@@ -478,10 +524,10 @@ func (s *Store) Status(h replica.Hash, size uint64) Status {
 	if n, ok := s.smallSize(h); ok && uint64(n) == size {
 		return Complete
 	}
-	if st, err := os.Stat(s.path(h)); err == nil && uint64(st.Size()) == size {
+	if st, err := s.fs.Stat(s.path(h)); err == nil && uint64(st.Size()) == size {
 		return Complete
 	}
-	if st, err := os.Stat(s.partialPath(h)); err == nil && st.Size() > 0 {
+	if st, err := s.fs.Stat(s.partialPath(h)); err == nil && st.Size() > 0 {
 		return Incomplete
 	}
 	return Missing
@@ -504,7 +550,7 @@ func (s *Store) Get(h replica.Hash) ([]byte, error) {
 			return b, nil
 		}
 	}
-	b, err := os.ReadFile(s.path(h))
+	b, err := readFile(s.fs, s.path(h))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrNotFound)
 	}
@@ -512,7 +558,7 @@ func (s *Store) Get(h replica.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("get blob: %w", err)
 	}
 	if replica.HashContent(b) != h {
-		os.Remove(s.path(h))
+		s.fs.Remove(s.path(h))
 		return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrCorrupt)
 	}
 	return b, nil
@@ -559,17 +605,12 @@ func (s *Store) open(h replica.Hash) (blobReader, int64, error) {
 			return bytesBlob{bytes.NewReader(b)}, int64(len(b)), nil
 		}
 	}
-	f, err := os.Open(s.path(h))
+	f, n, err := openFileBlob(s.fs, s.path(h))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	return f, st.Size(), nil
+	return f, n, nil
 }

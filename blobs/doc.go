@@ -5,7 +5,9 @@
 // temporary name and renamed into place, and checked against its hash on
 // every read. Put leaves the fsync to a background goroutine that syncs
 // everything written within Options.FlushInterval; PutDurable syncs before
-// it returns. A fetch writes through a Partial under .partial/, which
+// it returns. Every file operation goes through Options.FS (the
+// operating system's by default), so tests can run the store on pebble's
+// crashable in-memory file system and drop what was not synced. A fetch writes through a Partial under .partial/, which
 // refuses bytes beyond the entry's length and installs the blob only when
 // the whole content hashes to its name; a fetch that breaks off resumes
 // from where it stopped. The wanted set (PutWant, Wants) lets a downloader

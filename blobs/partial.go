@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/replica"
@@ -25,7 +26,7 @@ type Partial struct {
 	s    *Store
 	hash replica.Hash
 	size uint64
-	f    *os.File // nil for a small blob, collected in buf
+	f    vfs.File // nil for a small blob, collected in buf
 	buf  []byte
 	h    hash.Hash
 	off  uint64
@@ -63,12 +64,13 @@ func (s *Store) openPartial(h replica.Hash, size uint64) (*Partial, error) {
 	if s.small.fits(size) {
 		// A partial file left by a store that kept small blobs in files
 		// would read as Incomplete forever.
-		if err := os.Remove(s.partialPath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(s.partialPath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 		return &Partial{s: s, hash: h, size: size, buf: make([]byte, 0, size), h: blake3.New(32, nil)}, nil
 	}
-	f, err := os.OpenFile(s.partialPath(h), os.O_RDWR|os.O_CREATE, 0o644)
+	path := s.partialPath(h)
+	f, err := s.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return nil, err
 	}
@@ -79,22 +81,19 @@ func (s *Store) openPartial(h replica.Hash, size uint64) (*Partial, error) {
 	}
 	p := &Partial{s: s, hash: h, size: size, f: f, h: blake3.New(32, nil)}
 	if uint64(st.Size()) > size {
-		// Left by a fetch for another length: useless.
-		if err := f.Truncate(0); err != nil {
-			f.Close()
+		// Left by a fetch for another length: useless. Create replaces
+		// it with an empty file.
+		f.Close()
+		if p.f, err = s.fs.Create(path, vfs.WriteCategoryUnspecified); err != nil {
 			return nil, err
 		}
 	} else if st.Size() > 0 {
-		n, err := io.Copy(p.h, f)
+		n, err := io.Copy(p.h, io.NewSectionReader(f, 0, st.Size()))
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		p.off = uint64(n)
-	}
-	if _, err := f.Seek(int64(p.off), io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
 	}
 	return p, nil
 }
@@ -126,7 +125,7 @@ func (p *Partial) Write(b []byte) (int, error) {
 		p.off += uint64(len(b))
 		return len(b), nil
 	}
-	n, err := p.f.Write(b)
+	n, err := p.f.WriteAt(b, int64(p.off))
 	p.h.Write(b[:n])
 	p.off += uint64(n)
 	return n, err
@@ -168,7 +167,7 @@ func (p *Partial) Finish() error {
 		err = p.s.install(p.s.partialPath(p.hash), p.hash, false)
 	}
 	if err != nil {
-		os.Remove(p.s.partialPath(p.hash))
+		p.s.fs.Remove(p.s.partialPath(p.hash))
 		return fmt.Errorf("finish %x…: %w", p.hash[:5], err)
 	}
 	return nil
@@ -202,8 +201,8 @@ func (p *Partial) Discard() error {
 		return nil
 	}
 	p.f.Close()
-	err := os.Remove(p.s.partialPath(p.hash))
-	if os.IsNotExist(err) {
+	err := p.s.fs.Remove(p.s.partialPath(p.hash))
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	return err

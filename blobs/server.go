@@ -3,13 +3,16 @@ package blobs
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/admission"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -25,11 +28,17 @@ type ServerConfig struct {
 	// MaxKeyLen bounds the key of a request. Default: replica's default
 	// key limit (4 KiB).
 	MaxKeyLen int
-	// MaxFetches bounds the fetches served at once; more are refused with
-	// Busy. Default 32.
+	// MaxFetches bounds the fetches served at once, counted from the
+	// moment a stream arrives, before its request is read. Beyond it a
+	// newcomer preempts the stalest fetch of the peer holding the most,
+	// when that is fair, or is refused with Busy (see Server). Default 32.
 	MaxFetches int
-	// RequestTimeout bounds reading a request and looking up its entry.
-	// Default 10 s.
+	// MaxFetchesPerPeer bounds the fetches served at once to one peer
+	// (node id); more are refused with Busy. Default 8.
+	MaxFetchesPerPeer int
+	// RequestTimeout bounds reading a request and looking up its entry: a
+	// stream that has not sent its whole request by then is reset and its
+	// slot freed. Default 10 s.
 	RequestTimeout time.Duration
 	// IdleTimeout ends a fetch whose peer reads nothing for this long.
 	// Default 30 s.
@@ -47,6 +56,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.MaxFetches <= 0 {
 		c.MaxFetches = 32
 	}
+	if c.MaxFetchesPerPeer <= 0 {
+		c.MaxFetchesPerPeer = 8
+	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
@@ -60,7 +72,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 type ServerStats struct {
 	Served      uint64 // fetches answered with content
 	NotFound    uint64 // refused: document, entry or content not held
-	Busy        uint64 // refused beyond MaxFetches
+	Busy        uint64 // refused beyond MaxFetches, with none to preempt
+	PeerBusy    uint64 // refused beyond MaxFetchesPerPeer
+	Preempted   uint64 // fetches reset to admit a peer holding fewer
+	Timeouts    uint64 // requests not read within RequestTimeout
 	BadRequests uint64 // requests that did not decode
 	BytesSent   uint64
 }
@@ -70,25 +85,48 @@ type ServerStats struct {
 // A blob is served only to a peer that names a document this node holds
 // and an entry of that document whose hash is the blob's; anything else
 // is answered NotFound, the same as content not held.
+//
+// Admission: a stream takes a fetch slot as it arrives. One peer holds at
+// most MaxFetchesPerPeer; beyond that it is answered Busy. When all
+// MaxFetches slots are taken, a newcomer whose peer holds fewer than its
+// fair share (MaxFetches over the peers holding slots) preempts the
+// stalest fetch (the one that last moved a byte longest ago) of the peer
+// holding the most, if that peer holds more than the newcomer's; the
+// preempted stream is reset, and its fetcher resumes later. Otherwise the
+// newcomer is answered Busy. A stream must send its whole request within
+// RequestTimeout, and a transfer that moves nothing for IdleTimeout ends.
 type Server struct {
 	store   *Store
 	entries Entries
 	cfg     ServerConfig
-	sem     chan struct{}
 
-	served, notFound, busy, badRequests, bytesSent atomic.Uint64
+	mu      sync.Mutex
+	fetches *admission.Set[*fetch]
+
+	served, notFound, busy, peerBusy, preempted, timeouts, badRequests, bytesSent atomic.Uint64
 }
+
+// fetch is one stream being served.
+type fetch struct {
+	peer     endpoint.NodeID
+	st       *endpoint.Stream
+	activity admission.Activity
+}
+
+func (f *fetch) SlotPeer() endpoint.NodeID         { return f.peer }
+func (f *fetch) SlotActivity() *admission.Activity { return &f.activity }
 
 // NewServer returns a server of the blobs in store for the documents of
 // entries.
 func NewServer(store *Store, entries Entries, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
-	return &Server{store: store, entries: entries, cfg: cfg, sem: make(chan struct{}, cfg.MaxFetches)}
+	return &Server{store: store, entries: entries, cfg: cfg, fetches: admission.NewSet[*fetch]()}
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
 	return ServerStats{Served: s.served.Load(), NotFound: s.notFound.Load(), Busy: s.busy.Load(),
+		PeerBusy: s.peerBusy.Load(), Preempted: s.preempted.Load(), Timeouts: s.timeouts.Load(),
 		BadRequests: s.badRequests.Load(), BytesSent: s.bytesSent.Load()}
 }
 
@@ -103,30 +141,62 @@ func (s *Server) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 		if err != nil {
 			return
 		}
-		wg.Go(func() { s.serve(ctx, st) })
+		wg.Go(func() { s.serve(ctx, st, conn.RemoteID()) })
 	}
 }
 
 // codeCancelled is the stream error code of a fetch that ended abnormally.
 const codeCancelled = 1
 
-func (s *Server) serve(ctx context.Context, st *endpoint.Stream) {
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		s.busy.Add(1)
-		s.refuse(st, statusBusy, fmt.Sprintf("%d fetches running, the limit", s.cfg.MaxFetches))
+// admit takes a fetch slot for f, preempting another if fair, or returns
+// why it cannot.
+func (s *Server) admit(f *fetch) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.fetches.Count(f.peer); n >= s.cfg.MaxFetchesPerPeer {
+		s.peerBusy.Add(1)
+		return fmt.Sprintf("%d fetches of yours running, the limit", n)
+	}
+	if s.fetches.Len() >= s.cfg.MaxFetches {
+		v, ok := s.fetches.Victim(f.peer, s.cfg.MaxFetches)
+		if !ok {
+			s.busy.Add(1)
+			return fmt.Sprintf("%d fetches running, the limit", s.cfg.MaxFetches)
+		}
+		s.fetches.Remove(v)
+		s.preempted.Add(1)
+		// Its goroutine sees the reset and returns.
+		v.st.CancelRead(codeCancelled)
+		v.st.CancelWrite(codeCancelled)
+	}
+	s.fetches.Add(f)
+	return ""
+}
+
+func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.NodeID) {
+	slot := &fetch{peer: peer, st: st}
+	slot.activity.Begin(time.Now())
+	if text := s.admit(slot); text != "" {
+		s.refuse(st, statusBusy, text)
 		return
 	}
+	defer func() {
+		s.mu.Lock()
+		s.fetches.Remove(slot)
+		s.mu.Unlock()
+	}()
 	st.SetReadDeadline(time.Now().Add(s.cfg.RequestTimeout))
 	limit := maxRequestLen(s.cfg.MaxKeyLen)
 	b, err := io.ReadAll(io.LimitReader(st, int64(limit)+1))
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.timeouts.Add(1)
+		}
 		st.CancelRead(codeCancelled)
 		st.CancelWrite(codeCancelled)
 		return
 	}
+	slot.activity.Tick(time.Now())
 	if len(b) > limit {
 		s.badRequests.Add(1)
 		st.CancelRead(codeCancelled)
@@ -155,7 +225,7 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream) {
 		st.CancelWrite(codeCancelled)
 		return
 	}
-	w := bufio.NewWriterSize(&deadlineWriter{st, s.cfg.IdleTimeout}, 32<<10)
+	w := bufio.NewWriterSize(&deadlineWriter{st, s.cfg.IdleTimeout, &slot.activity}, 32<<10)
 	w.Write(appendResponse(nil, &response{status: statusOK, size: size}))
 	n, err := io.Copy(w, io.LimitReader(f, int64(size-req.Offset)))
 	if err == nil {
@@ -206,15 +276,21 @@ func (s *Server) refuse(st *endpoint.Stream, status byte, text string) {
 	st.Close()
 }
 
-// deadlineWriter gives every write IdleTimeout to make progress.
+// deadlineWriter gives every write IdleTimeout to make progress, and
+// ticks activity, if set, after each.
 type deadlineWriter struct {
-	st   *endpoint.Stream
-	idle time.Duration
+	st       *endpoint.Stream
+	idle     time.Duration
+	activity *admission.Activity
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
 	d.st.SetWriteDeadline(time.Now().Add(d.idle))
-	return d.st.Write(p)
+	n, err := d.st.Write(p)
+	if d.activity != nil && n > 0 {
+		d.activity.Tick(time.Now())
+	}
+	return n, err
 }
 
 // deadlineReader gives every read IdleTimeout to make progress.

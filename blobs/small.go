@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/docsnode/docsnode/replica"
 )
@@ -30,8 +31,9 @@ type smallStore struct {
 	max int64
 }
 
-func openSmall(dir string, max, cacheSize int64) (*smallStore, error) {
+func openSmall(fs vfs.FS, dir string, max, cacheSize int64) (*smallStore, error) {
 	db, err := pebble.Open(filepath.Join(dir, smallDir), &pebble.Options{
+		FS:                 fs,
 		Logger:             quietLogger{},
 		FormatMajorVersion: pebble.FormatNewest,
 		CacheSize:          cacheSize,

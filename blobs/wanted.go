@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -45,8 +47,9 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // wantLog is the open log and the live records' sizes.
 type wantLog struct {
 	mu   sync.Mutex
+	fs   vfs.FS
 	path string
-	f    *os.File
+	f    vfs.File // appended to at size
 	size int64
 	live map[replica.Hash]int // record sizes
 	buf  []byte
@@ -55,9 +58,9 @@ type wantLog struct {
 func wantLogPath(dir string) string { return filepath.Join(dir, wantedDir, "log") }
 
 // openWantLog replays and compacts the log in dir.
-func openWantLog(dir string) (*wantLog, error) {
-	l := &wantLog{path: wantLogPath(dir)}
-	recs, err := replayWants(l.path)
+func openWantLog(fs vfs.FS, dir string) (*wantLog, error) {
+	l := &wantLog{fs: fs, path: wantLogPath(dir)}
+	recs, err := replayWants(fs, l.path)
 	if err != nil {
 		return nil, err
 	}
@@ -69,9 +72,9 @@ func openWantLog(dir string) (*wantLog, error) {
 
 // replayWants reads the live records of the log at path; a missing log is
 // an empty set.
-func replayWants(path string) (map[replica.Hash][]byte, error) {
+func replayWants(fs vfs.FS, path string) (map[replica.Hash][]byte, error) {
 	recs := make(map[replica.Hash][]byte)
-	f, err := os.Open(path)
+	f, err := fs.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return recs, nil
 	}
@@ -126,39 +129,25 @@ func (l *wantLog) rewrite(recs map[replica.Hash][]byte) error {
 		live[h] = len(rec)
 	}
 	tmp := l.path + ".new"
-	if err := writeSynced(tmp, b); err != nil {
+	size := int64(len(b))
+	if err := writeFileSynced(l.fs, tmp, b); err != nil {
 		return fmt.Errorf("rewrite wanted set: %w", err)
 	}
-	if err := os.Rename(tmp, l.path); err != nil {
+	if err := l.fs.Rename(tmp, l.path); err != nil {
 		return fmt.Errorf("rewrite wanted set: %w", err)
 	}
-	if err := syncPath(filepath.Dir(l.path)); err != nil {
+	if err := syncPath(l.fs, filepath.Dir(l.path)); err != nil {
 		return fmt.Errorf("rewrite wanted set: %w", err)
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := l.fs.OpenReadWrite(l.path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("rewrite wanted set: %w", err)
 	}
 	if l.f != nil {
 		l.f.Close()
 	}
-	l.f, l.size, l.live = f, int64(len(b)), live
+	l.f, l.size, l.live = f, size, live
 	return nil
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // add appends one record and compacts when the log has grown past four
@@ -175,7 +164,7 @@ func (l *wantLog) add(kind byte, h replica.Hash, rec []byte) error {
 		}
 	}
 	l.buf = appendWant(l.buf[:0], kind, h, rec)
-	if _, err := l.f.Write(l.buf); err != nil {
+	if _, err := l.f.WriteAt(l.buf, l.size); err != nil {
 		return err
 	}
 	l.size += int64(len(l.buf))
@@ -190,7 +179,7 @@ func (l *wantLog) add(kind byte, h replica.Hash, rec []byte) error {
 			liveSize += int64(wantHeader + n + 4)
 		}
 		if l.size > 4*liveSize {
-			recs, err := replayWants(l.path)
+			recs, err := replayWants(l.fs, l.path)
 			if err != nil {
 				return err
 			}
@@ -247,7 +236,7 @@ func (s *Store) DeleteWant(h replica.Hash) error {
 // (0: all), in no particular order.
 func (s *Store) Wants(max int, fn func(h replica.Hash, rec []byte)) error {
 	s.wants.mu.Lock()
-	recs, err := replayWants(s.wants.path)
+	recs, err := replayWants(s.fs, s.wants.path)
 	s.wants.mu.Unlock()
 	if err != nil {
 		return err

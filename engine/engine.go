@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/endpoint"
@@ -36,6 +38,12 @@ type Config struct {
 	// keeps the store in memory, or on Store.FS when that is set, and the
 	// content in a temporary directory removed on Close.
 	DataDir string
+	// FS, with a DataDir, is the file system the store and the content
+	// live on, under DataDir (a path on FS); it overrides Store.FS and
+	// Content.FS. Tests pass vfs.NewCrashableMem to see what survives a
+	// power loss. Without a DataDir it is ignored. Default: the
+	// operating system's (vfs.Default).
+	FS vfs.FS
 	// Endpoint configures the node's QUIC endpoint. With a persistent
 	// store (a DataDir or a Store.FS) and no SecretKey, the node key is
 	// generated once and kept in the store, so the node id survives
@@ -154,6 +162,9 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		blobDir = e.tmpDir
 	} else {
 		storeDir, blobDir = filepath.Join(cfg.DataDir, "store"), filepath.Join(cfg.DataDir, "blobs")
+		if cfg.FS != nil {
+			cfg.Store.FS, cfg.Content.FS = cfg.FS, cfg.FS
+		}
 	}
 	store, err := replica.OpenStore(storeDir, cfg.Store)
 	if err != nil {
@@ -294,6 +305,16 @@ func (e *Engine) NodeID() endpoint.NodeID { return e.ep.ID() }
 // SyncStats returns the counters of the node's live sync: sessions
 // dialled, accepted, refused as already running, failed, and catch-ups.
 func (e *Engine) SyncStats(ctx context.Context) (live.Stats, error) { return e.live.Stats(ctx) }
+
+// SyncServerStats returns the admission counters of the node's sync
+// server: incoming sessions refused (busy, per-peer limits), preempted for
+// a peer holding fewer, and streams reset without an Init.
+func (e *Engine) SyncServerStats() live.ServerStats { return e.live.ServerStats() }
+
+// ContentServerStats returns the counters of the node's content server:
+// fetches served, refused (not found, busy, per-peer limit, bad request),
+// preempted and timed out.
+func (e *Engine) ContentServerStats() blobs.ServerStats { return e.live.ContentServerStats() }
 
 // GossipStats returns the counters of the node's gossip swarms, summed
 // over every swarm opened since Open, closed ones included.

@@ -114,8 +114,20 @@ type Config struct {
 	// packet on a stream.
 	MaxDatagramPacket int
 
-	// PacketTimeout bounds sending one packet, dial included. Default: 5s.
+	// PacketTimeout bounds sending one packet, dial included, and on the
+	// receiving side reading an incoming stream's header, and a packet
+	// stream whole: a stream that sends less by then is reset. Default: 5s.
 	PacketTimeout time.Duration
+
+	// MaxStreamsPerPeer bounds the incoming gossip streams handled at once
+	// for one peer (node id), over all its connections, from their arrival
+	// until their header is read and the stream handed to its swarm (a
+	// packet read whole, a memberlist stream taken by memberlist). More
+	// are reset at once and counted in Stats.StreamsRefused. A swarm opens
+	// a stream only for a packet too large for a datagram and for
+	// memberlist's joins and push/pulls, a few at a time per document;
+	// a refused packet is lost as a UDP one would be. Default: 128.
+	MaxStreamsPerPeer int
 
 	// MaxPacketsInFlight bounds the packets one swarm is sending at once,
 	// each on its own goroutine; packets beyond it are dropped, as UDP
@@ -168,6 +180,36 @@ type Config struct {
 	// event once there is room. Default: 1024.
 	EventBuffer int
 
+	// PeerOpRate and PeerOpBurst are the budget of ops each sending node
+	// gets, in ops per second and ops at once: a token bucket per node id
+	// that handed this node the op, proved by its QUIC connection, not the
+	// origin the op claims. The node's swarms share it. A new op (not in
+	// the seen window) over the budget is dropped before it is decoded or
+	// its signatures checked, and counted in Stats.OpsPeerLimited;
+	// duplicates, which cost one hash, take no token. An honest member
+	// sends about one new op per write of its own (and relays others' in
+	// swarms larger than EagerFanout). Defaults: 5000 ops/s and 20000.
+	PeerOpRate, PeerOpBurst int
+
+	// NodeOpRate and NodeOpBurst are the budget of ops all senders share,
+	// checked after a sender's own: it bounds what many senders together
+	// cost. Ops over it are counted in Stats.OpsNodeLimited. Defaults:
+	// 10000 ops/s and 40000, about a third of a core of signature checks.
+	NodeOpRate, NodeOpBurst int
+
+	// MaxRateLimitedPeers bounds the senders whose budget the node
+	// tracks; beyond it the least recently seen one is forgotten, and
+	// starts again with a full bucket if it comes back. Default 4096.
+	MaxRateLimitedPeers int
+
+	// MaxMembers bounds the other members a swarm admits. memberlist's
+	// alive messages are not signed: any member can gossip one for a
+	// made-up node id, which stays a member until probes find it dead.
+	// An alive message for a node that is not a member while MaxMembers
+	// are is refused and counted in Stats.MembersRefused; the node can
+	// join once a member has gone. Default 1024.
+	MaxMembers int
+
 	// Limits are the rules a received Put's entry must pass
 	// (replica.Limits.ValidateRemote). Zero fields take replica's defaults.
 	Limits replica.Limits
@@ -185,6 +227,7 @@ const (
 	DefaultMaxDatagramPacket   = endpoint.MaxDatagramSize - headerLen
 	DefaultPacketTimeout       = 5 * time.Second
 	DefaultMaxPacketsInFlight  = 256
+	DefaultMaxStreamsPerPeer   = 128
 	DefaultMaxStreamBytes      = 8 << 20
 	DefaultEagerFanout         = 32
 	DefaultMaxQueuedBroadcasts = 4096
@@ -195,6 +238,12 @@ const (
 	DefaultGossipInterval      = time.Second
 	DefaultProbeInterval       = 10 * time.Second
 	DefaultPushPullInterval    = 60 * time.Second
+	DefaultPeerOpRate          = 5000
+	DefaultPeerOpBurst         = 20000
+	DefaultNodeOpRate          = 10000
+	DefaultNodeOpBurst         = 40000
+	DefaultMaxRateLimitedPeers = 4096
+	DefaultMaxMembers          = 1024
 )
 
 // DefaultConfig is the profile for real use: memberlist's LAN timings with
@@ -214,6 +263,7 @@ func DefaultConfig() Config {
 		MaxDatagramPacket:   DefaultMaxDatagramPacket,
 		PacketTimeout:       DefaultPacketTimeout,
 		MaxPacketsInFlight:  DefaultMaxPacketsInFlight,
+		MaxStreamsPerPeer:   DefaultMaxStreamsPerPeer,
 		MaxStreamBytes:      DefaultMaxStreamBytes,
 		EagerFanout:         DefaultEagerFanout,
 		MaxQueuedBroadcasts: DefaultMaxQueuedBroadcasts,
@@ -221,6 +271,12 @@ func DefaultConfig() Config {
 		InlineContent:       DefaultInlineContent,
 		InboxSize:           DefaultInboxSize,
 		EventBuffer:         DefaultEventBuffer,
+		PeerOpRate:          DefaultPeerOpRate,
+		PeerOpBurst:         DefaultPeerOpBurst,
+		NodeOpRate:          DefaultNodeOpRate,
+		NodeOpBurst:         DefaultNodeOpBurst,
+		MaxRateLimitedPeers: DefaultMaxRateLimitedPeers,
+		MaxMembers:          DefaultMaxMembers,
 		Limits:              replica.DefaultLimits(),
 	}
 }
@@ -259,6 +315,7 @@ func (c Config) withDefaults() Config {
 	c.MaxDatagramPacket = min(c.MaxDatagramPacket, d.MaxDatagramPacket)
 	setDefault(&c.PacketTimeout, d.PacketTimeout)
 	setDefault(&c.MaxPacketsInFlight, d.MaxPacketsInFlight)
+	setDefault(&c.MaxStreamsPerPeer, d.MaxStreamsPerPeer)
 	setDefault(&c.MaxStreamBytes, d.MaxStreamBytes)
 	setDefault(&c.EagerFanout, d.EagerFanout)
 	setDefault(&c.MaxQueuedBroadcasts, d.MaxQueuedBroadcasts)
@@ -268,6 +325,12 @@ func (c Config) withDefaults() Config {
 	}
 	setDefault(&c.InboxSize, d.InboxSize)
 	setDefault(&c.EventBuffer, d.EventBuffer)
+	setDefault(&c.PeerOpRate, d.PeerOpRate)
+	setDefault(&c.PeerOpBurst, d.PeerOpBurst)
+	setDefault(&c.NodeOpRate, d.NodeOpRate)
+	setDefault(&c.NodeOpBurst, d.NodeOpBurst)
+	setDefault(&c.MaxRateLimitedPeers, d.MaxRateLimitedPeers)
+	setDefault(&c.MaxMembers, d.MaxMembers)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)
 	setDefault(&c.Limits.MaxFutureShift, d.Limits.MaxFutureShift)
 	if c.Now == nil {

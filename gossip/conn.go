@@ -22,6 +22,8 @@ const (
 	codeTooLarge quic.StreamErrorCode = 2
 	// codeBadHeader: the stream did not start with a valid header.
 	codeBadHeader quic.StreamErrorCode = 3
+	// codeBusy: the peer has Config.MaxStreamsPerPeer streams open here.
+	codeBusy quic.StreamErrorCode = 4
 )
 
 var errStreamTooLong = errors.New("gossip: memberlist stream exceeds Config.MaxStreamBytes")

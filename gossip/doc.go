@@ -33,10 +33,33 @@
 // Swarm.Events. Delivery is best effort; correctness comes from
 // reconciliation.
 //
+// Every received op carries two node ids. Its origin (OpPut.From and the
+// like) is the node that published it as the op claims: relays keep it,
+// and nothing signs it, so anyone who holds the document can send an op
+// with any origin. Its sender (Sender) is the node that handed it to this
+// node, which the QUIC connection proves: the transport takes the ops out
+// of each memberlist packet it receives before memberlist sees the packet
+// (whose NotifyMsg would not say who sent them), and an op datagram
+// arrives on its sender's connection. An op memberlist still hands over
+// (in a user message on a memberlist stream, which no member sends) is
+// dropped. A Put's entry carries its own signatures; a SyncReport's or a
+// ContentReady's origin is a hint, which the live layer acts on only for
+// an origin it already knows (see live.Config.MaxIdlePeers).
+//
+// Each sender gets a budget of received ops (Config.PeerOpRate and
+// PeerOpBurst, a token bucket per sending node id, for at most
+// MaxRateLimitedPeers senders), and all senders share one more
+// (NodeOpRate, NodeOpBurst). A new op over either is dropped once the
+// seen window shows it is new, before it is decoded or verified, and
+// counted
+// (Stats.OpsPeerLimited, OpsNodeLimited): a member that floods forged
+// Puts costs this node the signature checks of its budget, not of its
+// flood.
+//
 // memberlist calls its delegates from its own goroutines, some with its
-// locks held. Here they only copy bytes into the swarm's inbox or record a
-// membership change under the swarm's own lock, never block and never call
-// memberlist. One goroutine per swarm does the rest and offers events to
+// locks held. Here they only check or record a membership change under
+// the swarm's own lock, never block and never call memberlist; received
+// ops reach the swarm's inbox from the transport, past memberlist. One goroutine per swarm does the rest and offers events to
 // the consumer without waiting: a consumer that falls behind loses events
 // and is told so by a Lagged event.
 //

@@ -14,8 +14,11 @@ type Event interface{ isEvent() }
 // OpPut is an entry another node inserted. Its namespace is the swarm's
 // document and both signatures verified; Limits.ValidateRemote passed.
 type OpPut struct {
-	From  endpoint.NodeID // the node that published it, as it claims
-	Entry replica.SignedEntry
+	From endpoint.NodeID // the node that published it, as it claims
+	// Sender is the node that handed this node the op, proved by its
+	// QUIC connection: From itself, or a member relaying it.
+	Sender endpoint.NodeID
+	Entry  replica.SignedEntry
 	// Content is the entry's content when the publisher sent it along
 	// (see Config.InlineContent), else nil. Its length and BLAKE3 hash
 	// match the entry's.
@@ -23,16 +26,22 @@ type OpPut struct {
 }
 
 // OpContentReady says From holds the content with this hash.
+// From is the op's origin as it claims, which nothing proves; Sender is
+// the node that handed it over, proved by its connection.
 type OpContentReady struct {
-	From endpoint.NodeID
-	Hash replica.Hash
+	From   endpoint.NodeID
+	Sender endpoint.NodeID
+	Hash   replica.Hash
 }
 
 // OpSyncReport is From's latest timestamp per author in the document,
 // sent after a sync that brought it entries.
+// From is the op's origin as it claims, which nothing proves; Sender is
+// the node that handed it over, proved by its connection.
 type OpSyncReport struct {
-	From  endpoint.NodeID
-	Heads replica.Heads
+	From   endpoint.NodeID
+	Sender endpoint.NodeID
+	Heads  replica.Heads
 }
 
 // NeighborUp says a node joined the swarm, or that a neighbour's address
@@ -78,6 +87,12 @@ type Stats struct {
 	// InboxDropped: received ops dropped because the swarm's goroutine
 	// was InboxSize ops behind.
 	InboxDropped uint64
+	// OpsPeerLimited: received ops dropped because their sender had
+	// spent its budget (Config.PeerOpRate, PeerOpBurst).
+	OpsPeerLimited uint64
+	// OpsNodeLimited: received ops dropped because the budget all senders
+	// share was spent (Config.NodeOpRate, NodeOpBurst).
+	OpsNodeLimited uint64
 	// EventsDropped: events dropped because the consumer was EventBuffer
 	// events behind (reported to it by Lagged).
 	EventsDropped uint64
@@ -91,6 +106,13 @@ type Stats struct {
 	PacketsDropped uint64
 	// PacketsFailed: outgoing packets whose dial or stream failed.
 	PacketsFailed uint64
+	// MembersRefused: alive messages refused for a node that was not a
+	// member while the swarm had MaxMembers.
+	MembersRefused uint64
+	// StreamsRefused: incoming streams reset at once because their peer
+	// had Config.MaxStreamsPerPeer streams open (a Router's count; a
+	// swarm's Stats leave it zero).
+	StreamsRefused uint64
 }
 
 // plus returns the sum of two Stats, field by field.
@@ -102,17 +124,23 @@ func (s Stats) plus(o Stats) Stats {
 		OpsDuplicate:     s.OpsDuplicate + o.OpsDuplicate,
 		OpsInvalid:       s.OpsInvalid + o.OpsInvalid,
 		InboxDropped:     s.InboxDropped + o.InboxDropped,
+		OpsPeerLimited:   s.OpsPeerLimited + o.OpsPeerLimited,
+		OpsNodeLimited:   s.OpsNodeLimited + o.OpsNodeLimited,
 		EventsDropped:    s.EventsDropped + o.EventsDropped,
 		BroadcastsPruned: s.BroadcastsPruned + o.BroadcastsPruned,
 		PacketsDropped:   s.PacketsDropped + o.PacketsDropped,
 		PacketsFailed:    s.PacketsFailed + o.PacketsFailed,
+		MembersRefused:   s.MembersRefused + o.MembersRefused,
+		StreamsRefused:   s.StreamsRefused + o.StreamsRefused,
 	}
 }
 
 type counters struct {
 	opsPublished, opsTooLarge, opsAccepted, opsDuplicate, opsInvalid atomic.Uint64
 	inboxDropped, eventsDropped, broadcastsPruned                    atomic.Uint64
+	opsPeerLimited, opsNodeLimited                                   atomic.Uint64
 	packetsDropped, packetsFailed                                    atomic.Uint64
+	membersRefused                                                   atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -123,9 +151,12 @@ func (c *counters) snapshot() Stats {
 		OpsDuplicate:     c.opsDuplicate.Load(),
 		OpsInvalid:       c.opsInvalid.Load(),
 		InboxDropped:     c.inboxDropped.Load(),
+		OpsPeerLimited:   c.opsPeerLimited.Load(),
+		OpsNodeLimited:   c.opsNodeLimited.Load(),
 		EventsDropped:    c.eventsDropped.Load(),
 		BroadcastsPruned: c.broadcastsPruned.Load(),
 		PacketsDropped:   c.packetsDropped.Load(),
 		PacketsFailed:    c.packetsFailed.Load(),
+		MembersRefused:   c.membersRefused.Load(),
 	}
 }

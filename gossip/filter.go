@@ -18,6 +18,8 @@ type opFilter struct {
 	seen   *seenSet
 	keys   *replica.Verifier // for batches of up to singleVerifyMax puts
 	buf    []byte            // opKey's scratch
+	// limiter is the router's budget of received ops; nil: none.
+	limiter *rateLimiter
 }
 
 // singleVerifyMax is the largest number of puts in one received batch
@@ -28,28 +30,36 @@ const singleVerifyMax = 8
 // admitted is an op to deliver, with the bytes it arrived as (to relay;
 // a Put with content is relayed without, see relayBytes).
 type admitted struct {
-	op  op
-	raw []byte
+	op     op
+	raw    []byte
+	sender endpoint.NodeID
 }
 
 type filterCounts struct {
-	duplicate, invalid uint64
+	duplicate, invalid       uint64
+	peerLimited, nodeLimited uint64
 }
 
 // admit filters a batch of received ops at local time now and returns
 // those to deliver, in arrival order.
 //
-// A seen op is dropped before it is decoded. An op is marked seen once it
+// A seen op is dropped before it is decoded. A new one then takes a token
+// from its sender's budget and the node's (rateLimiter); one over either
+// is dropped before it is decoded or verified, and not marked seen, so
+// that a copy a relay sends later is still taken. Duplicates, which cost
+// one hash, take no token: in a swarm larger than EagerFanout every op
+// arrives from several relays. An op is marked seen once it
 // decodes, before its entry is validated: the key covers the entry's
 // signatures, so a forged copy marks only its own bytes and cannot hide
 // the genuine op, and the genuine one is never validated twice. A Put
 // with content is checked against its content while decoding, so one
 // with swapped content marks nothing.
-func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts) {
+func (f *opFilter) admit(batch []received, now time.Time) ([]admitted, filterCounts) {
 	var counts filterCounts
-	out := make([]admitted, 0, len(raws))
+	out := make([]admitted, 0, len(batch))
 	var puts []int // indexes into out
-	for _, raw := range raws {
+	for _, in := range batch {
+		raw := in.raw
 		// Duplicates, most of what gossip rounds bring, are dropped
 		// before decoding.
 		key, ok := opKey(raw, &f.buf)
@@ -60,6 +70,16 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 		if f.seen.contains(key) {
 			counts.duplicate++
 			continue
+		}
+		if f.limiter != nil {
+			switch f.limiter.allow(in.from, now) {
+			case peerLimited:
+				counts.peerLimited++
+				continue
+			case nodeLimited:
+				counts.nodeLimited++
+				continue
+			}
 		}
 		o, err := decodeOp(raw, f.limits.MaxKeyLen)
 		if err != nil {
@@ -75,7 +95,7 @@ func (f *opFilter) admit(raws [][]byte, now time.Time) ([]admitted, filterCounts
 		}
 		// Validated in place: taking o's address would move every
 		// decoded op to the heap.
-		out = append(out, admitted{op: o, raw: raw})
+		out = append(out, admitted{op: o, raw: raw, sender: in.from})
 		if o.kind == opPut || o.kind == opPutContent {
 			if err := f.limits.ValidateUnsigned(&out[len(out)-1].op.entry.Entry, f.doc, now); err != nil {
 				counts.invalid++
@@ -129,14 +149,15 @@ func markBad(bad map[int]bool, i int) map[int]bool {
 }
 
 // event is what the consumer is told about an admitted op.
-func (o *op) event() Event {
+func (a *admitted) event() Event {
+	o := &a.op
 	switch o.kind {
 	case opPut, opPutContent:
-		return OpPut{From: o.origin, Entry: o.entry, Content: o.content}
+		return OpPut{From: o.origin, Sender: a.sender, Entry: o.entry, Content: o.content}
 	case opContentReady:
-		return OpContentReady{From: o.origin, Hash: o.hash}
+		return OpContentReady{From: o.origin, Sender: a.sender, Hash: o.hash}
 	default:
-		return OpSyncReport{From: o.origin, Heads: o.heads}
+		return OpSyncReport{From: o.origin, Sender: a.sender, Heads: o.heads}
 	}
 }
 

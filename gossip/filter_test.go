@@ -11,6 +11,15 @@ import (
 	"github.com/docsnode/docsnode/replica"
 )
 
+// fromPeer is a batch of received ops, all from one made-up sender.
+func fromPeer(raws ...[]byte) []received {
+	out := make([]received, len(raws))
+	for i, raw := range raws {
+		out[i] = received{from: endpoint.NodeID{1}, raw: raw}
+	}
+	return out
+}
+
 func newTestFilter(doc replica.NamespaceID, self endpoint.NodeID) *opFilter {
 	cfg := DefaultConfig()
 	return &opFilter{self: self, doc: doc, limits: cfg.Limits, seen: newSeenSet(16)}
@@ -28,7 +37,7 @@ func TestFilterDeliversValidOpsOnce(t *testing.T) {
 	readyOther := mustOp(t, &op{kind: opContentReady, origin: other, hash: e.Hash})
 	own := mustOp(t, &op{kind: opContentReady, origin: self, hash: e.Hash})
 
-	got, counts := f.admit([][]byte{put, ready, put, putRelabelled, readyOther, own}, time.Now())
+	got, counts := f.admit(fromPeer(put, ready, put, putRelabelled, readyOther, own), time.Now())
 	if len(got) != 3 || got[0].op.kind != opPut || got[1].op.kind != opContentReady || got[2].op.origin != other {
 		t.Fatalf("admitted %d ops, want the put and both content-ready ops in order", len(got))
 	}
@@ -36,7 +45,7 @@ func TestFilterDeliversValidOpsOnce(t *testing.T) {
 		t.Errorf("counts = %+v, want 3 duplicates", counts)
 	}
 	// A later batch still knows them.
-	if got, _ := f.admit([][]byte{put, ready}, time.Now()); len(got) != 0 {
+	if got, _ := f.admit(fromPeer(put, ready), time.Now()); len(got) != 0 {
 		t.Errorf("a second delivery admitted %d ops", len(got))
 	}
 }
@@ -71,7 +80,7 @@ func testFilterRejectsInvalidPuts(t *testing.T, keys *replica.Verifier) {
 		mustOp(t, &op{kind: opPut, origin: peer, entry: future}),
 		{opVersion, byte(opPut)},
 	}
-	got, counts := f.admit(batch, time.Now())
+	got, counts := f.admit(fromPeer(batch...), time.Now())
 	if len(got) != 1 || string(got[0].op.entry.Key) != "good" {
 		t.Fatalf("admitted %d ops, want only the good put", len(got))
 	}
@@ -83,11 +92,11 @@ func testFilterRejectsInvalidPuts(t *testing.T, keys *replica.Verifier) {
 	genuine := doc.entry("raced", "v")
 	forged := genuine
 	forged.NamespaceSig[0] ^= 1
-	got, _ = f.admit([][]byte{mustOp(t, &op{kind: opPut, origin: peer, entry: forged})}, time.Now())
+	got, _ = f.admit(fromPeer(mustOp(t, &op{kind: opPut, origin: peer, entry: forged})), time.Now())
 	if len(got) != 0 {
 		t.Fatal("forged put admitted")
 	}
-	got, _ = f.admit([][]byte{mustOp(t, &op{kind: opPut, origin: peer, entry: genuine})}, time.Now())
+	got, _ = f.admit(fromPeer(mustOp(t, &op{kind: opPut, origin: peer, entry: genuine})), time.Now())
 	if len(got) != 1 {
 		t.Fatal("the genuine put was dropped after a forged copy")
 	}
@@ -131,20 +140,24 @@ func TestMembershipChanges(t *testing.T) {
 	}
 }
 
-// The delegate's message callback never waits: with the inbox full, ops
-// are dropped and counted.
-func TestNotifyMsgNeverBlocks(t *testing.T) {
-	s := &Swarm{inbox: make(chan []byte, 1)}
-	d := &delegate{s: s}
-	buf := []byte("op")
-	d.NotifyMsg(buf)
-	buf[0] = 'X' // memberlist reuses its buffer
-	d.NotifyMsg(buf)
+// Receiving an op never waits: with the inbox full, ops are dropped and
+// counted.
+func TestReceiveOpNeverBlocks(t *testing.T) {
+	s := &Swarm{inbox: make(chan received, 1)}
+	sender := endpoint.GenerateSecretKey().Public()
+	s.receiveOp(sender, []byte("op"))
+	s.receiveOp(sender, []byte("X"))
 	if got := s.Stats().InboxDropped; got != 1 {
 		t.Errorf("InboxDropped = %d, want 1", got)
 	}
-	if got := <-s.inbox; string(got) != "op" {
-		t.Errorf("queued %q, want a copy of the first message", got)
+	if got := <-s.inbox; string(got.raw) != "op" || got.from != sender {
+		t.Errorf("queued %q from %s, want the first op from its sender", got.raw, got.from.Short())
+	}
+	// memberlist's callback drops what reaches it: it does not say who
+	// sent it.
+	(&delegate{s: s}).NotifyMsg([]byte("op"))
+	if st := s.Stats(); st.OpsInvalid != 1 || len(s.inbox) != 0 {
+		t.Errorf("NotifyMsg queued an op, or did not count it: %+v", st)
 	}
 }
 
@@ -156,13 +169,13 @@ func TestFilterPutWithContent(t *testing.T) {
 	withContent := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e, content: []byte("some content")})
 	plain := mustOp(t, &op{kind: opPut, origin: peer, entry: e})
 
-	got, counts := f.admit([][]byte{withContent, plain}, time.Now())
+	got, counts := f.admit(fromPeer(withContent, plain), time.Now())
 	if len(got) != 1 || counts.duplicate != 1 {
 		t.Fatalf("admitted %d ops with %d duplicates, want the entry once", len(got), counts.duplicate)
 	}
-	ev, ok := got[0].op.event().(OpPut)
+	ev, ok := got[0].event().(OpPut)
 	if !ok || string(ev.Content) != "some content" || string(ev.Entry.Key) != "k" {
-		t.Fatalf("event = %#v, want the put with its content", got[0].op.event())
+		t.Fatalf("event = %#v, want the put with its content", got[0].event())
 	}
 	// A relay passes the entry on without the content.
 	relayed, err := decodeOp(got[0].relayBytes(), 4096)
@@ -176,7 +189,7 @@ func TestFilterPutWithContent(t *testing.T) {
 	forged := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e2, content: []byte("genuine")})
 	forged[len(forged)-1] ^= 1
 	genuine := mustOp(t, &op{kind: opPutContent, origin: peer, entry: e2, content: []byte("genuine")})
-	got, counts = f.admit([][]byte{forged, genuine}, time.Now())
+	got, counts = f.admit(fromPeer(forged, genuine), time.Now())
 	if len(got) != 1 || counts.invalid != 1 || string(got[0].op.content) != "genuine" {
 		t.Fatalf("admitted %d ops (%d invalid), want the genuine one", len(got), counts.invalid)
 	}

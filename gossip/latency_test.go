@@ -14,7 +14,10 @@ import (
 // the OpPut event on each other node, over every (put, receiver) pair.
 type latency struct {
 	nodes, puts   int
-	delivered     int // pairs delivered before the deadline
+	delivered     int     // pairs delivered before the deadline
+	limited       uint64  // ops the receivers' budgets dropped
+	dropped       uint64  // packets, ops and events dropped for full queues
+	rate          float64 // puts published per second
 	p50, p99, max time.Duration
 }
 
@@ -23,8 +26,8 @@ func (l latency) deliveredPct() float64 {
 }
 
 func (l latency) String() string {
-	return fmt.Sprintf("%d nodes, %d puts: p50 %v, p99 %v, max %v, delivered %.2f%%",
-		l.nodes, l.puts, l.p50, l.p99, l.max, l.deliveredPct())
+	return fmt.Sprintf("%d nodes, %d puts: p50 %v, p99 %v, max %v, delivered %.2f%%, rate limited %d, dropped by full queues %d",
+		l.nodes, l.puts, l.p50, l.p99, l.max, l.deliveredPct(), l.limited, l.dropped)
 }
 
 // measurePutLatency joins nodes loopback nodes in one swarm, publishes
@@ -84,13 +87,18 @@ func measurePutLatency(tb testing.TB, nodes, puts int, interval time.Duration, m
 		<-tick.C
 	}
 	tick.Stop()
+	published := time.Since(sent[fmt.Sprintf("lat-%05d", 0)])
 	deadline := time.NewTimer(testTimeout)
 	select {
 	case <-all:
 	case <-deadline.C:
 	}
 	deadline.Stop()
+	var limited, dropped uint64
 	for _, s := range swarms {
+		st := s.Stats()
+		limited += st.OpsPeerLimited + st.OpsNodeLimited
+		dropped += st.InboxDropped + st.EventsDropped + st.PacketsDropped
 		s.Close()
 	}
 	readers.Wait()
@@ -102,7 +110,8 @@ func measurePutLatency(tb testing.TB, nodes, puts int, interval time.Duration, m
 		}
 	}
 	slices.Sort(lat)
-	res := latency{nodes: nodes, puts: puts, delivered: len(lat)}
+	res := latency{nodes: nodes, puts: puts, delivered: len(lat), limited: limited, dropped: dropped,
+		rate: float64(puts) / published.Seconds()}
 	if len(lat) > 0 {
 		res.p50 = lat[len(lat)/2]
 		res.p99 = lat[(len(lat)*99)/100]
@@ -122,6 +131,9 @@ func TestPutLatency(t *testing.T) {
 	if res.delivered != res.puts*(res.nodes-1) {
 		t.Errorf("eager push delivered %.2f%% of puts, want all", res.deliveredPct())
 	}
+	if res.limited != 0 {
+		t.Errorf("the receive budgets dropped %d ops of an honest publisher", res.limited)
+	}
 }
 
 // BenchmarkPutLatency reports delivery latency percentiles with memberlist's
@@ -140,8 +152,22 @@ func BenchmarkPutLatency(b *testing.B) {
 			b.ReportMetric(float64(res.p50.Microseconds()), "p50-µs")
 			b.ReportMetric(float64(res.p99.Microseconds()), "p99-µs")
 			b.ReportMetric(res.deliveredPct(), "delivered-%")
+			b.ReportMetric(float64(res.limited), "rate-limited")
 			b.ReportMetric(0, "ns/op")
 			b.Log(res)
 		})
-	}
+	} // A burst: 10000 puts from one node as fast as it can publish them
+	// (a tick every 50µs at most), which the receivers' default budgets
+	// must take whole.
+	b.Run("nodes=10/burst", func(b *testing.B) {
+		var res latency
+		for b.Loop() {
+			res = measurePutLatency(b, 10, 10000, 50*time.Microsecond, lan)
+		}
+		b.ReportMetric(res.deliveredPct(), "delivered-%")
+		b.ReportMetric(float64(res.limited), "rate-limited")
+		b.ReportMetric(res.rate, "puts/s")
+		b.ReportMetric(0, "ns/op")
+		b.Log(res)
+	})
 }

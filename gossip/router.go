@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -22,6 +23,9 @@ import (
 type Router struct {
 	ep  *endpoint.Endpoint
 	cfg Config
+	// limiter is the budget of received ops, per sender and for the node,
+	// that the swarms share.
+	limiter *rateLimiter
 
 	// ctx is cancelled by Close; connection handlers return on it.
 	ctx    context.Context
@@ -38,15 +42,22 @@ type Router struct {
 	// handlers counts the connection handlers running; Add is only called
 	// with mu held and closed false.
 	handlers sync.WaitGroup
+	// streams counts the incoming streams being handled, by peer.
+	streams map[endpoint.NodeID]int
+	// streamsRefused counts streams reset beyond MaxStreamsPerPeer.
+	streamsRefused atomic.Uint64
 }
 
 // NewRouter registers the gossip protocol on ep. The endpoint stays the
 // caller's: close the Router before the endpoint.
 func NewRouter(ep *endpoint.Endpoint, cfg Config) (*Router, error) {
+	cfg = cfg.withDefaults()
 	r := &Router{
-		ep:     ep,
-		cfg:    cfg.withDefaults(),
-		swarms: make(map[topicID]*Swarm),
+		ep:      ep,
+		cfg:     cfg,
+		limiter: newRateLimiter(cfg),
+		swarms:  make(map[topicID]*Swarm),
+		streams: make(map[endpoint.NodeID]int),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := ep.Handle(endpoint.ALPNGossip, endpoint.HandlerFunc(r.serveConn)); err != nil {
@@ -114,6 +125,7 @@ func (r *Router) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.closedStats
+	st.StreamsRefused = r.streamsRefused.Load()
 	for _, s := range r.swarms {
 		if s != nil { // nil reserves a topic for a swarm being opened
 			st = st.plus(s.Stats())
@@ -147,9 +159,11 @@ func (r *Router) Close() error {
 }
 
 // serveConn accepts the gossip streams of one connection, each on its own
-// goroutine (QUIC's stream limit bounds how many run at once), and its
-// datagrams on one more. Peers send on connections they dialled, so only
-// accepted connections carry incoming packets.
+// goroutine, and its datagrams on one more. A peer has at most
+// MaxStreamsPerPeer streams handled at once, over all its connections:
+// more are reset as they arrive (Stats.StreamsRefused). Each stream must
+// send its header within PacketTimeout. Peers send on connections they
+// dialled, so only accepted connections carry incoming packets.
 func (r *Router) serveConn(ctx context.Context, conn *endpoint.Conn) {
 	r.mu.Lock()
 	if r.closed {
@@ -170,10 +184,40 @@ func (r *Router) serveConn(ctx context.Context, conn *endpoint.Conn) {
 		if err != nil {
 			break
 		}
-		streams.Go(func() { r.serveStream(ctx, conn, st) })
+		peer := conn.RemoteID()
+		if !r.takeStream(peer) {
+			r.streamsRefused.Add(1)
+			st.CancelRead(codeBusy)
+			st.CancelWrite(codeBusy)
+			continue
+		}
+		streams.Go(func() {
+			defer r.releaseStream(peer)
+			r.serveStream(ctx, conn, st)
+		})
 	}
 	cancel()
 	streams.Wait()
+}
+
+// takeStream counts one more stream of peer, unless it has
+// MaxStreamsPerPeer already.
+func (r *Router) takeStream(peer endpoint.NodeID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams[peer] >= r.cfg.MaxStreamsPerPeer {
+		return false
+	}
+	r.streams[peer]++
+	return true
+}
+
+func (r *Router) releaseStream(peer endpoint.NodeID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams[peer]--; r.streams[peer] <= 0 {
+		delete(r.streams, peer)
+	}
 }
 
 // serveStream reads a stream's header and hands the stream to its swarm,
@@ -232,7 +276,7 @@ func (r *Router) serveDatagrams(ctx context.Context, conn *endpoint.Conn) {
 		case kind == kindPacket:
 			s.t.receiveDatagram(conn, b[headerLen:])
 		case kind == kindOp:
-			s.receiveOp(b[headerLen:])
+			s.receiveOp(conn.RemoteID(), b[headerLen:])
 		}
 	}
 }

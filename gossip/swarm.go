@@ -47,8 +47,8 @@ const (
 // reconciliation.
 //
 // One goroutine per swarm decodes, de-duplicates and verifies received ops
-// and fans events out; memberlist's callbacks only copy bytes into its
-// inbox and never block. Its methods are safe for concurrent use.
+// and fans events out; ops reach its inbox from the transport, and
+// memberlist's callbacks never block. Its methods are safe for concurrent use.
 type Swarm struct {
 	r     *Router
 	doc   replica.NamespaceID
@@ -63,7 +63,7 @@ type Swarm struct {
 	stats       counters
 	gossipArmed atomic.Bool // gossipLoop has a round due; for tests
 
-	inbox             chan []byte
+	inbox             chan received
 	membersChanged    chan struct{} // 1-buffered, coalesces changes
 	membershipChanged chan struct{} // 1-buffered: wakes gossipLoop
 	memberLost        chan struct{} // 1-buffered: wakes reconnectLoop
@@ -113,17 +113,18 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 		self:              self.ID,
 		cfg:               cfg,
 		meta:              meta,
-		inbox:             make(chan []byte, cfg.InboxSize),
+		inbox:             make(chan received, cfg.InboxSize),
 		membersChanged:    make(chan struct{}, 1),
 		membershipChanged: make(chan struct{}, 1),
 		memberLost:        make(chan struct{}, 1),
 		events:            make(chan Event, cfg.EventBuffer),
 		filter: &opFilter{
-			self:   self.ID,
-			doc:    doc,
-			limits: cfg.Limits,
-			seen:   newSeenSet(cfg.SeenCacheSize),
-			keys:   replica.NewVerifier(0),
+			self:    self.ID,
+			doc:     doc,
+			limits:  cfg.Limits,
+			seen:    newSeenSet(cfg.SeenCacheSize),
+			keys:    replica.NewVerifier(0),
+			limiter: r.limiter,
 		},
 		members: make(map[endpoint.NodeID]member),
 		hints:   make(map[endpoint.NodeID]endpoint.NodeAddr),
@@ -131,7 +132,7 @@ func newSwarm(r *Router, doc replica.NamespaceID, topic topicID) (*Swarm, error)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.queue = newOpQueue(func() int { return int(s.neighbours.Load()) + 1 }, cfg.RetransmitMult)
-	s.t = newTransport(r.ep, topic, cfg, s.lookupAddr, &s.stats)
+	s.t = newTransport(r.ep, topic, cfg, s.lookupAddr, s.receiveOp, &s.stats)
 
 	mc := cfg.memberlistConfig(self.ID.String())
 	mc.Transport = s.t
@@ -408,7 +409,7 @@ func (s *Swarm) lookupAddr(id endpoint.NodeID) (endpoint.NodeAddr, bool) {
 func (s *Swarm) run() {
 	defer close(s.events)
 	announced := make(map[endpoint.NodeID]endpoint.NodeAddr)
-	batch := make([][]byte, 0, maxBatch)
+	batch := make([]received, 0, maxBatch)
 	for {
 		// A pending Lagged goes out as soon as the consumer makes room.
 		var lagCh chan<- Event
@@ -482,16 +483,18 @@ func (s *Swarm) reconnectLoop() {
 	}
 }
 
-func (s *Swarm) handleOps(batch [][]byte) {
+func (s *Swarm) handleOps(batch []received) {
 	ok, counts := s.filter.admit(batch, s.cfg.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
 	s.stats.opsInvalid.Add(counts.invalid)
+	s.stats.opsPeerLimited.Add(counts.peerLimited)
+	s.stats.opsNodeLimited.Add(counts.nodeLimited)
 	s.stats.opsAccepted.Add(uint64(len(ok)))
 	// When the swarm is larger than the eager fanout, the origin reached
 	// only some members directly: relay so that the op spreads.
 	relay := s.neighbours.Load() > int64(s.cfg.EagerFanout)
 	for _, a := range ok {
-		s.emit(a.op.event())
+		s.emit(a.event())
 		if relay {
 			s.enqueue(a.relayBytes())
 		}
@@ -641,14 +644,26 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return d.s.meta
 }
 
-// NotifyMsg queues a received op; memberlist reuses b after the call.
-func (d *delegate) NotifyMsg(b []byte) { d.s.receiveOp(bytes.Clone(b)) }
+// NotifyMsg drops and counts as invalid an op memberlist received: the
+// transport takes every op out of the packets it receives (deliver), so
+// one reaches memberlist only in a user message on a memberlist stream,
+// which no member sends and which would not say who sent it.
+func (d *delegate) NotifyMsg([]byte) { d.s.stats.opsInvalid.Add(1) }
 
-// receiveOp queues a received op, which the caller no longer uses, for
-// the swarm's goroutine, or drops and counts it when the inbox is full.
-func (s *Swarm) receiveOp(b []byte) {
+// received is an op as it arrived: its bytes, which the receiver owns,
+// and the node that sent them, as its connection proves.
+type received struct {
+	from endpoint.NodeID
+	raw  []byte
+}
+
+// receiveOp queues an op that from sent, whose bytes the caller no
+// longer uses, for the swarm's goroutine, or drops and counts it when the
+// inbox is full. It never waits. The goroutine takes each op that is new
+// from from's budget (opFilter.admit) before it decodes it.
+func (s *Swarm) receiveOp(from endpoint.NodeID, b []byte) {
 	select {
-	case s.inbox <- b:
+	case s.inbox <- received{from: from, raw: b}:
 	default:
 		s.stats.inboxDropped.Add(1)
 	}
@@ -666,10 +681,30 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.s.setMember(n) }
 func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.s.removeMember(n) }
 
 // NotifyAlive keeps out of the swarm any node whose name is not a node id
-// or whose meta does not hold a NodeAddr of that id.
+// or whose meta does not hold a NodeAddr of that id, and any node that is
+// not a member while MaxMembers are.
 func (d *delegate) NotifyAlive(n *memberlist.Node) error {
-	_, err := memberAddr(n)
-	return err
+	a, err := memberAddr(n)
+	if err != nil {
+		return err
+	}
+	return d.s.admitMember(a.ID)
+}
+
+// admitMember refuses id when it is not a member and the swarm has
+// MaxMembers. memberlist calls NotifyAlive and NotifyJoin under one lock
+// of its own, so two new nodes are not admitted past the bound at once.
+func (s *Swarm) admitMember(id endpoint.NodeID) error {
+	if id == s.self {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.members[id]; ok || len(s.members) < s.cfg.MaxMembers {
+		return nil
+	}
+	s.stats.membersRefused.Add(1)
+	return fmt.Errorf("gossip: swarm of %s has %d members, the most it admits", s.doc.Short(), len(s.members))
 }
 
 // broadcast is an op in memberlist's broadcast queue. Every op is its own

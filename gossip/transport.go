@@ -50,7 +50,10 @@ type transport struct {
 	topic  topicID
 	cfg    Config
 	lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool)
-	stats  *counters
+	// receiveOp takes each op a received packet carries, with the node
+	// that sent the packet.
+	receiveOp func(from endpoint.NodeID, op []byte)
+	stats     *counters
 
 	// testHookSent, when set, sees every packet sent, header included,
 	// and whether it went in a datagram.
@@ -71,17 +74,19 @@ type transport struct {
 	conns  map[*streamConn]struct{} // open memberlist streams
 }
 
-func newTransport(ep *endpoint.Endpoint, topic topicID, cfg Config, lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool), stats *counters) *transport {
+func newTransport(ep *endpoint.Endpoint, topic topicID, cfg Config, lookup func(endpoint.NodeID) (endpoint.NodeAddr, bool),
+	receiveOp func(endpoint.NodeID, []byte), stats *counters) *transport {
 	t := &transport{
-		ep:       ep,
-		topic:    topic,
-		cfg:      cfg,
-		lookup:   lookup,
-		stats:    stats,
-		packetCh: make(chan *memberlist.Packet, packetQueue),
-		streamCh: make(chan net.Conn),
-		slots:    make(chan struct{}, cfg.MaxPacketsInFlight),
-		conns:    make(map[*streamConn]struct{}),
+		ep:        ep,
+		topic:     topic,
+		cfg:       cfg,
+		lookup:    lookup,
+		receiveOp: receiveOp,
+		stats:     stats,
+		packetCh:  make(chan *memberlist.Packet, packetQueue),
+		streamCh:  make(chan net.Conn),
+		slots:     make(chan struct{}, cfg.MaxPacketsInFlight),
+		conns:     make(map[*streamConn]struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t
@@ -351,11 +356,25 @@ func (t *transport) receiveDatagram(conn *endpoint.Conn, buf []byte) {
 	t.deliver(conn, buf)
 }
 
-// deliver queues a received packet for memberlist, or drops it when
-// memberlist is packetQueue packets behind.
+// deliver hands the ops a received packet carries to the swarm, with the
+// node the connection proves sent them, and queues the rest for
+// memberlist, or drops it when memberlist is packetQueue packets behind.
+// memberlist thus never sees an op: its NotifyMsg would not say who sent
+// it.
 func (t *transport) deliver(conn *endpoint.Conn, buf []byte) {
+	ops, rest, ok := splitOps(buf)
+	if !ok {
+		t.stats.packetsDropped.Add(1)
+		return
+	}
+	for _, op := range ops {
+		t.receiveOp(conn.RemoteID(), op)
+	}
+	if rest == nil {
+		return
+	}
 	pkt := &memberlist.Packet{
-		Buf:       buf,
+		Buf:       rest,
 		From:      net.UDPAddrFromAddrPort(conn.RemoteAddr()),
 		Timestamp: time.Now(),
 	}

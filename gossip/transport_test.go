@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
 )
@@ -105,4 +108,46 @@ func TestOversizePacketDropped(t *testing.T) {
 	st.Write(pkt) // may fail once the peer stops reading
 	st.Close()
 	eventually(t, "the packet to be dropped", func() bool { return s.Stats().PacketsDropped == 1 })
+}
+
+// TestStreamsPerPeerCapped: a peer that opens more streams than
+// MaxStreamsPerPeer and never finishes their headers has the excess reset
+// at once, not after the header timeout, and the node still takes its
+// other streams.
+func TestStreamsPerPeerCapped(t *testing.T) {
+	const limit, opened = 4, 10
+	nodes := newTestNodes(t, 2, func(c *Config) {
+		c.PacketTimeout = time.Minute // longer than the test waits
+		c.MaxStreamsPerPeer = limit
+	})
+	ctx := testContext(t)
+	conn, err := nodes[1].ep.Dial(ctx, nodes[0].ep.Addr(), endpoint.ALPNGossip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reset atomic.Int32
+	var wg sync.WaitGroup
+	var held []*endpoint.Stream
+	for range opened {
+		st, err := conn.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte{0}) // a header's first byte, and no more
+		held = append(held, st)
+		wg.Go(func() {
+			if _, err := st.Read(make([]byte, 1)); err != nil {
+				reset.Add(1)
+			}
+		})
+	}
+	eventually(t, "the streams over the limit to be reset", func() bool { return reset.Load() == opened-limit })
+	if got := nodes[0].r.Stats().StreamsRefused; got != opened-limit {
+		t.Fatalf("StreamsRefused = %d, want %d", got, opened-limit)
+	}
+	for _, st := range held {
+		st.CancelRead(0)
+		st.CancelWrite(0)
+	}
+	wg.Wait()
 }

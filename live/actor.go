@@ -84,6 +84,17 @@ type Config struct {
 	// Default 1 min.
 	AntiEntropyInterval time.Duration
 
+	// MaxIdlePeers bounds, per document, the peer records kept in memory
+	// for peers that are not members of the document's swarm and have no
+	// session running, pending or waited for: recent sync partners (peers
+	// that dialled in, peers loaded from the store). Beyond it the least
+	// recently active are forgotten; their record stays in the store.
+	// Swarm members are never counted or dropped. Default 256.
+	MaxIdlePeers int
+	// IdlePeerTTL is how long such an idle record is kept after its last
+	// session. Default 1h.
+	IdlePeerTTL time.Duration
+
 	// Content is the node's content store. With it, the live actor serves
 	// content to peers (ALPN docsnode/blobs/1) and downloads the content
 	// of entries that arrive from peers, as each document's download
@@ -145,6 +156,10 @@ func (c Config) withDefaults() Config {
 	def(&c.CatchUpDelay, time.Second)
 	def(&c.MaxCatchUpDelay, max(5*time.Second, c.CatchUpDelay))
 	def(&c.AntiEntropyInterval, time.Minute)
+	def(&c.IdlePeerTTL, time.Hour)
+	if c.MaxIdlePeers <= 0 {
+		c.MaxIdlePeers = 256
+	}
 	if c.MaxRetries <= 0 {
 		c.MaxRetries = 6
 	}
@@ -195,7 +210,9 @@ type Actor struct {
 	router  *gossip.Router
 	cfg     Config
 	self    endpoint.NodeID
-	content *blobs.Store // nil: no downloads
+	content *blobs.Store  // nil: no downloads
+	server  *Server       // the sync server registered on ep
+	blobSrv *blobs.Server // the content server, nil without content
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -254,7 +271,8 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 	if la.content != nil {
 		la.sched.content, la.sched.maxBlob = true, uint64(la.content.MaxSize())
 	}
-	if err := ep.Handle(endpoint.ALPNSync, NewServer(act, cfg.Sync, la)); err != nil {
+	la.server = NewServer(act, cfg.Sync, la)
+	if err := ep.Handle(endpoint.ALPNSync, la.server); err != nil {
 		store.Close()
 		cancel()
 		return nil, fmt.Errorf("live: serve sync: %w", err)
@@ -264,7 +282,8 @@ func NewActor(ep *endpoint.Endpoint, act *actor.Actor, router *gossip.Router, cf
 		if bcfg.MaxKeyLen <= 0 {
 			bcfg.MaxKeyLen = act.Limits().MaxKeyLen
 		}
-		err := ep.Handle(endpoint.ALPNBlobs, blobs.NewServer(la.content, act, bcfg))
+		la.blobSrv = blobs.NewServer(la.content, act, bcfg)
+		err := ep.Handle(endpoint.ALPNBlobs, la.blobSrv)
 		if err == nil {
 			err = la.loadWants()
 		}
@@ -635,6 +654,19 @@ func (la *Actor) Subscribe(ctx context.Context, doc replica.NamespaceID) (*Subsc
 	default:
 	}
 	return la.subs.add(doc), nil
+}
+
+// ServerStats returns the admission counters of the node's sync server:
+// incoming sessions refused, preempted, and timed out waiting for Init.
+func (la *Actor) ServerStats() ServerStats { return la.server.Stats() }
+
+// ContentServerStats returns the counters of the node's content server,
+// zero when the node serves no content.
+func (la *Actor) ContentServerStats() blobs.ServerStats {
+	if la.blobSrv == nil {
+		return blobs.ServerStats{}
+	}
+	return la.blobSrv.Stats()
 }
 
 // Accept implements Policy. It asks the loop, and refuses as busy when the

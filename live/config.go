@@ -34,11 +34,27 @@ type SessionConfig struct {
 	// reading, or stopped sending. Default 30 s.
 	IdleTimeout time.Duration
 
-	// MaxRounds bounds the reconciliation rounds that carry little data. A
-	// session may run MaxRounds rounds plus one for every MaxFrameSize/4
-	// bytes of reconciliation messages exchanged, since a large difference
-	// takes one round per frame of ids. Default 64.
-	MaxRounds int
+	// MaxRounds, RoundsPerDoubling and BytesPerItemFactor bound what a
+	// session costs by the size of the sets it has seen: this side's set,
+	// the ids the peer listed during reconciliation, and the entries it
+	// sent. With n items seen, l of them this side's, and an item's size
+	// taken as the largest entry under Limits.MaxKeyLen plus its id
+	// (about 4.4 KiB with 4 KiB keys),
+	//
+	//	rounds         ≤ MaxRounds + RoundsPerDoubling × log2(n+1) + 2 × ⌈32·l / MaxFrameSize⌉
+	//	bytes received ≤ 16 × MaxFrameSize + BytesPerItemFactor × n × item size
+	//
+	// A session over the first ends with ErrTooManyRounds, over the
+	// second with ErrTooManyBytes (and Abort(Protocol) to the peer).
+	// Reconciliation takes about log16(n) rounds, plus one per frame of
+	// ids when the sets differ much; the last term pays for the frames of
+	// this side's ids, the logarithm for the peer's, which it could
+	// inflate. Defaults 64, 8 and 2: a bootstrap of up to about 1.5
+	// million entries into an empty set fits; raise MaxRounds for larger
+	// ones.
+	MaxRounds          int
+	RoundsPerDoubling  int
+	BytesPerItemFactor int
 
 	// MaxBytes bounds the bytes a session reads and writes together.
 	// Default 1 GiB: about 3 million entries of 16-byte keys. Raise it for
@@ -65,9 +81,24 @@ type SessionConfig struct {
 	HostileFraction   float64
 	HostileMinRefused int
 
-	// MaxSessions bounds the sessions a Server runs at once; more are
-	// refused with Abort(Busy). Default 64.
+	// MaxSessions bounds the sessions a Server runs at once, and twice it
+	// the streams it handles at once (sessions and streams still waiting
+	// for Init); beyond them a newcomer preempts the stalest slot of the
+	// peer holding the most, when that is fair, or is refused with
+	// Abort(Busy) (see Server). Default 64.
 	MaxSessions int
+
+	// MaxSessionsPerPeer bounds the sessions a Server runs at once for
+	// one peer (node id), and MaxStreamsPerPeer the streams it handles
+	// for one peer; more are refused with Abort(Busy). A node syncs one
+	// session per document with a peer, so a peer sharing many documents
+	// with this node waits its turn beyond them. Defaults 8 and 16.
+	MaxSessionsPerPeer int
+	MaxStreamsPerPeer  int
+
+	// InitTimeout is how long a Server waits for a new stream's Init; a
+	// stream without one by then is reset and its slot freed. Default 5 s.
+	InitTimeout time.Duration
 
 	// Now is the clock that timestamps are checked against. Default time.Now.
 	Now func() time.Time
@@ -89,6 +120,8 @@ const (
 	DefaultSessionTimeout     = 5 * time.Minute
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxRounds          = 64
+	DefaultRoundsPerDoubling  = 8
+	DefaultBytesPerItemFactor = 2
 	DefaultMaxBytes           = 1 << 30
 	DefaultMaxEntriesPerFrame = 1024
 	DefaultMaxIDsPerWant      = 4096
@@ -96,6 +129,9 @@ const (
 	DefaultHostileFraction    = 0.5
 	DefaultHostileMinRefused  = 32
 	DefaultMaxSessions        = 64
+	DefaultMaxSessionsPerPeer = 8
+	DefaultMaxStreamsPerPeer  = 16
+	DefaultInitTimeout        = 5 * time.Second
 
 	// MinFrameSize is the smallest MaxFrameSize: room for the largest
 	// entry under the default key limit and for a reconciliation message.
@@ -117,6 +153,8 @@ func DefaultSessionConfig() SessionConfig {
 		SessionTimeout:     DefaultSessionTimeout,
 		IdleTimeout:        DefaultIdleTimeout,
 		MaxRounds:          DefaultMaxRounds,
+		RoundsPerDoubling:  DefaultRoundsPerDoubling,
+		BytesPerItemFactor: DefaultBytesPerItemFactor,
 		MaxBytes:           DefaultMaxBytes,
 		MaxEntriesPerFrame: DefaultMaxEntriesPerFrame,
 		MaxIDsPerWant:      DefaultMaxIDsPerWant,
@@ -124,6 +162,9 @@ func DefaultSessionConfig() SessionConfig {
 		HostileFraction:    DefaultHostileFraction,
 		HostileMinRefused:  DefaultHostileMinRefused,
 		MaxSessions:        DefaultMaxSessions,
+		MaxSessionsPerPeer: DefaultMaxSessionsPerPeer,
+		MaxStreamsPerPeer:  DefaultMaxStreamsPerPeer,
+		InitTimeout:        DefaultInitTimeout,
 	}
 }
 
@@ -168,6 +209,12 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = d.MaxRounds
 	}
+	if c.RoundsPerDoubling <= 0 {
+		c.RoundsPerDoubling = d.RoundsPerDoubling
+	}
+	if c.BytesPerItemFactor <= 0 {
+		c.BytesPerItemFactor = d.BytesPerItemFactor
+	}
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = d.MaxBytes
 	}
@@ -188,6 +235,15 @@ func (c SessionConfig) withDefaults(storeLimits replica.Limits) SessionConfig {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = d.MaxSessions
+	}
+	if c.MaxSessionsPerPeer <= 0 {
+		c.MaxSessionsPerPeer = d.MaxSessionsPerPeer
+	}
+	if c.MaxStreamsPerPeer <= 0 {
+		c.MaxStreamsPerPeer = d.MaxStreamsPerPeer
+	}
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = d.InitTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now

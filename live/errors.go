@@ -35,7 +35,7 @@ var (
 	// ErrVersion: the peer speaks another version of the sync protocol.
 	ErrVersion = errors.New("live: unsupported sync protocol version")
 	// ErrTooManyRounds: reconciliation did not converge within the round
-	// budget (Config.MaxRounds plus the allowance for large differences).
+	// budget (Config.MaxRounds, RoundsPerDoubling and the allowance for this side's ids).
 	ErrTooManyRounds = errors.New("live: reconciliation did not converge within the round limit")
 	// ErrTooManyBytes: the session moved more bytes than Config.MaxBytes.
 	ErrTooManyBytes = errors.New("live: session exceeded its byte limit")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -531,4 +532,68 @@ func TestInvalidEntriesAmongValid(t *testing.T) {
 	if want, _ := modelSummary(t, w, good); summary(t, acc, w.ns()) != want {
 		t.Fatal("the acceptor does not hold exactly the valid entries")
 	}
+}
+
+// idListFlood is a reconciliation message that lists n random ids over
+// the whole key space: the most a peer can make the other side compare
+// in one message.
+func idListFlood(r *rand.Rand, n int) []byte {
+	b := []byte{0x61, 0, 0, 2} // version, bound: infinity, no prefix; IdList
+	// n as the protocol's varint: base-128, most significant digit first.
+	b = append(b, byte(n>>7)|0x80, byte(n&0x7f)) // n < 1<<14
+	for range n {
+		for range 4 {
+			b = binary.LittleEndian.AppendUint64(b, r.Uint64())
+		}
+	}
+	return b
+}
+
+// TestHostileIDListFlood: an initiator sends a frame of fresh random ids
+// every round, which the node must compare with its set and answer. The
+// rounds it may cost are bounded by the sizes of the sets seen, so the
+// session ends with ErrTooManyRounds well before the byte limit.
+func TestHostileIDListFlood(t *testing.T) {
+	cfg := DefaultSessionConfig()
+	cfg.IdleTimeout = 5 * time.Second
+	cfg.MaxFrameSize = 64 << 10 // a quarter of the default, to keep the test short
+	cfg.MaxIDsPerWant = 1024
+	h := newHostileSetup(t, cfg)
+	theirs, done := h.serve()
+	f := newFakePeer(theirs, true)
+	r := rand.New(rand.NewPCG(1, 2))
+	perRound := (cfg.MaxFrameSize - frameOverhead - 16) / 32
+	const sent = 600 // rounds the fake plays before it gives up
+	f.send(&message{Type: MsgInit, Version: ProtocolVersion, Namespace: h.w.ns(), Recon: idListFlood(r, perRound)})
+	f.wg.Go(func() {
+		for range sent - 1 {
+			msg := idListFlood(r, perRound)
+			select {
+			case <-f.stop:
+				return
+			default:
+			}
+			if _, err := f.s.Write(appendFrame(nil, &message{Type: MsgRecon, Recon: msg})); err != nil {
+				return
+			}
+		}
+		f.s.Close()
+	})
+	res := wait(t, done)
+	t.Logf("node: %v after %d rounds, %d bytes received", res.err, res.out.Rounds, res.out.BytesReceived)
+	if !errors.Is(res.err, ErrTooManyRounds) {
+		t.Fatalf("err = %v, want ErrTooManyRounds", res.err)
+	}
+	// The budget: MaxRounds, RoundsPerDoubling per doubling of the items
+	// seen (the held set and every id listed, at most sent × perRound),
+	// two per frame of the held set's ids.
+	limit := cfg.MaxRounds + cfg.RoundsPerDoubling*bits.Len(uint(len(h.held)+sent*perRound)) + 2
+	if res.out.Rounds > limit {
+		t.Fatalf("cut after %d rounds, budget at most %d", res.out.Rounds, limit)
+	}
+	if m := f.abort(t); m.Reason != AbortProtocol {
+		t.Fatalf("Abort %v %q, want a protocol abort", m.Reason, m.Text)
+	}
+	f.close()
+	h.stillServes(t)
 }

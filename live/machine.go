@@ -3,6 +3,7 @@ package live
 import (
 	"fmt"
 	"io"
+	"math/bits"
 	"net/netip"
 
 	"github.com/docsnode/docsnode/actor"
@@ -42,6 +43,9 @@ type machine struct {
 	reconDone  bool // I: our session finished. A: I's Done arrived.
 	rounds     int
 	reconBytes int64
+	// setSize is the size of this side's set and listed the ids the peer
+	// listed, as the last round reported them.
+	setSize, listed int
 
 	work int // producer items queued and not yet reported
 	pipe int // Entries frames received and not yet stored
@@ -143,13 +147,31 @@ func (m *machine) checkBytes() error {
 	if total := m.out.BytesSent + m.out.BytesReceived; total > m.cfg.MaxBytes {
 		return fmt.Errorf("%w: %d bytes moved, limit %d (Config.MaxBytes)", ErrTooManyBytes, total, m.cfg.MaxBytes)
 	}
+	if budget := m.bytesBudget(); m.out.BytesReceived > budget {
+		return fmt.Errorf("%w: %d bytes received for %d items seen, budget %d (Config.BytesPerItemFactor %d)",
+			ErrTooManyBytes, m.out.BytesReceived, m.items(), budget, m.cfg.BytesPerItemFactor)
+	}
 	return nil
 }
 
-// roundBudget is the rounds allowed so far: MaxRounds plus one per quarter
-// frame of reconciliation bytes exchanged.
+// items is how many items the session has seen: this side's set, the ids
+// the peer listed, and the entries it sent.
+func (m *machine) items() int64 {
+	return int64(m.setSize) + int64(m.listed) + int64(m.out.Received)
+}
+
+// bytesBudget is the bytes the peer may have sent so far.
+func (m *machine) bytesBudget() int64 {
+	item := int64(maxEntryLen(m.cfg.Limits.MaxKeyLen) + 32)
+	return 16*int64(m.cfg.MaxFrameSize) + int64(m.cfg.BytesPerItemFactor)*item*m.items()
+}
+
+// roundBudget is the rounds allowed so far: MaxRounds, RoundsPerDoubling
+// per doubling of the items seen, and two per frame of this side's ids.
 func (m *machine) roundBudget() int {
-	return m.cfg.MaxRounds + int(m.reconBytes/int64(m.cfg.MaxFrameSize/4))
+	n := m.items()
+	ownFrames := (32*int64(m.setSize) + int64(m.cfg.MaxFrameSize) - 1) / int64(m.cfg.MaxFrameSize)
+	return m.cfg.MaxRounds + m.cfg.RoundsPerDoubling*bits.Len64(uint64(n)) + 2*int(ownFrames)
 }
 
 func (m *machine) countRound(msgLen int) error {
@@ -157,8 +179,8 @@ func (m *machine) countRound(msgLen int) error {
 	m.reconBytes += int64(msgLen)
 	m.out.Rounds = m.rounds
 	if m.rounds > m.roundBudget() {
-		return fmt.Errorf("%w: %d rounds (%d bytes of reconciliation), budget %d (Config.MaxRounds %d)",
-			ErrTooManyRounds, m.rounds, m.reconBytes, m.roundBudget(), m.cfg.MaxRounds)
+		return fmt.Errorf("%w: %d rounds (%d bytes of reconciliation) for %d items seen, budget %d (Config.MaxRounds %d, RoundsPerDoubling %d)",
+			ErrTooManyRounds, m.rounds, m.reconBytes, m.items(), m.roundBudget(), m.cfg.MaxRounds, m.cfg.RoundsPerDoubling)
 	}
 	return nil
 }
@@ -278,6 +300,7 @@ func (m *machine) frame(msg *message, size int) ([]action, error) {
 // reconciled handles the result of one round on our side.
 func (m *machine) reconciled(res actor.RoundResult) ([]action, error) {
 	var acts []action
+	m.setSize, m.listed = res.Local, res.PeerListed
 	if m.role == Acceptor {
 		m.reconBytes += int64(len(res.Reply))
 		return []action{{kind: actSend, msg: &message{Type: MsgRecon, Recon: res.Reply}}}, nil

@@ -193,17 +193,57 @@ func TestMachineLimits(t *testing.T) {
 			t.Fatalf("after %d rounds: %v", m.rounds, err)
 		}
 	})
-	t.Run("rounds grow with data", func(t *testing.T) {
+	t.Run("rounds grow with the items seen", func(t *testing.T) {
+		m := testMachine(Acceptor)
+		m.cfg.MaxRounds, m.cfg.RoundsPerDoubling = 3, 2
+		if _, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}, 3); err != nil {
+			t.Fatal(err)
+		}
+		// 1000 items of ours (two frames of ids at most), 3000 listed:
+		// 3 + 2×12 + 2×2 rounds.
+		m.reconciled(actor.RoundResult{Reply: []byte{0x61}, Local: 1000, PeerListed: 3000})
+		if b := m.roundBudget(); b != 3+2*12+2*((32*1000+m.cfg.MaxFrameSize-1)/m.cfg.MaxFrameSize) {
+			t.Fatalf("budget %d", b)
+		}
+		var err error
+		for err == nil && m.rounds < 100 {
+			_, err = m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 3)
+		}
+		if !errors.Is(err, ErrTooManyRounds) || m.rounds != m.roundBudget()+1 {
+			t.Fatalf("after %d rounds: %v", m.rounds, err)
+		}
+	})
+	t.Run("rounds do not grow with bytes alone", func(t *testing.T) {
 		m := testMachine(Acceptor)
 		m.cfg.MaxRounds = 3
 		big := make([]byte, m.cfg.MaxFrameSize/2)
-		if _, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: big}, len(big)); err != nil {
+		var err error
+		for i := 0; err == nil && i < 100; i++ {
+			msg := &message{Type: MsgRecon, Recon: big}
+			if i == 0 {
+				msg = &message{Type: MsgInit, Version: ProtocolVersion, Recon: big}
+			}
+			_, err = m.frame(msg, len(big))
+		}
+		if !errors.Is(err, ErrTooManyRounds) || m.rounds != 4 {
+			t.Fatalf("after %d rounds: %v", m.rounds, err)
+		}
+	})
+	t.Run("bytes received grow with the items seen", func(t *testing.T) {
+		m := testMachine(Acceptor)
+		m.cfg.MaxRounds = 1 << 20
+		m.cfg.BytesPerItemFactor = 1
+		if _, err := m.frame(&message{Type: MsgInit, Version: ProtocolVersion, Recon: []byte{0x61}}, 3); err != nil {
 			t.Fatal(err)
 		}
-		for range 4 {
-			if _, err := m.frame(&message{Type: MsgRecon, Recon: big}, len(big)); err != nil {
-				t.Fatalf("round %d with a large difference: %v", m.rounds, err)
-			}
+		m.reconciled(actor.RoundResult{Reply: []byte{0x61}, Local: 50, PeerListed: 50})
+		want := 16*int64(m.cfg.MaxFrameSize) + 100*int64(maxEntryLen(m.cfg.Limits.MaxKeyLen)+32)
+		var err error
+		for err == nil && m.out.BytesReceived < 2*want {
+			_, err = m.frame(&message{Type: MsgRecon, Recon: []byte{0x61}}, 10000)
+		}
+		if !errors.Is(err, ErrTooManyBytes) || m.out.BytesReceived > want+10000 {
+			t.Fatalf("after %d bytes (budget %d): %v", m.out.BytesReceived, want, err)
 		}
 	})
 	t.Run("bytes", func(t *testing.T) {

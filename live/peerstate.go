@@ -247,6 +247,10 @@ func (g *ReportGate) Release(peer endpoint.NodeID) bool {
 	return true
 }
 
+// Holds reports whether peer holds the gate: the report-started session
+// runs, or is to run, with it.
+func (g *ReportGate) Holds(peer endpoint.NodeID) bool { return g.busy && g.holder == peer }
+
 // Deferred reports whether reports are kept for Next.
 func (g *ReportGate) Deferred() bool { return len(g.deferred) > 0 }
 

@@ -33,9 +33,12 @@ type scheduler struct {
 	content bool
 	maxBlob uint64
 
-	due   time.Time // when the shell's timer fires; zero when stopped
-	out   []effect
-	stats Stats
+	due time.Time // when the shell's timer fires; zero when stopped
+	// expiry is the earliest time an idle peer record may expire; zero
+	// when none is idle. A tick before it does not look for expired ones.
+	expiry time.Time
+	out    []effect
+	stats  Stats
 }
 
 // sdoc is one document open for sync.
@@ -91,6 +94,9 @@ type speer struct {
 	rec                    peerRecord
 	lastLocal              uint64 // localInserts when the last recorded session started
 	hasLocal               bool   // lastLocal is of this run (not loaded from the store)
+	// active is when the record was made or a session with the peer last
+	// started or ended: an idle record's age (Config.IdlePeerTTL).
+	active time.Time
 }
 
 // effectKind says what the shell must do.
@@ -156,6 +162,10 @@ type Stats struct {
 	// EventsDropped counts the events document subscribers missed because
 	// their buffer was full (each learns of its own by EventLagged).
 	EventsDropped uint64
+	// HintsIgnored counts gossiped sync reports and content announcements
+	// not acted on because their origin, which nothing authenticates, is
+	// neither a member of the document's swarm nor a peer with a record.
+	HintsIgnored uint64
 }
 
 func newScheduler(cfg Config, self endpoint.NodeID, jitter func() float64) *scheduler {
@@ -193,6 +203,73 @@ func (d *sdoc) peer(id endpoint.NodeID) *speer {
 	return p
 }
 
+// Per-peer state. Records are made for swarm members, for peers the
+// application names (StartSync, WaitSynced), for peers that dial in, and
+// for the peers of the records loaded at open: never for the origin of a
+// gossiped report or content announcement alone, which nothing
+// authenticates (see gossipEvent). The records of members and of peers
+// with a session running or pending, waiters, or the report gate are
+// kept; the others are idle, and a document keeps at most MaxIdlePeers
+// of them, each for at most IdlePeerTTL after it was last active.
+
+// idle reports whether p's record may be forgotten: p is not a member of
+// d's swarm, and nothing runs, waits or is due for it.
+func (d *sdoc) idle(p *speer) bool {
+	_, member := d.members[p.addr.ID]
+	return !member && !p.state.Running() && !p.pending && len(p.waiters) == 0 && !d.reports.Holds(p.addr.ID)
+}
+
+// trimPeers forgets the idle records of d past IdlePeerTTL and, beyond
+// MaxIdlePeers, the least recently active ones. It arms the timer for the
+// next expiry.
+func (s *scheduler) trimPeers(now time.Time, d *sdoc) {
+	var idle []*speer
+	for id, p := range d.peers {
+		if !d.idle(p) {
+			continue
+		}
+		expiry := p.active.Add(s.cfg.IdlePeerTTL)
+		if !now.Before(expiry) {
+			delete(d.peers, id)
+			continue
+		}
+		s.expireAt(expiry)
+		idle = append(idle, p)
+	}
+	if len(idle) <= s.cfg.MaxIdlePeers {
+		return
+	}
+	slices.SortFunc(idle, func(a, b *speer) int { return a.active.Compare(b.active) })
+	for _, p := range idle[:len(idle)-s.cfg.MaxIdlePeers] {
+		delete(d.peers, p.addr.ID)
+	}
+}
+
+// idled trims d's records after p may have become idle, and arms the
+// timer for p's expiry if it has.
+func (s *scheduler) idled(now time.Time, d *sdoc, p *speer) {
+	s.mayTrim(now, d)
+	if d.peers[p.addr.ID] == p && d.idle(p) {
+		s.expireAt(p.active.Add(s.cfg.IdlePeerTTL))
+	}
+}
+
+// expireAt makes the timer fire by t, when an idle record expires.
+func (s *scheduler) expireAt(t time.Time) {
+	if s.expiry.IsZero() || t.Before(s.expiry) {
+		s.expiry = t
+	}
+	s.schedule(t)
+}
+
+// mayTrim trims d's records when it may hold more idle ones than allowed:
+// a cheap check for the paths that add records.
+func (s *scheduler) mayTrim(now time.Time, d *sdoc) {
+	if len(d.peers) > len(d.members)+s.cfg.MaxIdlePeers {
+		s.trimPeers(now, d)
+	}
+}
+
 // learn records a peer's address when it carries one.
 func (p *speer) learn(addr endpoint.NodeAddr) {
 	if len(addr.Addrs) > 0 {
@@ -226,6 +303,7 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 			p := d.peer(r.Peer)
 			p.rec = r
 			p.learn(r.Addr)
+			p.active = now
 		}
 		s.docs[doc] = d
 	}
@@ -245,6 +323,7 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 	if len(join) > 0 {
 		s.out = append(s.out, effect{kind: effJoin, doc: doc, gen: d.gen, addrs: join})
 	}
+	s.trimPeers(now, d)
 }
 
 // isOpen reports whether doc is open for sync.
@@ -299,6 +378,7 @@ func (s *scheduler) want(now time.Time, d *sdoc, p *speer, reason SyncReason) {
 	}
 	p.seq++
 	p.dialSeq, p.dialLocal = p.seq, d.localInserts
+	p.active = now
 	d.dialing++
 	s.stats.Dials++
 	if reason == ReasonCatchUp {
@@ -317,6 +397,7 @@ func (s *scheduler) accept(now time.Time, doc replica.NamespaceID, peer endpoint
 	if addr.ID == peer {
 		p.learn(addr)
 	}
+	p.active = now
 	r := p.state.Incoming(s.self, peer)
 	if r != 0 && len(d.unknown[peer]) > 0 {
 		s.attach(d, p)
@@ -330,6 +411,7 @@ func (s *scheduler) accept(now time.Time, doc replica.NamespaceID, peer endpoint
 		p.acceptSeq, p.acceptLocal = p.seq, d.localInserts
 		s.stats.Accepted++
 	}
+	s.mayTrim(now, d)
 	return r
 }
 
@@ -379,6 +461,7 @@ func (s *scheduler) dialed(now time.Time, doc replica.NamespaceID, gen uint64, a
 	s.sessionEnded(now, d, p, seq, out, err, true)
 	s.nextReport(now, d, p)
 	s.runPending(now)
+	s.idled(now, d, p)
 }
 
 // accepted takes the end of a session the peer opened.
@@ -409,12 +492,14 @@ func (s *scheduler) accepted(now time.Time, out Outcome, err error) {
 	s.sessionEnded(now, d, p, seq, out, err, false)
 	s.nextReport(now, d, p)
 	s.runPending(now)
+	s.idled(now, d, p)
 }
 
 // record folds a session's end into p's record and persists it.
 func (s *scheduler) record(d *sdoc, p *speer, now time.Time, out Outcome, err error, local uint64) {
 	p.rec.note(now, out, err)
 	p.rec.Peer, p.rec.Addr = p.addr.ID, p.addr
+	p.active = now
 	p.lastLocal, p.hasLocal = local, true
 	s.out = append(s.out, effect{kind: effPersist, doc: d.ns, rec: p.rec, addr: p.addr})
 }
@@ -460,6 +545,12 @@ func (s *scheduler) tick(now time.Time) {
 	s.due = time.Time{}
 	s.runPending(now)
 	s.pumpDownloads(now)
+	if !s.expiry.IsZero() && !now.Before(s.expiry) {
+		s.expiry = time.Time{}
+		for _, d := range s.docs {
+			s.trimPeers(now, d)
+		}
+	}
 }
 
 // runPending runs due catch-ups and dials the pending syncs whose back-off
@@ -640,13 +731,17 @@ func (s *scheduler) neighborUp(now time.Time, doc replica.NamespaceID, gen uint6
 }
 
 // neighborDown takes a member that left doc's swarm or was found dead.
-func (s *scheduler) neighborDown(doc replica.NamespaceID, gen uint64, id endpoint.NodeID) {
+func (s *scheduler) neighborDown(now time.Time, doc replica.NamespaceID, gen uint64, id endpoint.NodeID) {
 	d := s.docs[doc]
 	if d == nil || d.gen != gen {
 		return
 	}
 	delete(d.members, id)
 	s.emit(Event{Kind: EventNeighborDown, Doc: doc, Peer: id})
+	if p := d.peers[id]; p != nil {
+		p.active = now
+		s.idled(now, d, p)
+	}
 }
 
 // lagged: the swarm dropped ops for doc; members is its membership now.
@@ -663,12 +758,14 @@ func (s *scheduler) lagged(now time.Time, doc replica.NamespaceID, gen uint64, m
 		p.learn(m)
 		s.want(now, d, p, ReasonResync)
 	}
+	// Members that are gone are idle now.
+	s.trimPeers(now, d)
 }
 
 // syncReport takes a gossiped report of from's heads.
 func (s *scheduler) syncReport(now time.Time, doc replica.NamespaceID, gen uint64, from endpoint.NodeID, heads replica.Heads) {
 	d := s.docs[doc]
-	if d == nil || d.gen != gen || from == s.self || !HasNewsFor(d.heads, heads) {
+	if d == nil || d.gen != gen || from == s.self || !s.knownOrigin(d, from) || !HasNewsFor(d.heads, heads) {
 		return
 	}
 	p := d.peer(from)
@@ -680,6 +777,24 @@ func (s *scheduler) syncReport(now time.Time, doc replica.NamespaceID, gen uint6
 	if p.state.Running() || d.reports.Report(from, heads) {
 		s.want(now, d, p, ReasonReport)
 	}
+}
+
+// knownOrigin reports whether a gossiped report's or content
+// announcement's origin may be acted on: a member of d's swarm, or a peer
+// d has a record of. Nothing authenticates an op's origin (relays carry
+// ops along, and anyone who knows the document can send one with any
+// origin), so an origin that is neither is a hint that creates no state
+// and starts nothing; it is counted in Stats.HintsIgnored. A real
+// member's news also reaches this node by its NeighborUp and by catch-up.
+func (s *scheduler) knownOrigin(d *sdoc, from endpoint.NodeID) bool {
+	if _, ok := d.members[from]; ok {
+		return true
+	}
+	if _, ok := d.peers[from]; ok {
+		return true
+	}
+	s.stats.HintsIgnored++
+	return false
 }
 
 // addWaiter registers a WaitSynced call for peer in doc. known is the
@@ -723,10 +838,11 @@ func (s *scheduler) addWaiter(now time.Time, doc replica.NamespaceID, peer endpo
 }
 
 // dropWaiter takes back a waiter whose caller gave up.
-func (s *scheduler) dropWaiter(doc replica.NamespaceID, peer endpoint.NodeID, w *syncWaiter) {
+func (s *scheduler) dropWaiter(now time.Time, doc replica.NamespaceID, peer endpoint.NodeID, w *syncWaiter) {
 	if d := s.docs[doc]; d != nil {
 		if p := d.peers[peer]; p != nil {
 			p.waiters = slices.DeleteFunc(p.waiters, func(x *syncWaiter) bool { return x == w })
+			s.idled(now, d, p)
 		}
 		if ws := slices.DeleteFunc(d.unknown[peer], func(x *syncWaiter) bool { return x == w }); len(ws) > 0 {
 			d.unknown[peer] = ws
@@ -844,9 +960,9 @@ func (s *scheduler) gossipEvent(now time.Time, doc replica.NamespaceID, gen uint
 	case gossip.NeighborUp:
 		s.neighborUp(now, doc, gen, ev.Node)
 	case gossip.NeighborDown:
-		s.neighborDown(doc, gen, ev.Node)
+		s.neighborDown(now, doc, gen, ev.Node)
 	case gossip.OpContentReady:
-		if d := s.docs[doc]; d != nil && d.gen == gen {
+		if d := s.docs[doc]; d != nil && d.gen == gen && s.knownOrigin(d, ev.From) {
 			s.contentAnnounced(now, doc, ev.From, ev.Hash)
 		}
 	case gossip.OpSyncReport:

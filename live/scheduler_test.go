@@ -106,7 +106,7 @@ func TestSchedulerDirectSyncAndRecord(t *testing.T) {
 	s.open(t0, doc, []endpoint.NodeAddr{addrOf(highID, 1000)}, openState{})
 	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
 	s.dialed(t0.Add(time.Second), doc, 1, addrOf(highID, 1000), Outcome{Equal: true, Inserted: 2}, nil)
-	expectEffects(t, "done", s, "emit(sync-finished) join(1) report persist(03@1000)")
+	expectEffects(t, "done", s, "emit(sync-finished) join(1) report persist(03@1000) timer(+1h0m1s)")
 	st := s.syncStatus(doc)
 	if len(st) != 1 || st[0].Sessions != 1 || !st[0].CaughtUp || st[0].LastReceived != 2 || st[0].Running != OriginNone {
 		t.Fatalf("status %+v", st)
@@ -167,7 +167,7 @@ func TestSchedulerRefusalBacksOff(t *testing.T) {
 	}
 	// A served session ends the refusals; the next dial goes at once.
 	s.dialed(now, doc, 1, peer, Outcome{Equal: true}, nil)
-	expectEffects(t, "completed", s, "emit(sync-finished) join(1) persist(03@1000)")
+	expectEffects(t, "completed", s, "emit(sync-finished) join(1) persist(03@1000) timer(+1h0m1.281s)")
 	s.syncReport(now, doc, 1, highID, replica.Heads{replica.AuthorID{9}: 5})
 	expectEffects(t, "report", s, "dial(03@1000,report)")
 }
@@ -186,7 +186,7 @@ func TestSchedulerRefusalWhileServingIsCovered(t *testing.T) {
 	s.dialed(t0, doc, 1, peer, Outcome{}, errRefused)
 	expectEffects(t, "refused", s, "")
 	s.accepted(t0, Outcome{Role: Acceptor, Peer: lowID, Namespace: doc, Served: true, Equal: true}, nil)
-	expectEffects(t, "served", s, "emit(sync-finished) join(1) persist(01@1000)")
+	expectEffects(t, "served", s, "emit(sync-finished) join(1) persist(01@1000) timer(+1h0m0s)")
 	if st := s.syncStatus(doc)[0]; st.Pending || st.Running != OriginNone || st.Sessions != 1 {
 		t.Fatalf("after: %+v", st)
 	}
@@ -199,7 +199,7 @@ func TestSchedulerLearnsNewAddress(t *testing.T) {
 	old, moved := addrOf(highID, 1000), addrOf(highID, 2000)
 	s.open(t0, doc, []endpoint.NodeAddr{old}, openState{})
 	s.dialed(t0, doc, 1, old, Outcome{Equal: true}, nil)
-	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) join(1) persist(03@1000)")
+	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) join(1) persist(03@1000) timer(+1h0m0s)")
 	// It restarts and dials us from its new address.
 	if r := s.accept(t0, doc, highID, moved); r != 0 {
 		t.Fatalf("accept: %v", r)
@@ -276,7 +276,7 @@ func TestSchedulerWaiterUnknownPeerAndDrop(t *testing.T) {
 	known := addrOf(highID, 1000)
 	s.addWaiter(t0, doc, highID, &known, w)
 	expectEffects(t, "known", s, "timer(+2s) dial(03@1000,direct)")
-	s.dropWaiter(doc, highID, w)
+	s.dropWaiter(t0, doc, highID, w)
 	s.dialed(t0, doc, 1, known, Outcome{Equal: true}, nil)
 	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) join(1) persist(03@1000)")
 }
@@ -320,7 +320,11 @@ func TestSchedulerNeighborTieBreak(t *testing.T) {
 // TestSchedulerReportGate: with news in reports from several peers, one
 // report-started session runs at a time, and a stale report is dropped.
 func TestSchedulerReportGate(t *testing.T) {
-	s, doc := testSched(selfID)
+	// Both reporters are peers the document has records of.
+	s := newScheduler(TestConfig(), selfID, func() float64 { return 0 })
+	doc := replica.NamespaceID{7}
+	s.open(t0, doc, nil, openState{peers: []peerRecord{{Peer: highID}, {Peer: lowID}}})
+	s.take()
 	a := replica.AuthorID{9}
 	s.syncReport(t0, doc, 1, highID, replica.Heads{a: 5})
 	expectEffects(t, "first report", s, "dial(03,report)")
@@ -411,14 +415,18 @@ func TestSchedulerJoinsSwarmThroughSessionPeer(t *testing.T) {
 	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
 	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
 	s.dialed(t0.Add(time.Second), doc, 1, peer, Outcome{Equal: true}, nil)
-	expectEffects(t, "dialled, not a member", s, "emit(sync-finished) join(1) persist(03@1000)")
+	if got := render(s.take()); !strings.Contains(got, "emit(sync-finished) join(1) persist(03@1000)") {
+		t.Fatalf("dialled, not a member: %q", got)
+	}
 
 	// A peer that dials in, whose address we know, counts the same.
 	if r := s.accept(t0, doc, highID, endpoint.NodeAddr{}); r != 0 {
 		t.Fatalf("accept: %v", r)
 	}
 	s.accepted(t0.Add(2*time.Second), Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
-	expectEffects(t, "served, not a member", s, "emit(sync-finished) join(1) persist(03@1000)")
+	if got := render(s.take()); !strings.Contains(got, "emit(sync-finished) join(1) persist(03@1000)") {
+		t.Fatalf("served, not a member: %q", got)
+	}
 
 	// A failed session joins nothing.
 	s.want(t0.Add(3*time.Second), s.docs[doc], s.docs[doc].peer(highID), ReasonDirect)

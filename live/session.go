@@ -14,6 +14,7 @@ import (
 
 	"github.com/docsnode/docsnode/actor"
 	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/admission"
 	"github.com/docsnode/docsnode/replica"
 	"github.com/docsnode/docsnode/replica/recon"
 )
@@ -63,8 +64,9 @@ type session struct {
 	storedC    chan storedReport
 	errC       chan error
 
-	written  atomic.Int64  // frame bytes written
-	progress atomic.Uint64 // frames read or written, batches stored
+	written  atomic.Int64        // frame bytes written
+	progress atomic.Uint64       // frames read or written, batches stored
+	activity *admission.Activity // the Server's view of progress, if set
 
 	// Owned by the loop.
 	ctrlQ, lastQ []outFrame
@@ -106,7 +108,22 @@ type sessionParams struct {
 	// learn (acceptor), if set, takes the addresses the initiator stated
 	// in Init, once the session is served.
 	learn func(addrs []netip.AddrPort)
+	// activity (acceptor), if set, hears of every frame read or written
+	// and every batch stored.
+	activity *admission.Activity
 }
+
+// moved records progress: a frame read or written, a batch stored.
+func (s *session) moved() {
+	s.progress.Add(1)
+	if s.activity != nil {
+		s.activity.Tick(time.Now())
+	}
+}
+
+// errInitTimeout ends an acceptor's session whose Init did not arrive
+// within SessionConfig.InitTimeout.
+var errInitTimeout = fmt.Errorf("%w: no Init in time", ErrTimeout)
 
 // errSessionOver cancels the session's context once it has ended.
 var errSessionOver = errors.New("live: session over")
@@ -129,6 +146,7 @@ func runSession(ctx context.Context, p sessionParams) (Outcome, error) {
 		ns:         p.ns,
 		accept:     p.accept,
 		learn:      p.learn,
+		activity:   p.activity,
 		quit:       make(chan struct{}),
 		inC:        make(chan inFrame, 2),
 		ctrlC:      make(chan outFrame, 1),
@@ -170,6 +188,12 @@ func (s *session) loop() error {
 	}
 	idle := time.NewTicker(s.cfg.IdleTimeout)
 	defer idle.Stop()
+	var initC <-chan time.Time
+	if s.m.role == Acceptor {
+		initTimer := time.NewTimer(s.cfg.InitTimeout)
+		defer initTimer.Stop()
+		initC = initTimer.C
+	}
 	lastProgress := s.progress.Load()
 	var told Outcome // what Progress last heard
 	var toldAt time.Time
@@ -248,6 +272,11 @@ func (s *session) loop() error {
 				if ab := s.abortInFlight(); ab != nil {
 					err = ab
 				}
+			}
+		case <-initC:
+			initC = nil
+			if !s.m.started {
+				err = fmt.Errorf("%w: none within %v (Config.InitTimeout)", errInitTimeout, s.cfg.InitTimeout)
 			}
 		case <-idle.C:
 			if p := s.progress.Load(); p != lastProgress {
@@ -444,7 +473,7 @@ func (s *session) readLoop() {
 		f := inFrame{msg: msg, err: err}
 		if err == nil {
 			f.size = uvarintLen(uint64(len(b))) + len(b)
-			s.progress.Add(1)
+			s.moved()
 		} else if err != io.EOF && !errors.Is(err, ErrBadFrame) && !errors.Is(err, ErrFrameTooLarge) {
 			f.err = fmt.Errorf("live: read: %w", err)
 		}
@@ -485,7 +514,7 @@ func (s *session) writeLoop() {
 				return
 			}
 			s.written.Add(int64(len(f.b)))
-			s.progress.Add(1)
+			s.moved()
 		}
 		if f.close {
 			if err := s.st.Close(); err != nil {
@@ -684,7 +713,7 @@ func (s *session) insertLoop() {
 			rest := copy(batch, batch[n:])
 			clear(batch[rest:])
 			batch = batch[:rest]
-			s.progress.Add(1)
+			s.moved()
 		}
 		if len(batch) == 0 {
 			r.frames, frames = frames, 0

@@ -162,8 +162,8 @@ func TestServerRefusesDuplicatesAndOverload(t *testing.T) {
 }
 
 // TestServerRefusesIdleStreams: streams that never send Init count against
-// the server's limit; beyond twice MaxSessions a stream gets Abort(Busy) at
-// once.
+// the server's limit; beyond twice MaxSessions a stream of the peer holding
+// them all gets Abort(Busy) at once.
 func TestServerRefusesIdleStreams(t *testing.T) {
 	cfg := TestSessionConfig()
 	cfg.MaxSessions = 1
@@ -183,7 +183,7 @@ func TestServerRefusesIdleStreams(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		srv.mu.Lock()
-		n := srv.open
+		n := srv.streams.Len()
 		srv.mu.Unlock()
 		if n == 2 {
 			break
@@ -193,9 +193,16 @@ func TestServerRefusesIdleStreams(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	ri, ra := syncPipe(context.Background(), ini, srv, w.ns(), cfg)
-	if !errors.Is(ri.err, ErrBusy) || !errors.Is(ra.err, ErrBusy) || ra.out.Served {
-		t.Fatalf("third stream: %v / %v", ri.err, ra.err)
+	a, b := newPipe()
+	done := make(chan result, 1)
+	go func() {
+		out, err := srv.Serve(context.Background(), b, endpoint.NodeID{9})
+		done <- result{out, err}
+	}()
+	_, err := syncStream(context.Background(), ini, a, nodeB, w.ns(), cfg)
+	ra := <-done
+	if !errors.Is(err, ErrBusy) || !errors.Is(ra.err, ErrBusy) || ra.out.Served {
+		t.Fatalf("third stream: %v / %v", err, ra.err)
 	}
 	if err := <-finished; !errors.Is(err, ErrBusy) {
 		t.Fatalf("reported %v", err)

@@ -75,7 +75,7 @@ func (la *Actor) WaitSynced(ctx context.Context, doc replica.NamespaceID, peer e
 		return err
 	case <-ctx.Done():
 		// Take the waiter back, so that it stops asking for sessions.
-		la.do(func(s *scheduler) { s.dropWaiter(doc, peer, w) })
+		la.do(func(s *scheduler) { s.dropWaiter(time.Now(), doc, peer, w) })
 		return ctx.Err()
 	case <-la.done:
 		return ErrClosed

@@ -20,10 +20,19 @@ type engineCollector struct {
 
 	sessionsStarted *prometheus.Desc // role
 	catchups        *prometheus.Desc
+	syncRefused     *prometheus.Desc // reason
+	syncPreempted   *prometheus.Desc // slot
+	syncInitTimeout *prometheus.Desc
 
-	gossipOps       *prometheus.Desc // direction
-	gossipDiscarded *prometheus.Desc // reason
-	gossipPackets   *prometheus.Desc // reason
+	contentRefused   *prometheus.Desc // reason
+	contentPreempted *prometheus.Desc
+	gossipRefused    *prometheus.Desc
+
+	gossipOps            *prometheus.Desc // direction
+	gossipDiscarded      *prometheus.Desc // reason
+	gossipPackets        *prometheus.Desc // reason
+	gossipHints          *prometheus.Desc
+	gossipMembersRefused *prometheus.Desc
 
 	downloads        *prometheus.Desc // result
 	downloadRetries  *prometheus.Desc
@@ -48,12 +57,28 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 			"Sync sessions started since the node opened: dialled by this node (initiator) or accepted from a peer (acceptor).", "role"),
 		catchups: desc("sync_catchups_total",
 			"Catch-up sessions started: a sync with one random neighbour after a burst of writes, which repairs a lost gossip push."),
+		syncRefused: desc("sync_admission_refused_total",
+			"Incoming sync streams and sessions the server refused with Busy, by reason: busy (every slot taken, none fair to preempt), peer_streams and peer_sessions (the peer was at its per-peer limit).", "reason"),
+		syncPreempted: desc("sync_preempted_total",
+			"Incoming sync streams (slot=stream) and sessions (slot=session) ended with Busy to admit a peer holding fewer slots: the stalest of the peer holding the most.", "slot"),
+		syncInitTimeout: desc("sync_init_timeouts_total",
+			"Incoming sync streams reset because their Init did not arrive within the Init timeout."),
+		contentRefused: desc("content_fetches_refused_total",
+			"Content fetches from peers the server refused or cut, by reason: busy (every slot taken, none fair to preempt), peer_limit (the peer was at its per-peer limit), timeout (the request did not arrive in time).", "reason"),
+		contentPreempted: desc("content_fetches_preempted_total",
+			"Content fetches reset to admit a peer holding fewer: the stalest fetch of the peer holding the most."),
+		gossipRefused: desc("gossip_streams_refused_total",
+			"Incoming gossip streams reset at once because their peer had its per-peer limit of streams open."),
 		gossipOps: desc("gossip_ops_total",
 			"Gossip ops (entries, content announcements, sync reports): out = published by this node, in = received new and valid.", "direction"),
 		gossipDiscarded: desc("gossip_ops_discarded_total",
-			"Gossip ops not published or not delivered, by reason: too_large (published, over the op size limit), duplicate (received again), invalid (did not decode or verify), inbox_full (the swarm fell behind), queue_pruned (dropped from the broadcast queue before all its retransmissions).", "reason"),
+			"Gossip ops not published or not delivered, by reason: too_large (published, over the op size limit), duplicate (received again), invalid (did not decode or verify), inbox_full (the swarm fell behind), queue_pruned (dropped from the broadcast queue before all its retransmissions), peer_rate_limited (its sender's budget was spent), node_rate_limited (the budget all senders share was spent).", "reason"),
 		gossipPackets: desc("gossip_packets_lost_total",
 			"Gossip packets lost by the transport, by reason: dropped (a full queue, oversize, unreadable) or failed (the dial or stream failed).", "reason"),
+		gossipHints: desc("gossip_hints_ignored_total",
+			"Gossiped sync reports and content announcements the live actor did not act on: their origin, which nothing authenticates, was neither a member of the document's swarm nor a peer with a record."),
+		gossipMembersRefused: desc("gossip_members_refused_total",
+			"Alive messages a swarm refused for a node that was not a member while the swarm had its most members (gossip.Config.MaxMembers)."),
 		downloads: desc("downloads_total",
 			"Content downloads: ok = fetched and stored, failed = given up after every retry, dropped = not queued because the wanted set was full.", "result"),
 		downloadRetries: desc("download_retries_total",
@@ -80,7 +105,8 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 // Describe implements prometheus.Collector.
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.sessionsStarted, c.catchups, c.gossipOps, c.gossipDiscarded, c.gossipPackets,
+		c.sessionsStarted, c.catchups, c.syncRefused, c.syncPreempted, c.syncInitTimeout,
+		c.contentRefused, c.contentPreempted, c.gossipRefused, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipMembersRefused,
 		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning,
 		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
 	} {
@@ -121,9 +147,27 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.gossipDiscarded, g.OpsInvalid, "invalid")
 	counter(c.gossipDiscarded, g.InboxDropped, "inbox_full")
 	counter(c.gossipDiscarded, g.BroadcastsPruned, "queue_pruned")
+	counter(c.gossipDiscarded, g.OpsPeerLimited, "peer_rate_limited")
+	counter(c.gossipDiscarded, g.OpsNodeLimited, "node_rate_limited")
+	counter(c.gossipMembersRefused, g.MembersRefused)
 	counter(c.gossipPackets, g.PacketsDropped, "dropped")
 	counter(c.gossipPackets, g.PacketsFailed, "failed")
 	counter(c.subscriberLags, g.EventsDropped, "gossip")
+	counter(c.gossipRefused, g.StreamsRefused)
+
+	ss := c.e.SyncServerStats()
+	counter(c.syncRefused, ss.RefusedBusy, "busy")
+	counter(c.syncRefused, ss.RefusedPeerStreams, "peer_streams")
+	counter(c.syncRefused, ss.RefusedPeerSessions, "peer_sessions")
+	counter(c.syncPreempted, ss.PreemptedStreams, "stream")
+	counter(c.syncPreempted, ss.PreemptedSessions, "session")
+	counter(c.syncInitTimeout, ss.InitTimeouts)
+
+	cs := c.e.ContentServerStats()
+	counter(c.contentRefused, cs.Busy, "busy")
+	counter(c.contentRefused, cs.PeerBusy, "peer_limit")
+	counter(c.contentRefused, cs.Timeouts, "timeout")
+	counter(c.contentPreempted, cs.Preempted)
 
 	if st, err := c.e.SyncStats(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.sessionsStarted, fmt.Errorf("read sync stats: %w", err))
@@ -131,6 +175,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sessionsStarted, st.Dials, live.Initiator.String())
 		counter(c.sessionsStarted, st.Accepted, live.Acceptor.String())
 		counter(c.catchups, st.Catchups)
+		counter(c.gossipHints, st.HintsIgnored)
 		counter(c.subscriberLags, st.EventsDropped, "document")
 	}
 

@@ -415,3 +415,20 @@ func TestNamingConventions(t *testing.T) {
 		}
 	}
 }
+
+// TestGossipGuardSeries: what the gossip budgets dropped and the hints
+// the live actor did not act on are exported from the start, at zero on
+// a node that received nothing.
+func TestGossipGuardSeries(t *testing.T) {
+	fams := scrape(t, newMetrics(t, openEngine(t, engine.TestConfig())).Handler())
+	for _, reason := range []string{"peer_rate_limited", "node_rate_limited"} {
+		if got, ok := lookup(fams, "docsnode_gossip_ops_discarded_total", "reason", reason); !ok || got != 0 {
+			t.Errorf("gossip ops discarded, %s: %v, exported %v; want 0, exported", reason, got, ok)
+		}
+	}
+	for _, name := range []string{"docsnode_gossip_hints_ignored_total", "docsnode_gossip_members_refused_total"} {
+		if got, ok := lookup(fams, name); !ok || got != 0 {
+			t.Errorf("%s: %v, exported %v; want 0, exported", name, got, ok)
+		}
+	}
+}

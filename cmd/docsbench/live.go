@@ -270,6 +270,15 @@ func runLive(args []string) error {
 		float64(allocated)/(1<<20), float64(allocated)/1024/float64(max(len(lat), 1)), cycles)
 	fmt.Printf("CPU from the first write to the last delivery: %.2f s in %.2f s (%.0f%% of one core), %.0f µs per delivery\n",
 		cpu.Seconds(), busy.Seconds(), 100*cpu.Seconds()/busy.Seconds(), float64(cpu.Microseconds())/float64(max(len(lat), 1)))
+	var limited, hints uint64
+	for _, e := range engines {
+		g := e.GossipStats()
+		limited += g.OpsPeerLimited + g.OpsNodeLimited
+		if st, err := e.SyncStats(ctx); err == nil {
+			hints += st.HintsIgnored
+		}
+	}
+	fmt.Printf("gossip ops dropped by the receive budgets: %d; gossiped hints ignored: %d\n", limited, hints)
 	fmt.Printf("live nodes=%d writes=%d p50_ms=%.2f p99_ms=%.2f delivered_pct=%.2f\n",
 		n, *writes, pct(0.50), pct(0.99), 100*float64(len(lat))/float64(want))
 	return nil

@@ -4,6 +4,7 @@
 //
 //	docsbench insert -n 200000 -mode batched -writers 1
 //	docsbench reconcile -n 1000000 -d 10
+//	docsbench hostile -seconds 60
 //
 // DOCSBENCH_CPUPROFILE=file writes a CPU profile of the run.
 package main

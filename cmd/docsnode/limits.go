@@ -43,6 +43,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.Int64Var(&cfg.Content.SmallMax, "content-small-max", cfg.Content.SmallMax, "largest value kept in the small-content database rather than a file of its own, in bytes")
 	bs := &cfg.Live.BlobServer
 	f.IntVar(&bs.MaxFetches, "content-max-serve", bs.MaxFetches, "content fetches served to peers at once")
+	f.IntVar(&bs.MaxFetchesPerPeer, "content-max-serve-per-peer", bs.MaxFetchesPerPeer, "content fetches served to one peer at once")
 	f.DurationVar(&bs.RequestTimeout, "content-request-timeout", bs.RequestTimeout, "how long a peer may take to send its content request")
 	f.DurationVar(&bs.IdleTimeout, "content-idle-timeout", bs.IdleTimeout, "a content transfer that moves nothing this long ends")
 
@@ -51,11 +52,16 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&s.MaxFrameSize, "sync-max-frame-bytes", s.MaxFrameSize, "largest sync frame, in bytes (at least 16 KiB)")
 	f.DurationVar(&s.SessionTimeout, "sync-session-timeout", s.SessionTimeout, "longest sync session")
 	f.DurationVar(&s.IdleTimeout, "sync-idle-timeout", s.IdleTimeout, "how long a sync session may move nothing")
-	f.IntVar(&s.MaxRounds, "sync-max-rounds", s.MaxRounds, "reconciliation rounds a session may take (more are allowed for large differences)")
+	f.IntVar(&s.MaxRounds, "sync-max-rounds", s.MaxRounds, "reconciliation rounds a session may take whatever the sets' sizes (more are allowed for large sets)")
+	f.IntVar(&s.RoundsPerDoubling, "sync-rounds-per-doubling", s.RoundsPerDoubling, "reconciliation rounds a session may take per doubling of the items it has seen")
+	f.IntVar(&s.BytesPerItemFactor, "sync-bytes-per-item-factor", s.BytesPerItemFactor, "bytes a session may receive per item seen, in largest entries")
 	f.Int64Var(&s.MaxBytes, "sync-max-bytes", s.MaxBytes, "most bytes one sync session may move")
 	f.IntVar(&s.MaxEntriesPerFrame, "sync-max-entries-per-frame", s.MaxEntriesPerFrame, "most entries in one frame")
 	f.IntVar(&s.MaxIDsPerWant, "sync-max-ids-per-want", s.MaxIDsPerWant, "most entry ids one Want frame may ask for")
-	f.IntVar(&s.MaxSessions, "sync-max-sessions", s.MaxSessions, "most incoming sync sessions served at once")
+	f.IntVar(&s.MaxSessions, "sync-max-sessions", s.MaxSessions, "most incoming sync sessions served at once (and twice as many streams)")
+	f.IntVar(&s.MaxSessionsPerPeer, "sync-max-sessions-per-peer", s.MaxSessionsPerPeer, "most incoming sync sessions served to one peer at once")
+	f.IntVar(&s.MaxStreamsPerPeer, "sync-max-streams-per-peer", s.MaxStreamsPerPeer, "most incoming sync streams handled for one peer at once, sessions and streams awaiting Init")
+	f.DurationVar(&s.InitTimeout, "sync-init-timeout", s.InitTimeout, "how long an incoming sync stream may take to send its Init")
 	f.IntVar(&s.InsertBatch, "sync-insert-batch", s.InsertBatch, "received entries stored per store trip")
 
 	// The live actor.
@@ -79,6 +85,8 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&l.AcceptTimeout, "accept-timeout", l.AcceptTimeout, "how long an incoming session waits for the live actor's decision before it is refused as busy")
 	f.DurationVar(&l.StoreTimeout, "store-timeout", l.StoreTimeout, "longest store call of the live actor's workers")
 	f.IntVar(&l.NewsBuffer, "news-buffer", l.NewsBuffer, "work queued for the live actor's loop before its sources wait")
+	f.IntVar(&l.MaxIdlePeers, "max-idle-peers", l.MaxIdlePeers, "records kept per document of peers that are not swarm members and have no session running or waited for")
+	f.DurationVar(&l.IdlePeerTTL, "idle-peer-ttl", l.IdlePeerTTL, "how long such an idle peer record is kept after its last session")
 
 	// Gossip.
 	g := &cfg.Gossip
@@ -90,8 +98,15 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&g.EventBuffer, "gossip-event-buffer", g.EventBuffer, "gossip events queued per swarm for the live actor")
 	f.IntVar(&g.SeenCacheSize, "gossip-seen-cache", g.SeenCacheSize, "op ids remembered per swarm to drop duplicates")
 	f.IntVar(&g.MaxPacketsInFlight, "gossip-max-packets-in-flight", g.MaxPacketsInFlight, "gossip packets being sent at once per swarm; more are dropped")
+	f.IntVar(&g.MaxStreamsPerPeer, "gossip-max-streams-per-peer", g.MaxStreamsPerPeer, "incoming gossip streams handled for one peer at once; more are reset")
 	f.Int64Var(&g.MaxStreamBytes, "gossip-max-stream-bytes", g.MaxStreamBytes, "largest gossip stream (a membership exchange), in bytes")
 	f.DurationVar(&g.GossipInterval, "gossip-interval", g.GossipInterval, "time between gossip rounds while something is queued")
+	f.IntVar(&g.PeerOpRate, "gossip-peer-op-rate", g.PeerOpRate, "gossip ops per second each sending node may hand this node; more are dropped unchecked")
+	f.IntVar(&g.PeerOpBurst, "gossip-peer-op-burst", g.PeerOpBurst, "gossip ops a sending node may hand this node at once")
+	f.IntVar(&g.NodeOpRate, "gossip-node-op-rate", g.NodeOpRate, "gossip ops per second all senders together may hand this node")
+	f.IntVar(&g.NodeOpBurst, "gossip-node-op-burst", g.NodeOpBurst, "gossip ops all senders together may hand this node at once")
+	f.IntVar(&g.MaxMembers, "gossip-max-members", g.MaxMembers, "other members a document's swarm admits; alive messages for more are refused")
+	f.IntVar(&g.MaxRateLimitedPeers, "gossip-max-rate-limited-peers", g.MaxRateLimitedPeers, "sending nodes whose gossip budget is tracked; the least recently seen is forgotten")
 
 	// The QUIC endpoint.
 	e := &cfg.Endpoint

@@ -25,12 +25,24 @@ func TestEngineFlags(t *testing.T) {
 		t.Fatalf("%d engine flags", n)
 	}
 	err := f.Parse([]string{"--max-key-bytes", "512", "--sync-max-sessions", "7", "--unreachable-after", "9s",
-		"--gossip-probe-interval", "3s", "--handshake-timeout", "4s"})
+		"--gossip-probe-interval", "3s", "--handshake-timeout", "4s",
+		"--gossip-peer-op-rate", "11", "--gossip-peer-op-burst", "12", "--gossip-node-op-rate", "13", "--gossip-node-op-burst", "14",
+		"--gossip-max-rate-limited-peers", "15", "--max-idle-peers", "16", "--idle-peer-ttl", "17m", "--gossip-max-members", "18",
+		"--sync-max-sessions-per-peer", "3", "--sync-init-timeout", "2s", "--content-max-serve-per-peer", "5", "--gossip-max-streams-per-peer", "6"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Store.Limits.MaxKeyLen != 512 || cfg.Live.Sync.MaxSessions != 7 || cfg.Live.UnreachableAfter != 9*time.Second ||
 		cfg.Gossip.ProbeInterval != 3*time.Second || cfg.Endpoint.HandshakeTimeout != 4*time.Second {
 		t.Fatalf("flags did not reach the config: key %d, sessions %d, unreachable %v, probe %v, handshake %v", cfg.Store.Limits.MaxKeyLen, cfg.Live.Sync.MaxSessions, cfg.Live.UnreachableAfter, cfg.Gossip.ProbeInterval, cfg.Endpoint.HandshakeTimeout)
+	}
+	if g, l := cfg.Gossip, cfg.Live; g.PeerOpRate != 11 || g.PeerOpBurst != 12 || g.NodeOpRate != 13 || g.NodeOpBurst != 14 ||
+		g.MaxRateLimitedPeers != 15 || l.MaxIdlePeers != 16 || l.IdlePeerTTL != 17*time.Minute || g.MaxMembers != 18 {
+		t.Fatalf("the gossip budget and idle peer flags did not reach the config: %+v; idle peers %d, ttl %v", g, l.MaxIdlePeers, l.IdlePeerTTL)
+	}
+	if cfg.Live.Sync.MaxSessionsPerPeer != 3 || cfg.Live.Sync.InitTimeout != 2*time.Second ||
+		cfg.Live.BlobServer.MaxFetchesPerPeer != 5 || cfg.Gossip.MaxStreamsPerPeer != 6 {
+		t.Fatalf("admission flags did not reach the config: %d %v %d %d", cfg.Live.Sync.MaxSessionsPerPeer,
+			cfg.Live.Sync.InitTimeout, cfg.Live.BlobServer.MaxFetchesPerPeer, cfg.Gossip.MaxStreamsPerPeer)
 	}
 }

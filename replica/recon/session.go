@@ -130,6 +130,9 @@ type Session struct {
 	open      []span
 	stash     []task
 	peerFrame int
+	// listed counts the ids the peer listed in ranges this side
+	// compared (IdList ranges; on the initiator only their open parts).
+	listed int
 }
 
 // NewSession returns a session over st. It fails with ErrConfig if cfg
@@ -145,6 +148,16 @@ func NewSession(st Storage, cfg Config) (*Session, error) {
 // Rounds returns the number of messages the initiator has sent, or the
 // number the responder has answered: the round trips so far.
 func (s *Session) Rounds() int { return s.rounds }
+
+// PeerListed returns how many ids the peer has listed so far in the
+// ranges this session compared: a lower bound on the peer's set that
+// grows as the peer lists its ids, for the caller to bound the rounds and
+// bytes it spends by the sets' sizes. Ids the peer lists for ranges that
+// were already settled are not counted.
+func (s *Session) PeerListed() int { return s.listed }
+
+// Len returns the number of items on this side.
+func (s *Session) Len() int { return s.st.Len() }
 
 // Done reports whether the initiator has finished.
 func (s *Session) Done() bool { return s.done }
@@ -252,6 +265,7 @@ func (s *Session) classifyResponder(ranges []wireRange) []task {
 				tasks = append(tasks, task{kind: taskSplit, lower: lower, upper: r.upper, lo: lo, hi: hi})
 			}
 		case modeIDList:
+			s.listed += len(r.ids) / 32
 			tasks = append(tasks, task{kind: taskIDList, lower: lower, upper: r.upper, lo: lo, hi: hi})
 		}
 		lower, lo = r.upper, hi
@@ -337,6 +351,7 @@ func (s *Session) diff(lo, hi int, raw []byte, parts []span, whole bool, have, n
 			order = append(order, id)
 		}
 	}
+	s.listed += len(order)
 	for it := range s.st.Range(lo, hi) {
 		if _, ok := theirs[it.ID]; ok {
 			theirs[it.ID] = true
