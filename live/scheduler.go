@@ -504,18 +504,20 @@ func (s *scheduler) record(d *sdoc, p *speer, now time.Time, out Outcome, err er
 	s.out = append(s.out, effect{kind: effPersist, doc: d.ns, rec: p.rec, addr: p.addr})
 }
 
-// synced joins the swarm through p when p is not a member, and reports
-// our heads to the swarm when a session brought us entries.
+// synced joins the swarm through p while the swarm has no member, and
+// reports our heads to the swarm when a session brought us entries.
 //
 // The join at open is best effort and not retried: when the peers it was
 // given had left the document or could not be reached then, the swarm
 // stays without members, and the node hears no write or report and syncs
 // only when a peer happens to dial it. A completed session shows that p
 // is reachable and holds the document open, so its swarm can be joined.
-// Sessions with members, the usual case, join nothing.
+// A swarm with members, the usual case, joins nothing: memberlist brings
+// the rest, and a join per session (19 at once at the creator of a
+// document 19 nodes import) only loads the peers.
 func (s *scheduler) synced(now time.Time, d *sdoc, p *speer, out Outcome) {
 	d.lastSession = now
-	if _, member := d.members[p.addr.ID]; !member && len(p.addr.Addrs) > 0 {
+	if len(d.members) == 0 && len(p.addr.Addrs) > 0 {
 		s.out = append(s.out, effect{kind: effJoin, doc: d.ns, gen: d.gen, addrs: []endpoint.NodeAddr{p.addr}})
 	}
 	if out.Inserted > 0 {

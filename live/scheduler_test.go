@@ -402,9 +402,9 @@ func TestSchedulerStoreNews(t *testing.T) {
 	}
 }
 
-// TestSchedulerJoinsSwarmThroughSessionPeer: a session that completes with
-// a peer the document's swarm does not list as a member joins the swarm
-// through that peer. The join at StartSync is best effort and fails for
+// TestSchedulerJoinsSwarmThroughSessionPeer: a session that completes
+// while the document's swarm has no member joins the swarm through the
+// session's peer. The join at StartSync is best effort and fails for
 // good when the ticket's peer has left the document or cannot be reached
 // then; without this, the node stays outside the swarm, hears no writes or
 // reports, and syncs only when a peer happens to dial it. Once the peer is
@@ -436,6 +436,16 @@ func TestSchedulerJoinsSwarmThroughSessionPeer(t *testing.T) {
 		t.Fatalf("failed session: %q", got)
 	}
 
+	// While the swarm has a member, sessions join nothing.
+	s.gossipEvent(t0.Add(4*time.Second), doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 3)})
+	s.take()
+	if r := s.accept(t0.Add(4*time.Second), doc, highID, endpoint.NodeAddr{}); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.accepted(t0.Add(4*time.Second), Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
+	if got := render(s.take()); strings.Contains(got, "join") {
+		t.Fatalf("session while the swarm has a member: %q", got)
+	}
 	// Once the peer is a member, sessions with it join nothing.
 	s.dialed(t0.Add(5*time.Second), doc, 1, peer, Outcome{}, errors.New("no route"))
 	s.take()
