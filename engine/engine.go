@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -34,8 +35,8 @@ var (
 // Config configures an Engine.
 type Config struct {
 	// DataDir holds the store ("store") and the content ("blobs"). Empty
-	// keeps the store in memory and the content in a temporary directory
-	// removed on Close.
+	// keeps the store in memory, or on Store.FS when that is set, and the
+	// content in a temporary directory removed on Close.
 	DataDir string
 	// FS, with a DataDir, is the file system the store and the content
 	// live on, under DataDir (a path on FS); it overrides Store.FS and
@@ -43,9 +44,10 @@ type Config struct {
 	// power loss. Without a DataDir it is ignored. Default: the
 	// operating system's (vfs.Default).
 	FS vfs.FS
-	// Endpoint configures the node's QUIC endpoint. With a DataDir and no
-	// SecretKey, the node key is generated once and kept in the store, so
-	// the node id survives restarts.
+	// Endpoint configures the node's QUIC endpoint. With a persistent
+	// store (a DataDir or a Store.FS) and no SecretKey, the node key is
+	// generated once and kept in the store, so the node id survives
+	// restarts.
 	Endpoint endpoint.Config
 	// Gossip configures the document swarms.
 	Gossip gossip.Config
@@ -53,12 +55,25 @@ type Config struct {
 	Live live.Config
 	// Actor configures the store actor.
 	Actor actor.Config
-	// Store configures the store; InMemory is set from DataDir.
+	// Store configures the store; InMemory is set from DataDir. A Store.FS
+	// without a DataDir holds the store at its root and counts as
+	// persistent: the node key is kept there and Open resumes live sync
+	// from it, as with a DataDir. Tests use it to restart a node on a copy
+	// of its store taken at a simulated crash (pebble's
+	// vfs.NewCrashableMem and CrashClone); the content stays in a
+	// temporary directory and does not survive the restart.
 	Store replica.StoreOptions
 	// Content configures the content store. Its FlushInterval defaults to
 	// the store actor's, so that an entry and its content are synced
 	// within the same window.
 	Content blobs.Options
+	// Now is the node's clock: local writes take their timestamps from
+	// it, and the timestamps of entries from peers are checked against it
+	// (replica.Limits.MaxFutureShift, 10 minutes ahead at most). It is the
+	// default of Actor.Now, Store.Now, Live.Sync.Now and Gossip.Now, each of
+	// which may still be set alone. Timers and timeouts keep the system
+	// clock. Default time.Now; tests skew it.
+	Now func() time.Time
 	// Logger receives the problems that do not stop the engine, such as a
 	// document whose live sync failed to resume on Open (see
 	// Engine.Resumed). Default: slog.Default().
@@ -108,8 +123,8 @@ const (
 // Open starts an engine. ctx bounds the start only: when it ends first,
 // Open closes what it opened and returns ctx.Err().
 //
-// With a DataDir, Open resumes live sync of the documents that were open
-// for sync when the node stopped. A document that fails to resume does not
+// With a persistent store (a DataDir or a Store.FS), Open resumes live
+// sync of the documents that were open for sync when the node stopped. A document that fails to resume does not
 // stop the node: the failure is logged (Config.Logger) and reported by
 // Resumed, and StartSync on the document tries again.
 func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
@@ -128,6 +143,16 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			}
 		}
 	}()
+	// The store outlives the engine with a data directory, or on a file
+	// system the caller keeps.
+	persistent := cfg.DataDir != "" || cfg.Store.FS != nil
+	if cfg.Now != nil {
+		for _, now := range []*func() time.Time{&cfg.Actor.Now, &cfg.Store.Now, &cfg.Live.Sync.Now, &cfg.Gossip.Now} {
+			if *now == nil {
+				*now = cfg.Now
+			}
+		}
+	}
 	storeDir, blobDir := "", ""
 	if cfg.DataDir == "" {
 		cfg.Store.InMemory = true
@@ -158,7 +183,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if cfg.Endpoint.SecretKey.IsZero() && cfg.DataDir != "" {
+	if cfg.Endpoint.SecretKey.IsZero() && persistent {
 		if cfg.Endpoint.SecretKey, err = e.nodeKey(ctx); err != nil {
 			return nil, err
 		}
@@ -177,7 +202,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.live, err = live.NewActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
 	}
-	if cfg.DataDir != "" {
+	if persistent {
 		// Documents open for sync when the node stopped sync again with
 		// the peers they last synced with. Resume skips a document that
 		// fails to reopen (a corrupt sync-peer record, say) and joins its
@@ -203,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 // Resumed reports what Open did to resume live sync: the documents it
 // reopened for sync, and the errors (joined) of those that were open for
 // sync when the node stopped but failed to reopen. Both are empty without
-// a DataDir.
+// a persistent store (a DataDir or a Store.FS).
 func (e *Engine) Resumed() ([]replica.NamespaceID, error) {
 	return slices.Clone(e.resumed), e.resumeErr
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
@@ -352,4 +355,80 @@ func TestSyncProgressEvents(t *testing.T) {
 		// asks for fewer.
 		return ev.Kind == live.EventSyncProgress && ev.Peer == a.NodeID() && ev.Outcome.Wanted > 0 && ev.Outcome.Received == ev.Outcome.Wanted
 	})
+}
+
+// TestResumeWithStoreFS: a store kept on a file system of the caller's
+// (Store.FS, no DataDir) persists like a data directory: reopened on the
+// same file system, the engine resumes live sync of the documents that
+// were open for sync, and keeps its node key.
+func TestResumeWithStoreFS(t *testing.T) {
+	cfg := TestConfig()
+	cfg.Endpoint.SecretKey = endpoint.SecretKey{} // kept in the store
+	cfg.Store.FS = vfs.NewMem()
+	ctx := context.Background()
+	e, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.NodeID()
+	doc, err := e.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.StartSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e, err = Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.NodeID() != id {
+		t.Fatal("node id changed across restarts on the same Store.FS")
+	}
+	resumed, err := e.Resumed()
+	if err != nil || !slices.Equal(resumed, []replica.NamespaceID{doc.ID()}) {
+		t.Fatalf("resumed %v (%v), want [%s]", resumed, err, doc.ID().Short())
+	}
+	d, err := e.Docs().Open(ctx, doc.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SyncStatus(ctx); err != nil {
+		t.Fatalf("document not open for sync after the restart: %v", err)
+	}
+}
+
+// TestConfigNowStampsWrites: Config.Now is the clock local writes take
+// their timestamps from.
+func TestConfigNowStampsWrites(t *testing.T) {
+	const skew = time.Hour
+	cfg := TestConfig()
+	cfg.Now = func() time.Time { return time.Now().Add(skew) }
+	e, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	doc, err := e.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := e.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(skew).UnixMicro()
+	se, err := doc.Set(ctx, au, []byte("k"), []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(se.Timestamp) < before {
+		t.Fatalf("timestamp %d is before the skewed clock's %d", se.Timestamp, before)
+	}
 }

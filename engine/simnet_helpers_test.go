@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -31,9 +32,28 @@ import (
 type partitionRouter struct {
 	simnet.PerfectRouter
 
-	mu    sync.Mutex
-	group map[string]int // node address → group; nil: no partition
-	drops int
+	mu     sync.Mutex
+	group  map[string]int // node address → group; nil: no partition
+	oneWay bool           // drop only from lower to higher groups
+	drops  int
+	faults packetFaults
+}
+
+// packetFaults are the faults a router applies to every packet that no
+// partition drops: it loses one with probability loss, and delivers one
+// twice with probability dup. The zero value applies none. rng draws the
+// faults; the order in which packets reach it depends on the scheduling of
+// the bubble's goroutines, so only the rates are reproducible.
+type packetFaults struct {
+	rng       *rand.Rand
+	loss, dup float64
+}
+
+// setFaults replaces the packet faults; the zero value removes them.
+func (r *partitionRouter) setFaults(f packetFaults) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faults = f
 }
 
 // partition splits the network: a node in one group cannot reach a node in
@@ -42,11 +62,21 @@ func (r *partitionRouter) partition(groups ...[]net.Addr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.group = make(map[string]int)
+	r.oneWay = false
 	for i, g := range groups {
 		for _, a := range g {
 			r.group[a.String()] = i + 1
 		}
 	}
+}
+
+// partitionOneWay is partition, except that packets still go from a group
+// to the groups listed before it: a link that fails in one direction.
+func (r *partitionRouter) partitionOneWay(groups ...[]net.Addr) {
+	r.partition(groups...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.oneWay = true
 }
 
 // heal removes the partition.
@@ -64,13 +94,29 @@ func (r *partitionRouter) dropped() int {
 
 func (r *partitionRouter) SendPacket(p simnet.Packet) error {
 	r.mu.Lock()
-	cut := r.group != nil && r.group[p.From.String()] != r.group[p.To.String()]
+	cut := false
+	if r.group != nil {
+		from, to := r.group[p.From.String()], r.group[p.To.String()]
+		cut = from != to && (!r.oneWay || from < to)
+	}
+	twice := false
+	if !cut && r.faults.rng != nil {
+		cut = r.faults.rng.Float64() < r.faults.loss
+		twice = r.faults.rng.Float64() < r.faults.dup
+	}
 	if cut {
 		r.drops++
 	}
 	r.mu.Unlock()
 	if cut {
 		return nil // lost, as on a real network: the sender is not told
+	}
+	if twice {
+		// The receiver copies a packet's bytes out, so both deliveries
+		// may share them.
+		if err := r.PerfectRouter.SendPacket(p); err != nil {
+			return err
+		}
 	}
 	return r.PerfectRouter.SendPacket(p)
 }
@@ -82,6 +128,19 @@ type simNetwork struct {
 	router  *partitionRouter
 	latency time.Duration // the least one-way latency
 	links   []*simnet.SimulatedLink
+
+	// jitter, when set, adds up to jitter more to each packet's latency,
+	// drawn by jitterRng, which reorders the packets of a path.
+	jitterMu  sync.Mutex
+	jitter    time.Duration
+	jitterRng *rand.Rand
+}
+
+// setJitter sets the jitter (0: none), drawn from rng.
+func (n *simNetwork) setJitter(jitter time.Duration, rng *rand.Rand) {
+	n.jitterMu.Lock()
+	defer n.jitterMu.Unlock()
+	n.jitter, n.jitterRng = jitter, rng
 }
 
 func newSimNetwork(latency time.Duration) *simNetwork {
@@ -97,11 +156,14 @@ func simAddr(i int) *net.UDPAddr {
 // conn returns a packet connection at addr, replacing any earlier one at
 // the same address. The endpoint that takes it closes it; the link is
 // stopped by close.
-func (n *simNetwork) conn(addr *net.UDPAddr) net.PacketConn {
+func (n *simNetwork) conn(addr *net.UDPAddr) *simnet.SimConn {
 	link := &simnet.SimulatedLink{LatencyFunc: n.linkLatency, UploadPacket: n.router}
 	c := simnet.NewBlockingSimConn(addr, link)
-	n.router.AddNode(addr, link)
+	// Started before the router knows it: a packet for addr may come at
+	// once (a peer of a restarted node still sends to it), and the link
+	// has no queues before Start.
 	link.Start()
+	n.router.AddNode(addr, link)
 	n.links = append(n.links, link)
 	return c
 }
@@ -116,7 +178,13 @@ func (n *simNetwork) linkLatency(p simnet.Packet) time.Duration {
 		return n.latency
 	}
 	spread := int(from.IP[len(from.IP)-1])*7 + int(to.IP[len(to.IP)-1])*13
-	return n.latency + n.latency*time.Duration(spread%9)/4
+	d := n.latency + n.latency*time.Duration(spread%9)/4
+	n.jitterMu.Lock()
+	if n.jitter > 0 {
+		d += time.Duration(n.jitterRng.Int64N(int64(n.jitter)))
+	}
+	n.jitterMu.Unlock()
+	return d
 }
 
 func (n *simNetwork) close() {
@@ -131,6 +199,7 @@ type simNode struct {
 	addr *net.UDPAddr
 	cfg  Config // with PacketConn cleared
 	e    *Engine
+	conn *simnet.SimConn // e's, until it closes
 }
 
 // simCluster is n engines on one simulated network.
@@ -180,7 +249,8 @@ func newSimCluster(t *testing.T, n int, latency time.Duration, tweak func(i int,
 func (c *simCluster) start(node *simNode) {
 	c.t.Helper()
 	cfg := node.cfg
-	cfg.Endpoint.PacketConn = c.net.conn(node.addr)
+	node.conn = c.net.conn(node.addr)
+	cfg.Endpoint.PacketConn = node.conn
 	e, err := Open(c.t.Context(), cfg)
 	if err != nil {
 		c.t.Fatalf("open node %d: %v", node.i, err)

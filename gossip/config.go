@@ -222,6 +222,9 @@ type Config struct {
 	// Limits are the rules a received Put's entry must pass
 	// (replica.Limits.ValidateRemote). Zero fields take replica's defaults.
 	Limits replica.Limits
+	// Now is the clock a received Put's timestamp is checked against
+	// (Limits.MaxFutureShift). Default time.Now.
+	Now func() time.Time
 
 	// Logger receives memberlist's log lines at debug level. Default: none.
 	Logger *slog.Logger
@@ -342,6 +345,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxMembers, d.MaxMembers)
 	setDefault(&c.Limits.MaxKeyLen, d.Limits.MaxKeyLen)
 	setDefault(&c.Limits.MaxFutureShift, d.Limits.MaxFutureShift)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 

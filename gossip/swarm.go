@@ -484,7 +484,7 @@ func (s *Swarm) reconnectLoop() {
 }
 
 func (s *Swarm) handleOps(batch []received) {
-	ok, counts := s.filter.admit(batch, time.Now())
+	ok, counts := s.filter.admit(batch, s.cfg.Now())
 	s.stats.opsDuplicate.Add(counts.duplicate)
 	s.stats.opsInvalid.Add(counts.invalid)
 	s.stats.opsPeerLimited.Add(counts.peerLimited)

@@ -73,6 +73,16 @@ type Config struct {
 	CatchUpDelay time.Duration
 	// MaxCatchUpDelay bounds the wait for a pause. Default 5s.
 	MaxCatchUpDelay time.Duration
+	// AntiEntropyInterval: a document open for sync with which no session
+	// completed for this long syncs with one random swarm member, checked
+	// this often. Reports and catch-up show news by per-author latest
+	// timestamps and repair this node's own lost pushes; an entry a node
+	// missed while it was away, or one an author wrote on another node
+	// with a timestamp this node already holds for that author (an author
+	// writing from two nodes), shows no news anywhere, and only a session
+	// repairs it. In a swarm in sync such a session is one round trip.
+	// Default 1 min.
+	AntiEntropyInterval time.Duration
 
 	// MaxIdlePeers bounds, per document, the peer records kept in memory
 	// for peers that are not members of the document's swarm and have no
@@ -145,6 +155,7 @@ func (c Config) withDefaults() Config {
 	def(&c.StoreTimeout, 10*time.Second)
 	def(&c.CatchUpDelay, time.Second)
 	def(&c.MaxCatchUpDelay, max(5*time.Second, c.CatchUpDelay))
+	def(&c.AntiEntropyInterval, time.Minute)
 	def(&c.IdlePeerTTL, time.Hour)
 	if c.MaxIdlePeers <= 0 {
 		c.MaxIdlePeers = 256
@@ -362,6 +373,10 @@ func (la *Actor) loop() {
 	defer la.shutdown()
 	la.sched.pumpDownloads(time.Now()) // the wanted set loaded at start
 	la.apply()
+	// One ticker for every document: a node runs many, and each is due
+	// only after a quiet interval.
+	antiEntropy := time.NewTicker(la.cfg.AntiEntropyInterval)
+	defer antiEntropy.Stop()
 	for {
 		select {
 		case <-la.ctx.Done():
@@ -370,6 +385,8 @@ func (la *Actor) loop() {
 			f(la.sched)
 		case <-la.timer.C:
 			la.sched.tick(time.Now())
+		case now := <-antiEntropy.C:
+			la.sched.antiEntropy(now)
 		}
 		la.apply()
 	}

@@ -64,6 +64,9 @@ type sdoc struct {
 	// them.
 	busySince, catchUpAt time.Time
 	wroteSince           bool
+	// lastSession is when a session of the document last completed, or
+	// when it was opened (Config.AntiEntropyInterval).
+	lastSession time.Time
 }
 
 // speer is the state of one document with one peer: the state machine,
@@ -287,7 +290,7 @@ func (s *scheduler) open(now time.Time, doc replica.NamespaceID, peers []endpoin
 	d := s.docs[doc]
 	if d == nil {
 		s.gen++
-		d = &sdoc{ns: doc, gen: s.gen, peers: make(map[endpoint.NodeID]*speer),
+		d = &sdoc{ns: doc, gen: s.gen, lastSession: now, peers: make(map[endpoint.NodeID]*speer),
 			members: make(map[endpoint.NodeID]endpoint.NodeAddr), heads: st.heads,
 			unknown: make(map[endpoint.NodeID][]*syncWaiter)}
 		if d.heads == nil {
@@ -440,7 +443,7 @@ func (s *scheduler) dialed(now time.Time, doc replica.NamespaceID, gen uint64, a
 		p.refusals = 0
 		p.learn(addr)
 		s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: addr.ID, Outcome: out})
-		s.synced(d, p, out)
+		s.synced(now, d, p, out)
 	default:
 		s.stats.Failed++
 		s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: addr.ID, Outcome: out, Err: err})
@@ -480,7 +483,7 @@ func (s *scheduler) accepted(now time.Time, out Outcome, err error) {
 	s.emit(Event{Kind: EventSyncFinished, Doc: d.ns, Peer: out.Peer, Outcome: out, Err: err})
 	if err == nil {
 		p.refusals = 0
-		s.synced(d, p, out)
+		s.synced(now, d, p, out)
 	}
 	s.record(d, p, now, out, err, local)
 	if again {
@@ -501,8 +504,22 @@ func (s *scheduler) record(d *sdoc, p *speer, now time.Time, out Outcome, err er
 	s.out = append(s.out, effect{kind: effPersist, doc: d.ns, rec: p.rec, addr: p.addr})
 }
 
-// synced reports our heads to the swarm when a session brought us entries.
-func (s *scheduler) synced(d *sdoc, p *speer, out Outcome) {
+// synced joins the swarm through p while the swarm has no member, and
+// reports our heads to the swarm when a session brought us entries.
+//
+// The join at open is best effort and not retried: when the peers it was
+// given had left the document or could not be reached then, the swarm
+// stays without members, and the node hears no write or report and syncs
+// only when a peer happens to dial it. A completed session shows that p
+// is reachable and holds the document open, so its swarm can be joined.
+// A swarm with members, the usual case, joins nothing: memberlist brings
+// the rest, and a join per session (19 at once at the creator of a
+// document 19 nodes import) only loads the peers.
+func (s *scheduler) synced(now time.Time, d *sdoc, p *speer, out Outcome) {
+	d.lastSession = now
+	if len(d.members) == 0 && len(p.addr.Addrs) > 0 {
+		s.out = append(s.out, effect{kind: effJoin, doc: d.ns, gen: d.gen, addrs: []endpoint.NodeAddr{p.addr}})
+	}
 	if out.Inserted > 0 {
 		s.report(d)
 	}
@@ -602,6 +619,28 @@ func (s *scheduler) catchUp(now time.Time, d *sdoc) {
 	p := d.peer(id)
 	p.learn(d.members[id])
 	s.want(now, d, p, ReasonCatchUp)
+}
+
+// antiEntropy syncs each open document with which no session completed
+// for Config.AntiEntropyInterval with one random swarm member
+// (ReasonCatchUp): what neither news nor catch-up shows still gets
+// reconciled.
+func (s *scheduler) antiEntropy(now time.Time) {
+	for _, d := range s.docs {
+		if now.Sub(d.lastSession) < s.cfg.AntiEntropyInterval || len(d.members) == 0 {
+			continue
+		}
+		d.lastSession = now // one try per interval, whatever its outcome
+		ids := make([]endpoint.NodeID, 0, len(d.members))
+		for id := range d.members {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, compareIDs)
+		id := ids[int(s.jitter()*float64(len(ids)))%len(ids)]
+		p := d.peer(id)
+		p.learn(d.members[id])
+		s.want(now, d, p, ReasonCatchUp)
+	}
 }
 
 func compareIDs(a, b endpoint.NodeID) int {

@@ -106,7 +106,7 @@ func TestSchedulerDirectSyncAndRecord(t *testing.T) {
 	s.open(t0, doc, []endpoint.NodeAddr{addrOf(highID, 1000)}, openState{})
 	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
 	s.dialed(t0.Add(time.Second), doc, 1, addrOf(highID, 1000), Outcome{Equal: true, Inserted: 2}, nil)
-	expectEffects(t, "done", s, "emit(sync-finished) report persist(03@1000) timer(+1h0m1s)")
+	expectEffects(t, "done", s, "emit(sync-finished) join(1) report persist(03@1000) timer(+1h0m1s)")
 	st := s.syncStatus(doc)
 	if len(st) != 1 || st[0].Sessions != 1 || !st[0].CaughtUp || st[0].LastReceived != 2 || st[0].Running != OriginNone {
 		t.Fatalf("status %+v", st)
@@ -167,7 +167,7 @@ func TestSchedulerRefusalBacksOff(t *testing.T) {
 	}
 	// A served session ends the refusals; the next dial goes at once.
 	s.dialed(now, doc, 1, peer, Outcome{Equal: true}, nil)
-	expectEffects(t, "completed", s, "emit(sync-finished) persist(03@1000) timer(+1h0m1.281s)")
+	expectEffects(t, "completed", s, "emit(sync-finished) join(1) persist(03@1000) timer(+1h0m1.281s)")
 	s.syncReport(now, doc, 1, highID, replica.Heads{replica.AuthorID{9}: 5})
 	expectEffects(t, "report", s, "dial(03@1000,report)")
 }
@@ -186,7 +186,7 @@ func TestSchedulerRefusalWhileServingIsCovered(t *testing.T) {
 	s.dialed(t0, doc, 1, peer, Outcome{}, errRefused)
 	expectEffects(t, "refused", s, "")
 	s.accepted(t0, Outcome{Role: Acceptor, Peer: lowID, Namespace: doc, Served: true, Equal: true}, nil)
-	expectEffects(t, "served", s, "emit(sync-finished) persist(01@1000) timer(+1h0m0s)")
+	expectEffects(t, "served", s, "emit(sync-finished) join(1) persist(01@1000) timer(+1h0m0s)")
 	if st := s.syncStatus(doc)[0]; st.Pending || st.Running != OriginNone || st.Sessions != 1 {
 		t.Fatalf("after: %+v", st)
 	}
@@ -199,13 +199,13 @@ func TestSchedulerLearnsNewAddress(t *testing.T) {
 	old, moved := addrOf(highID, 1000), addrOf(highID, 2000)
 	s.open(t0, doc, []endpoint.NodeAddr{old}, openState{})
 	s.dialed(t0, doc, 1, old, Outcome{Equal: true}, nil)
-	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) persist(03@1000) timer(+1h0m0s)")
+	expectEffects(t, "first", s, "dial(03@1000,direct) join(1) emit(sync-finished) join(1) persist(03@1000) timer(+1h0m0s)")
 	// It restarts and dials us from its new address.
 	if r := s.accept(t0, doc, highID, moved); r != 0 {
 		t.Fatalf("accept: %v", r)
 	}
 	s.accepted(t0, Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
-	expectEffects(t, "served", s, "emit(sync-finished) persist(03@2000)")
+	expectEffects(t, "served", s, "emit(sync-finished) join(1) persist(03@2000)")
 	s.syncReport(t0, doc, 1, highID, replica.Heads{replica.AuthorID{9}: 5})
 	expectEffects(t, "report", s, "dial(03@2000,report)")
 	// A neighbour announcement with a newer address wins too.
@@ -227,11 +227,11 @@ func TestSchedulerWaiterCountsOnlyLaterSessions(t *testing.T) {
 	s.addWaiter(t0, doc, highID, nil, w)
 	expectEffects(t, "wait", s, "timer(+2s)")
 	s.dialed(t0, doc, 1, peer, Outcome{Equal: true}, nil)
-	expectEffects(t, "session 1", s, "emit(sync-finished) persist(03@1000) dial(03@1000,resync)")
+	expectEffects(t, "session 1", s, "emit(sync-finished) join(1) persist(03@1000) dial(03@1000,resync)")
 	s.dialed(t0, doc, 1, peer, Outcome{Equal: false}, nil)
-	expectEffects(t, "session 2 unequal", s, "emit(sync-finished) persist(03@1000) dial(03@1000,resync)")
+	expectEffects(t, "session 2 unequal", s, "emit(sync-finished) join(1) persist(03@1000) dial(03@1000,resync)")
 	s.dialed(t0, doc, 1, peer, Outcome{Equal: true}, nil)
-	expectEffects(t, "session 3", s, "emit(sync-finished) persist(03@1000) answer(ok)")
+	expectEffects(t, "session 3", s, "emit(sync-finished) join(1) persist(03@1000) answer(ok)")
 }
 
 // TestSchedulerWaiterUnreachable: WaitSynced on a peer whose dials fail
@@ -278,7 +278,7 @@ func TestSchedulerWaiterUnknownPeerAndDrop(t *testing.T) {
 	expectEffects(t, "known", s, "timer(+2s) dial(03@1000,direct)")
 	s.dropWaiter(t0, doc, highID, w)
 	s.dialed(t0, doc, 1, known, Outcome{Equal: true}, nil)
-	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) persist(03@1000)")
+	expectEffects(t, "dropped waiter not answered", s, "emit(sync-finished) join(1) persist(03@1000)")
 }
 
 // TestSchedulerWaiterForPeerAboutToDialIn: WaitSynced right after
@@ -400,4 +400,88 @@ func TestSchedulerStoreNews(t *testing.T) {
 	if r := s.take(); len(r) != 0 {
 		t.Fatalf("left over: %s", render(r))
 	}
+}
+
+// TestSchedulerJoinsSwarmThroughSessionPeer: a session that completes
+// while the document's swarm has no member joins the swarm through the
+// session's peer. The join at StartSync is best effort and fails for
+// good when the ticket's peer has left the document or cannot be reached
+// then; without this, the node stays outside the swarm, hears no writes or
+// reports, and syncs only when a peer happens to dial it. Once the peer is
+// a member, sessions join nothing.
+func TestSchedulerJoinsSwarmThroughSessionPeer(t *testing.T) {
+	s, doc := testSched(selfID)
+	peer := addrOf(highID, 1000)
+	s.open(t0, doc, []endpoint.NodeAddr{peer}, openState{})
+	expectEffects(t, "start", s, "dial(03@1000,direct) join(1)")
+	s.dialed(t0.Add(time.Second), doc, 1, peer, Outcome{Equal: true}, nil)
+	if got := render(s.take()); !strings.Contains(got, "emit(sync-finished) join(1) persist(03@1000)") {
+		t.Fatalf("dialled, not a member: %q", got)
+	}
+
+	// A peer that dials in, whose address we know, counts the same.
+	if r := s.accept(t0, doc, highID, endpoint.NodeAddr{}); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.accepted(t0.Add(2*time.Second), Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
+	if got := render(s.take()); !strings.Contains(got, "emit(sync-finished) join(1) persist(03@1000)") {
+		t.Fatalf("served, not a member: %q", got)
+	}
+
+	// A failed session joins nothing.
+	s.want(t0.Add(3*time.Second), s.docs[doc], s.docs[doc].peer(highID), ReasonDirect)
+	s.take()
+	s.dialed(t0.Add(4*time.Second), doc, 1, peer, Outcome{}, errors.New("no route"))
+	if got := render(s.take()); strings.Contains(got, "join") {
+		t.Fatalf("failed session: %q", got)
+	}
+
+	// While the swarm has a member, sessions join nothing.
+	s.gossipEvent(t0.Add(4*time.Second), doc, 1, gossip.NeighborUp{Node: addrOf(lowID, 3)})
+	s.take()
+	if r := s.accept(t0.Add(4*time.Second), doc, highID, endpoint.NodeAddr{}); r != 0 {
+		t.Fatalf("accept: %v", r)
+	}
+	s.accepted(t0.Add(4*time.Second), Outcome{Role: Acceptor, Peer: highID, Namespace: doc, Served: true, Equal: true}, nil)
+	if got := render(s.take()); strings.Contains(got, "join") {
+		t.Fatalf("session while the swarm has a member: %q", got)
+	}
+	// Once the peer is a member, sessions with it join nothing.
+	s.dialed(t0.Add(5*time.Second), doc, 1, peer, Outcome{}, errors.New("no route"))
+	s.take()
+	s.gossipEvent(t0.Add(6*time.Second), doc, 1, gossip.NeighborUp{Node: peer})
+	s.take()
+	s.dialed(t0.Add(7*time.Second), doc, 1, peer, Outcome{Equal: true}, nil)
+	if got := render(s.take()); strings.Contains(got, "join") {
+		t.Fatalf("session with a member: %q", got)
+	}
+}
+
+// TestSchedulerAntiEntropy: a document with which no session completed for
+// AntiEntropyInterval syncs with a swarm member, though no report showed
+// news and nothing was written: reports compare per-author latest
+// timestamps, which miss an entry written by the same author on another
+// node at a timestamp this node already holds. A completed session puts
+// the next one off.
+func TestSchedulerAntiEntropy(t *testing.T) {
+	s, doc := testSched(selfID)
+	every := s.cfg.AntiEntropyInterval
+	if every <= 0 {
+		t.Fatalf("AntiEntropyInterval %v", every)
+	}
+	s.antiEntropy(t0.Add(2 * every))
+	expectEffects(t, "no member", s, "")
+	member := addrOf(lowID, 2)
+	s.gossipEvent(t0, doc, 1, gossip.NeighborUp{Node: member})
+	expectEffects(t, "neighbour", s, "emit(neighbor-up)")
+	s.antiEntropy(t0.Add(every / 2))
+	expectEffects(t, "too soon", s, "")
+	s.antiEntropy(t0.Add(every))
+	expectEffects(t, "due", s, "dial(01@2,catch-up)")
+	s.dialed(t0.Add(every+time.Second), doc, 1, member, Outcome{Equal: true}, nil)
+	s.take()
+	s.antiEntropy(t0.Add(2 * every))
+	expectEffects(t, "put off by the session", s, "")
+	s.antiEntropy(t0.Add(2*every + time.Second))
+	expectEffects(t, "due again", s, "dial(01@2,catch-up)")
 }

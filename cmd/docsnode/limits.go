@@ -79,6 +79,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest fetch of one blob from one peer")
 	f.DurationVar(&l.DownloadIdleTimeout, "download-idle-timeout", l.DownloadIdleTimeout, "a fetch that receives nothing this long ends")
 	f.DurationVar(&l.MaxCatchUpDelay, "max-catch-up-delay", l.MaxCatchUpDelay, "longest wait for a pause before a catch-up sync in a document written without one")
+	f.DurationVar(&l.AntiEntropyInterval, "anti-entropy-interval", l.AntiEntropyInterval, "quiet time without a completed sync after which a document syncs with one random neighbour")
 	f.DurationVar(&l.JoinTimeout, "join-timeout", l.JoinTimeout, "longest join of a document's swarm")
 	f.DurationVar(&l.LeaveTimeout, "leave-timeout", l.LeaveTimeout, "how long a left swarm goes on telling its members")
 	f.DurationVar(&l.AcceptTimeout, "accept-timeout", l.AcceptTimeout, "how long an incoming session waits for the live actor's decision before it is refused as busy")
