@@ -341,6 +341,11 @@ func TestSimOneWriteLinearSessions(t *testing.T) {
 			// Room for membership and reports, not for a Put with a
 			// 3000-byte key.
 			cfg.Gossip.PacketSize = 2048
+			// A session slot for every peer at once: the test counts the
+			// dials one write makes, and with more peers syncing than
+			// sessions, a peer under its fair share preempts a working
+			// session of another, which retries (live.Server).
+			cfg.Live.Sync.MaxSessions = 2 * n
 		})
 		defer c.close()
 		docs := c.shareDoc()
