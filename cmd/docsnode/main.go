@@ -181,11 +181,17 @@ func groupArgs(cmd *cobra.Command, args []string) error {
 func nargs(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < min || (max >= 0 && len(args) > max) {
-			want := fmt.Sprintf("%d to %d", min, max)
-			if min == max {
-				want = fmt.Sprint(min)
+			want := fmt.Sprintf("%d to %d arguments", min, max)
+			switch {
+			case min == max && min == 1:
+				want = "1 argument"
+			case min == max:
+				want = fmt.Sprintf("%d arguments", min)
 			}
-			return usageError{fmt.Errorf("%s takes %s arguments, got %d", cmd.CommandPath(), want, len(args))}
+			// The error printer names the program; the path without it
+			// names the command.
+			name := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+			return usageError{fmt.Errorf("%s takes %s, got %d", name, want, len(args))}
 		}
 		return nil
 	}
