@@ -569,30 +569,12 @@ func (r *chaosRun) awaitModel(when string, bound time.Duration) {
 	t := r.t
 	ctx, cancel := context.WithTimeout(t.Context(), bound)
 	defer cancel()
-	kick := make(chan struct{}, 1)
-	var fwd sync.WaitGroup
-	var subs []*live.Subscription
-	defer func() {
-		for _, s := range subs {
-			s.Close()
-		}
-		fwd.Wait()
-	}()
-	for _, nd := range r.nodes {
-		sub, err := nd.doc.Subscribe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subs = append(subs, sub)
-		fwd.Go(func() {
-			for range sub.C() {
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
-			}
-		})
+	docs := make([]*Doc, len(r.nodes))
+	for i, nd := range r.nodes {
+		docs[i] = nd.doc
 	}
+	kick, stop := kickOnEvents(t, ctx, docs)
+	defer stop()
 	want := chaosModelValues(r.acked)
 	stored := len(chaosModelStored(r.acked))
 	for {

@@ -382,30 +382,8 @@ func converged(t *testing.T, docs []*Doc, want int, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
-	kick := make(chan struct{}, 1)
-	var fwd sync.WaitGroup
-	var subs []*live.Subscription
-	defer func() {
-		for _, s := range subs {
-			s.Close()
-		}
-		fwd.Wait()
-	}()
-	for _, d := range docs {
-		sub, err := d.Subscribe(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subs = append(subs, sub)
-		fwd.Go(func() {
-			for range sub.C() {
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
-			}
-		})
-	}
+	kick, stop := kickOnEvents(t, ctx, docs)
+	defer stop()
 	for {
 		// Checked after subscribing, so no insert falls between a check
 		// and the wait; and once the bubble is idle, so that one check
@@ -433,6 +411,39 @@ func converged(t *testing.T, docs []*Doc, want int, timeout time.Duration) {
 			t.Fatalf("not converged on %d entries after %v of virtual time: %s", want, timeout, state)
 		}
 	}
+}
+
+// kickOnEvents subscribes to docs until stop and returns a channel that
+// holds a value once any of them had an event since it was last read:
+// a waiter checks its condition, then waits on it.
+func kickOnEvents(t *testing.T, ctx context.Context, docs []*Doc) (kick <-chan struct{}, stop func()) {
+	t.Helper()
+	k := make(chan struct{}, 1)
+	var fwd sync.WaitGroup
+	var subs []*live.Subscription
+	stop = func() {
+		for _, s := range subs {
+			s.Close()
+		}
+		fwd.Wait()
+	}
+	for _, d := range docs {
+		sub, err := d.Subscribe(ctx)
+		if err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		subs = append(subs, sub)
+		fwd.Go(func() {
+			for range sub.C() {
+				select {
+				case k <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	return k, stop
 }
 
 // sessionCounter counts the sessions that finished on every node of a
