@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/replica"
 )
@@ -44,6 +43,9 @@ var (
 	// ErrMalformed: a request or response that does not decode, or breaks
 	// a limit of the protocol.
 	ErrMalformed = errors.New("blobs: malformed message")
+	// ErrRefused: the peer refused the request as malformed, or for
+	// content of another chunk group or groups it does not have.
+	ErrRefused = errors.New("blobs: request refused")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("blobs: store closed")
 )
@@ -78,6 +80,14 @@ type Options struct {
 	// SmallCacheSize is the small-blob database's block cache. Default
 	// DefaultSmallCacheSize (8 MiB).
 	SmallCacheSize int64
+	// GroupLog sets the chunk group, the unit content is checked in: groups
+	// of 1024<<GroupLog bytes (tree.go). A blob larger than one group keeps
+	// its outboard, 64 bytes per group, beside its data. Every node that
+	// fetches from another must use the same. Default DefaultGroupLog (16
+	// KiB groups); at most MaxGroupLog. GroupLogSet distinguishes 0 (1 KiB
+	// groups) from the default.
+	GroupLog    uint8
+	GroupLogSet bool
 	// FS is the file system the store keeps its files on, the small-blob
 	// database's included; dir is a path on it. Tests pass
 	// vfs.NewCrashableMem to drop what was not synced, as a power loss
@@ -122,10 +132,11 @@ func (s Status) String() string {
 // Its methods are safe for concurrent use. Close it after its last use:
 // it joins the goroutine that syncs recent writes.
 type Store struct {
-	fs      vfs.FS
-	dir     string
-	maxSize int64
-	flush   time.Duration
+	fs       vfs.FS
+	dir      string
+	maxSize  int64
+	flush    time.Duration
+	groupLog uint8
 
 	mu       sync.Mutex
 	closed   bool
@@ -174,6 +185,12 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
+	if !o.GroupLogSet && o.GroupLog == 0 {
+		o.GroupLog = DefaultGroupLog
+	}
+	if o.GroupLog > MaxGroupLog {
+		return nil, fmt.Errorf("open blob store: chunk group log %d, at most %d", o.GroupLog, MaxGroupLog)
+	}
 	fs := o.FS
 	for _, d := range []string{dir, filepath.Join(dir, partialDir), filepath.Join(dir, wantedDir), filepath.Join(dir, tmpDir)} {
 		if err := mkdirDurable(fs, d); err != nil {
@@ -207,6 +224,7 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 	}
 	s := &Store{
 		fs: fs, dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants, small: small,
+		groupLog:    o.GroupLog,
 		unsynced:    make(map[string]struct{}),
 		fetching:    make(map[replica.Hash]struct{}),
 		durableDirs: make(map[string]struct{}),
@@ -312,17 +330,13 @@ func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 		}
 		s.fs.Remove(tmpPath) // fails once renamed
 	}()
-	h := blake3.New(32, nil)
-	// The hash first: a vfs.File may change the bytes it is given.
-	n, err := io.Copy(io.MultiWriter(h, tmp), io.LimitReader(r, s.maxSize+1))
+	n, err := io.Copy(tmp, io.LimitReader(r, s.maxSize+1))
 	if err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
 	if n > s.maxSize {
 		return replica.Hash{}, 0, fmt.Errorf("%w: over %d bytes", ErrTooLarge, s.maxSize)
 	}
-	var sum replica.Hash
-	h.Sum(sum[:0])
 	if durable {
 		if err := tmp.Sync(); err != nil {
 			return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
@@ -332,23 +346,41 @@ func (s *Store) put(r io.Reader, durable bool) (replica.Hash, uint64, error) {
 	if err := tmp.Close(); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
-	if err := s.install(tmpPath, sum, durable); err != nil {
+	// The tree over what was written gives the hash and the outboard in
+	// one pass, read back from the file (from the page cache, as a rule).
+	data, err := s.fs.Open(tmpPath)
+	if err != nil {
+		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+	}
+	obTmp := tmpPath + outboardSuffix
+	sum, err := s.encodeOutboard(io.NewSectionReader(data, 0, n), n, obTmp, durable)
+	data.Close()
+	if err != nil {
+		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
+	}
+	defer s.fs.Remove(obTmp) // fails once renamed
+	if err := s.install(tmpPath, obTmp, sum, durable); err != nil {
 		return replica.Hash{}, 0, fmt.Errorf("put blob: %w", err)
 	}
 	return sum, uint64(n), nil
 }
 
-// install renames a complete, verified file to the blob's name. With
-// durable the file's data must already be synced; install then syncs the
-// directories. Otherwise the file and its directories join the next
-// background sync.
-func (s *Store) install(src string, h replica.Hash, durable bool) error {
+// install renames a complete, verified file and its outboard to the
+// blob's name, the outboard first: a data file under its name always has
+// its outboard, or (after a crash between the renames) gets it rebuilt
+// when it is opened. With durable both files must already be synced;
+// install then syncs the directories. Otherwise the files and their
+// directories join the next background sync.
+func (s *Store) install(src, srcOutboard string, h replica.Hash, durable bool) error {
 	dst := s.path(h)
 	dir := filepath.Dir(dst)
 	if _, err := s.fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
+	}
+	if err := s.fs.Rename(srcOutboard, s.outboardPath(h)); err != nil {
+		return err
 	}
 	if err := s.fs.Rename(src, dst); err != nil {
 		return err
@@ -371,7 +403,7 @@ func (s *Store) install(src string, h replica.Hash, durable bool) error {
 		s.mu.Unlock()
 		return nil
 	}
-	paths := []string{dst, dir}
+	paths := []string{dst, s.outboardPath(h), dir}
 	if !dirDurable {
 		paths = append(paths, s.dir)
 	}
@@ -558,59 +590,36 @@ func (s *Store) Get(h replica.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("get blob: %w", err)
 	}
 	if replica.HashContent(b) != h {
-		s.fs.Remove(s.path(h))
+		s.removeCorrupt(h)
 		return nil, fmt.Errorf("blob %x…: %w", h[:5], ErrCorrupt)
 	}
 	return b, nil
 }
 
-// blobReader reads a stored blob; the caller closes it.
-type blobReader interface {
-	io.ReadSeeker
-	io.Closer
-}
-
-// bytesBlob is a small blob read from the database.
-type bytesBlob struct{ *bytes.Reader }
-
-func (bytesBlob) Close() error { return nil }
-
 // Open opens a stored blob for reading, with its size; the caller closes
-// it. Unlike Get it does not check the content against its hash first,
-// so that a large blob streams without being read twice: a reader of the
-// whole blob checks the hash as it reads. ErrNotFound when the blob is
-// not held.
+// it. Reads check, through the blob's outboard, only the chunk groups they
+// touch, a window at a time, before they return a byte of them: a read of
+// a part never hashes the whole, and a read never returns a byte that does
+// not match the hash. A group that fails the check makes the read fail
+// with ErrCorrupt, and the blob is removed so that it reads as missing and
+// can be fetched again. ErrNotFound when the blob is not held.
 func (s *Store) Open(h replica.Hash) (io.ReadSeekCloser, int64, error) {
 	if s.isClosed() {
 		return nil, 0, ErrClosed
 	}
-	r, n, err := s.open(h)
-	if errors.Is(err, ErrNotFound) {
-		return nil, 0, fmt.Errorf("blob %x…: %w", h[:5], ErrNotFound)
-	}
+	bt, err := s.openTree(h)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open blob: %w", err)
 	}
-	return r, n, nil
+	r := newCheckedReader(bt, func() { s.removeCorrupt(h) })
+	return r, r.Size(), nil
 }
 
-// open opens a stored blob for reading; the caller closes it.
-func (s *Store) open(h replica.Hash) (blobReader, int64, error) {
+// removeCorrupt removes a blob found not to match its hash.
+func (s *Store) removeCorrupt(h replica.Hash) {
 	if s.small != nil {
-		b, ok, err := s.small.get(h)
-		if err != nil {
-			return nil, 0, err
-		}
-		if ok {
-			return bytesBlob{bytes.NewReader(b)}, int64(len(b)), nil
-		}
+		s.small.delete(h)
 	}
-	f, n, err := openFileBlob(s.fs, s.path(h))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, ErrNotFound
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return f, n, nil
+	s.fs.Remove(s.path(h))
+	s.fs.Remove(s.outboardPath(h))
 }

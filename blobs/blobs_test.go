@@ -3,8 +3,10 @@ package blobs
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -152,9 +154,17 @@ func TestBackgroundSync(t *testing.T) {
 	}
 }
 
+// TestPartialResumeAndVerify: a Partial writes only groups that match,
+// keeps its bitfield across a reopen of the store, resumes with exactly
+// the missing groups, and installs the blob, outboard and all.
 func TestPartialResumeAndVerify(t *testing.T) {
-	s := openStoreOptions(t, Options{MaxSize: 1 << 20, SmallMax: 1000})
-	content := bytes.Repeat([]byte("0123456789"), 1000)
+	dir := t.TempDir()
+	o := Options{MaxSize: 1 << 20, SmallMax: 1000, GroupLog: 0, GroupLogSet: true}
+	s, err := OpenOptions(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := blobOfSize(10_000, 5) // ten groups of 1 KiB, the last short
 	h := replica.HashContent(content)
 	size := uint64(len(content))
 
@@ -165,58 +175,77 @@ func TestPartialResumeAndVerify(t *testing.T) {
 	if _, err := s.BeginFetch(h, size); !errors.Is(err, ErrFetching) {
 		t.Fatalf("second BeginFetch: %v", err)
 	}
-	if _, err := p.Write(content[:4000]); err != nil {
+	if err := p.ReadSlice(bytes.NewReader(encodeSlices(t, content, 0, []Range{{2, 4}}, nil)), 2, 4, nil); err != nil {
 		t.Fatal(err)
+	}
+	// Group 7 arrives corrupt: refused, nothing of it written.
+	bad := encodeSlices(t, content, 0, []Range{{6, 8}}, func(i uint64, g []byte) {
+		if i == 7 {
+			g[0] ^= 0x80
+		}
+	})
+	if err := p.ReadSlice(bytes.NewReader(bad), 6, 8, nil); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("a corrupt group: %v", err)
+	}
+	if got, want := p.Missing(), []Range{{0, 2}, {4, 6}, {7, 10}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("missing %v, want %v", got, want)
+	}
+	if p.Held() != 3*1024 {
+		t.Fatalf("held %d bytes", p.Held())
 	}
 	p.Close()
 	if st := s.Status(h, size); st != Incomplete {
-		t.Fatalf("Status after a partial write = %v", st)
+		t.Fatalf("Status after a partial fetch = %v", st)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// After a restart the same groups are missing.
+	if s, err = OpenOptions(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	p, err = s.BeginFetch(h, size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Offset() != 4000 {
-		t.Fatalf("resumed at %d", p.Offset())
+	if got, want := p.Missing(), []Range{{0, 2}, {4, 6}, {7, 10}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("missing after a restart %v, want %v", got, want)
 	}
-	if _, err := p.Write(content[4000:]); err != nil {
-		t.Fatal(err)
+	var got bytes.Buffer
+	b := make([]byte, 1024)
+	if _, err := p.ReadAt(b, 2048); err != nil || !bytes.Equal(b, content[2048:3072]) {
+		t.Fatalf("ReadAt of a held group: %v", err)
 	}
-	if _, err := p.Write([]byte{1}); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("write beyond the length: %v", err)
+	if _, err := p.ReadAt(b, 0); err == nil {
+		t.Fatal("ReadAt of a missing group succeeded")
+	}
+	if err := p.Finish(); !errors.Is(err, ErrLength) {
+		t.Fatalf("Finish with groups missing: %v", err)
+	}
+	p, _ = s.BeginFetch(h, size)
+	for _, rg := range p.Missing() {
+		if err := p.ReadSlice(bytes.NewReader(encodeSlices(t, content, 0, []Range{rg}, nil)), rg.Start, rg.End, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Get(h); err != nil || !bytes.Equal(got, content) {
-		t.Fatalf("Get after Finish: %v", err)
+	r, n, err := s.Open(h)
+	if err != nil || n != int64(size) {
+		t.Fatalf("Open after Finish: %d, %v", n, err)
 	}
-
-	// Wrong bytes of the right length: nothing under the hash, partial
-	// data dropped.
-	other := bytes.Repeat([]byte("x"), 2000)
-	h2 := replica.HashContent([]byte(strings.Repeat("y", 2000)))
-	p, err = s.BeginFetch(h2, 2000)
-	if err != nil {
-		t.Fatal(err)
+	io.Copy(&got, r)
+	r.Close()
+	if !bytes.Equal(got.Bytes(), content) {
+		t.Fatal("installed content differs")
 	}
-	p.Write(other)
-	if err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
-		t.Fatalf("Finish of wrong bytes: %v", err)
+	if st, err := s.fs.Stat(s.outboardPath(h)); err != nil || uint64(st.Size()) != newTree(size, 0).outboardSize() {
+		t.Fatalf("outboard after Finish: %v", err)
 	}
-	if s.Has(h2) || s.Status(h2, 2000) != Missing {
-		t.Fatal("wrong bytes stored")
-	}
-	// A short fetch keeps its data for a resume.
-	p, _ = s.BeginFetch(h2, 2000)
-	p.Write(other[:10])
-	if err := p.Finish(); !errors.Is(err, ErrLength) {
-		t.Fatalf("Finish of a short fetch: %v", err)
-	}
-	if s.Status(h2, 2000) != Incomplete {
-		t.Fatal("short fetch not kept")
-	}
-	if _, err := s.BeginFetch(h2, 1<<21); !errors.Is(err, ErrTooLarge) {
+	if _, err := s.BeginFetch(h, 1<<21); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("BeginFetch over the limit: %v", err)
 	}
 }
@@ -255,22 +284,24 @@ func TestSmallBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Write(fetched[:20])
+	whole := func(c []byte) []Range { return []Range{{0, newTree(uint64(len(c)), s.groupLog).groups()}} }
+	if err := p.ReadSlice(bytes.NewReader(encodeSlices(t, fetched, s.groupLog, whole(fetched), nil)), 0, 1, nil); err != nil {
+		t.Fatal(err)
+	}
 	p.Close()
 	if st := s.Status(hf, 50); st != Missing {
 		t.Fatalf("Status after a closed small fetch = %v, want missing", st)
 	}
-	if p, err = s.BeginFetch(hf, 50); err != nil || p.Offset() != 0 {
-		t.Fatalf("BeginFetch again: offset %d, %v; want a fresh start", p.Offset(), err)
+	if p, err = s.BeginFetch(hf, 50); err != nil || p.Held() != 0 {
+		t.Fatalf("BeginFetch again: %d bytes held, %v; want a fresh start", p.Held(), err)
 	}
-	p.Write(bytes.Repeat([]byte("g"), 50))
-	if err := p.Finish(); !errors.Is(err, ErrHashMismatch) {
-		t.Fatalf("Finish of wrong bytes: %v", err)
+	wrong := bytes.Repeat([]byte("g"), 50)
+	if err := p.ReadSlice(bytes.NewReader(encodeSlices(t, wrong, s.groupLog, whole(wrong), nil)), 0, 1, nil); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("wrong bytes: %v", err)
 	}
-	if p, err = s.BeginFetch(hf, 50); err != nil {
+	if err := p.ReadSlice(bytes.NewReader(encodeSlices(t, fetched, s.groupLog, whole(fetched), nil)), 0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	p.Write(fetched)
 	if err := p.Finish(); err != nil {
 		t.Fatal(err)
 	}

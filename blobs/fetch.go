@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/docsnode/docsnode/endpoint"
@@ -32,55 +33,53 @@ const DefaultFetchIdleTimeout = 30 * time.Second
 
 // Fetch fetches the content ref names from peer into store, over ALPN
 // docsnode/blobs/1 (sharing a live connection if there is one), resuming
-// the partial data an earlier fetch left. It hashes while it receives and
-// installs the blob only when it is exactly ref.Len bytes that hash to
-// ref.Hash; a peer that sends other bytes (ErrHashMismatch) or more bytes
-// (ErrTooLarge) leaves nothing under the hash. A read that waits longer
+// with exactly the chunk groups an earlier fetch left missing. Every group
+// is checked against ref.Hash as it arrives and only then written; a peer
+// that sends a group or a proof that does not match (ErrHashMismatch),
+// another length (ErrLength) or more bytes (ErrTooLarge) is caught there,
+// and the groups checked before it are kept. A read that waits longer
 // than idle (0: DefaultFetchIdleTimeout) fails the fetch.
 //
-// It returns the number of content bytes received, and nil once the blob
-// is stored (at once if it already was). A peer's refusal is ErrNotFound
-// or ErrBusy.
+// It returns the number of bytes received, and nil once the blob is stored
+// (at once if it already was). A peer's refusal is ErrNotFound or ErrBusy.
+// Download fetches from several peers at once.
 func Fetch(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, store *Store, ref Ref, idle time.Duration) (uint64, error) {
-	if idle <= 0 {
-		idle = DefaultFetchIdleTimeout
-	}
 	fail := func(n uint64, err error) (uint64, error) {
 		return n, fmt.Errorf("blobs: fetch %x… from %s: %w", ref.Hash[:5], peer.ID.Short(), err)
 	}
 	if ref.Len == 0 || ref.Hash == replica.EmptyHash {
 		return fail(0, fmt.Errorf("%w: a tombstone has no content", ErrMalformed))
 	}
+	if store.Status(ref.Hash, ref.Len) == Complete {
+		return 0, nil
+	}
+	p, err := store.BeginFetch(ref.Hash, ref.Len)
+	if err != nil {
+		return fail(0, err)
+	}
+	defer p.Close() // keeps what is held for a resume unless finished
 	var total uint64
-	// A resumed fetch whose data fails the check may have resumed bad
-	// bytes another peer left: try once more from the start.
-	for attempt := 0; ; attempt++ {
-		if store.Status(ref.Hash, ref.Len) == Complete {
-			return total, nil
-		}
-		p, err := store.BeginFetch(ref.Hash, ref.Len)
+	for missing := p.Missing(); len(missing) > 0; missing = p.Missing() {
+		rs := missing[:min(len(missing), DefaultMaxRanges)]
+		n, err := fetchRanges(ctx, ep, peer, p, ref, rs, idle, nil)
+		total += n
 		if err != nil {
 			return fail(total, err)
 		}
-		resumed := p.Offset() > 0
-		n, err := fetchInto(ctx, ep, peer, p, ref, idle)
-		total += n
-		if err == nil {
-			return total, nil
-		}
-		if errors.Is(err, ErrHashMismatch) && resumed && attempt == 0 {
-			continue
-		}
+	}
+	if err := p.Finish(); err != nil {
 		return fail(total, err)
 	}
+	return total, nil
 }
 
-// fetchInto runs one request on a new stream and writes the answer to p,
-// which it finishes, keeps for a resume, or discards.
-func fetchInto(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, p *Partial, ref Ref, idle time.Duration) (uint64, error) {
-	defer p.Close() // keeps the data for a resume unless finished or discarded
-	if p.Offset() == ref.Len {
-		return 0, p.Finish()
+// fetchRanges asks peer for the groups rs of ref's content on a new stream
+// and writes what it checks into p. It stops at the first group at or past
+// stop, when stop is set (the rest was handed to another peer), with
+// errStopped. It returns the bytes received.
+func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, p *Partial, ref Ref, rs []Range, idle time.Duration, stop *atomic.Uint64) (uint64, error) {
+	if idle <= 0 {
+		idle = DefaultFetchIdleTimeout
 	}
 	conn, err := ep.Dial(ctx, peer, endpoint.ALPNBlobs)
 	if err != nil {
@@ -90,23 +89,24 @@ func fetchInto(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAdd
 	if err != nil {
 		return 0, fmt.Errorf("open stream: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() {
+	stopCtx := context.AfterFunc(ctx, func() {
 		st.CancelRead(codeCancelled)
 		st.CancelWrite(codeCancelled)
 	})
-	defer stop()
-	req := Request{Namespace: ref.Namespace, Author: ref.Author, Key: ref.Key, Hash: ref.Hash, Offset: p.Offset()}
+	defer stopCtx()
+	req := Request{Namespace: ref.Namespace, Author: ref.Author, Key: ref.Key, Hash: ref.Hash, GroupLog: p.GroupLog(), Ranges: rs}
 	st.SetWriteDeadline(time.Now().Add(idle))
 	if _, err := st.Write(req.AppendBinary(nil)); err != nil {
 		st.CancelRead(codeCancelled)
 		return 0, ctxErr(ctx, fmt.Errorf("write request: %w", err))
 	}
 	st.Close()
+	cr := &countingReader{r: &deadlineReader{st, idle}}
+	br := bufio.NewReaderSize(cr, 64<<10)
 	abort := func(err error) (uint64, error) {
 		st.CancelRead(codeCancelled)
-		return 0, ctxErr(ctx, err)
+		return cr.n, ctxErr(ctx, err)
 	}
-	br := bufio.NewReaderSize(&deadlineReader{st, idle}, 32<<10)
 	resp, err := readResponse(br, ref.Len)
 	switch {
 	case errors.Is(err, ErrTooLarge):
@@ -119,28 +119,42 @@ func fetchInto(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAdd
 	case resp.status == statusBusy:
 		return abort(fmt.Errorf("%w: %s", ErrBusy, resp.text))
 	case resp.status == statusBadRequest:
-		return abort(fmt.Errorf("%w: the peer refused our request: %s", ErrMalformed, resp.text))
+		return abort(fmt.Errorf("%w: the peer refused our request: %s", ErrRefused, resp.text))
 	case resp.size != ref.Len:
 		return abort(fmt.Errorf("%w: the peer has %d bytes, the entry says %d", ErrLength, resp.size, ref.Len))
 	}
-	want := ref.Len - p.Offset()
-	n, err := io.CopyN(p, br, int64(want))
-	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("%w: the peer sent %d of %d bytes", ErrLength, n, want)
+	buf := make([]byte, p.tree.groupSize())
+	for _, rg := range rs {
+		if err := p.readSlice(br, rg.Start, rg.End, stop, buf); err != nil {
+			return abort(err)
 		}
-		st.CancelRead(codeCancelled)
-		return uint64(n), ctxErr(ctx, err) // the data so far is kept for a resume
 	}
-	// The content must end the stream: a peer that sends more is lying
-	// about the content, so none of what it sent is kept. After the whole
-	// content, any other end of the stream leaves the hash to decide.
+	// The slices must end the stream: a peer that sends more is lying.
 	if _, err := br.ReadByte(); err == nil {
-		st.CancelRead(codeCancelled)
-		p.Discard()
-		return uint64(n), fmt.Errorf("%w: the peer sent more than the entry's %d bytes", ErrTooLarge, ref.Len)
+		return abort(fmt.Errorf("%w: the peer sent more than the groups asked for", ErrTooLarge))
 	}
-	return uint64(n), p.Finish()
+	return cr.n, nil
+}
+
+// PeerFault reports whether err shows that the peer sent what the content
+// is not: a group or proof that does not match, another length, more
+// bytes than asked for, or a message that does not decode. Such a peer is
+// not asked again for that content.
+func PeerFault(err error) bool {
+	return errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrLength) ||
+		errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += uint64(n)
+	return n, err
 }
 
 // ctxErr prefers the context's error, which explains a cancelled stream.

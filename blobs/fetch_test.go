@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"reflect"
 	"testing"
 	"time"
+
+	"lukechampine.com/blake3/bao"
 
 	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/internal/testutil"
@@ -113,13 +116,15 @@ func TestFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != uint64(len(content)) {
-		t.Fatalf("received %d bytes", n)
+	// The content, its proofs (the outboard's parents) and the header.
+	proofs := newTree(uint64(len(content)), DefaultGroupLog).outboardSize() - 8
+	if n < uint64(len(content))+proofs || n > uint64(len(content))+proofs+16 {
+		t.Fatalf("received %d bytes for %d of content and %d of proofs", n, len(content), proofs)
 	}
 	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("Get: %v", err)
 	}
-	if st := srv.srv.Stats(); st.Served != 1 || st.BytesSent != uint64(len(content)) {
+	if st := srv.srv.Stats(); st.Served != 1 || st.BytesSent != n {
 		t.Fatalf("server stats %+v", st)
 	}
 	// Held already: nothing to fetch.
@@ -134,7 +139,7 @@ func TestFetch(t *testing.T) {
 	if _, ok := srv.store.smallSize(se.Hash); !ok {
 		t.Fatal("the server holds the small value outside its small-blob database")
 	}
-	if n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second); err != nil || n != uint64(len(small)) {
+	if n, err := Fetch(ctxT(t), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second); err != nil || n < uint64(len(small)) {
 		t.Fatalf("small fetch: %d, %v", n, err)
 	}
 	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, small) {
@@ -181,9 +186,9 @@ func TestFetchRefused(t *testing.T) {
 
 // liar serves its own answers to fetch requests.
 type liar struct {
-	mu      sync.Mutex
-	answer  func(req Request) []byte // the whole response, then the stream ends
-	offsets []uint64
+	mu     sync.Mutex
+	answer func(req Request) []byte // the whole response, then the stream ends
+	asks   [][]Range
 }
 
 func (l *liar) HandleConn(ctx context.Context, conn *endpoint.Conn) {
@@ -196,12 +201,12 @@ func (l *liar) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 		if err != nil {
 			return
 		}
-		req, err := DecodeRequest(b, 4096)
+		req, err := DecodeRequest(b, 4096, DefaultMaxRanges)
 		if err != nil {
 			return
 		}
 		l.mu.Lock()
-		l.offsets = append(l.offsets, req.Offset)
+		l.asks = append(l.asks, req.Ranges)
 		answer := l.answer
 		l.mu.Unlock()
 		st.Write(answer(req))
@@ -212,17 +217,49 @@ func (l *liar) HandleConn(ctx context.Context, conn *endpoint.Conn) {
 func (l *liar) set(answer func(req Request) []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.answer, l.offsets = answer, nil
+	l.answer, l.asks = answer, nil
 }
 
-func (l *liar) asked() []uint64 {
+func (l *liar) asked() [][]Range {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.offsets
+	return l.asks
 }
 
 func okResponse(size uint64, body []byte) []byte {
 	return append(appendResponse(nil, &response{status: statusOK, size: size}), body...)
+}
+
+// encodeSlices is the honest encoding of the ranges of content, in groups of
+// 1024<<groupLog bytes, with bad applied to each group before it is
+// written (nil: none).
+func encodeSlices(t testing.TB, content []byte, groupLog uint8, rs []Range, bad func(i uint64, g []byte)) []byte {
+	ob, root := bao.EncodeBuf(content, int(groupLog), true)
+	tr := newTree(uint64(len(content)), groupLog)
+	src := localSource{data: bytes.NewReader(content), outboard: bytes.NewReader(ob), t: tr}
+	var out bytes.Buffer
+	w := &corruptingWriter{w: sliceWriter{&out}, bad: bad}
+	for _, rg := range rs {
+		if err := tr.verify(root, rg.Start, rg.End, src, w, make([]byte, tr.groupSize())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.Bytes()
+}
+
+type corruptingWriter struct {
+	w   sliceWriter
+	bad func(i uint64, g []byte)
+}
+
+func (c *corruptingWriter) parent(off uint64, p *[64]byte) error { return c.w.parent(off, p) }
+
+func (c *corruptingWriter) group(i uint64, p []byte) error {
+	if c.bad != nil {
+		p = append([]byte{}, p...)
+		c.bad(i, p)
+	}
+	return c.w.group(i, p)
 }
 
 func TestFetchFromLiar(t *testing.T) {
@@ -233,22 +270,35 @@ func TestFetchFromLiar(t *testing.T) {
 	}
 	client := openEndpoint(t)
 	store := openStore(t, 1<<20)
-	content := bytes.Repeat([]byte("abcdefgh"), 4096)
+	content := blobOfSize(4*16<<10, 7) // four groups
 	se := signed(t, "k", content)
 	ref := RefOf(se.Namespace, &se)
 	size := uint64(len(content))
+	honestFor := func(content []byte, bad func(uint64, []byte)) func(Request) []byte {
+		return func(req Request) []byte {
+			return okResponse(uint64(len(content)), encodeSlices(t, content, req.GroupLog, req.Ranges, bad))
+		}
+	}
+	flip := func(at uint64) func(uint64, []byte) {
+		return func(i uint64, g []byte) {
+			if i == at {
+				g[100] ^= 1
+			}
+		}
+	}
 
 	cases := []struct {
 		name   string
 		answer func(Request) []byte
 		want   error
+		status Status
 	}{
-		{"wrong bytes", func(Request) []byte { return okResponse(size, bytes.Repeat([]byte("x"), len(content))) }, ErrHashMismatch},
-		{"too many bytes", func(Request) []byte { return okResponse(size, append(append([]byte{}, content...), "more"...)) }, ErrTooLarge},
-		{"larger size", func(Request) []byte { return okResponse(size+1, append(append([]byte{}, content...), 'x')) }, ErrLength},
-		{"smaller size", func(Request) []byte { return okResponse(size-1, content[:size-1]) }, ErrLength},
-		{"over the store limit", func(Request) []byte { return okResponse(1<<40, nil) }, ErrLength},
-		{"garbage", func(Request) []byte { return []byte{9, 9, 9} }, ErrMalformed},
+		{"first group wrong", honestFor(content, flip(0)), ErrHashMismatch, Missing},
+		{"too many bytes", func(r Request) []byte { return append(honestFor(content, nil)(r), "more"...) }, ErrTooLarge, Incomplete},
+		{"larger size", func(Request) []byte { return okResponse(size+1, nil) }, ErrLength, Missing},
+		{"smaller size", func(Request) []byte { return okResponse(size-1, nil) }, ErrLength, Missing},
+		{"over the store limit", func(Request) []byte { return okResponse(1<<40, nil) }, ErrLength, Missing},
+		{"garbage", func(Request) []byte { return []byte{9, 9, 9} }, ErrMalformed, Missing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -257,83 +307,112 @@ func TestFetchFromLiar(t *testing.T) {
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
-			if store.Has(se.Hash) || store.Status(se.Hash, size) != Missing {
-				t.Fatalf("status %v after a lying answer", store.Status(se.Hash, size))
+			if !PeerFault(err) {
+				t.Fatalf("%v is not counted as the peer's fault", err)
 			}
+			if store.Has(se.Hash) || store.Status(se.Hash, size) != c.status {
+				t.Fatalf("status %v after a lying answer, want %v", store.Status(se.Hash, size), c.status)
+			}
+			// Start the next case from nothing.
+			p, err := store.BeginFetch(se.Hash, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Discard()
 		})
 	}
 
-	// A peer that stops half way leaves partial data, which the next
-	// fetch resumes from an honest peer.
-	l.set(func(Request) []byte { return okResponse(size, content[:size/2]) })
-	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref, time.Second); !errors.Is(err, ErrLength) {
-		t.Fatalf("a fetch that stopped half way: %v", err)
+	// A liar that corrupts the third group: the two before it are kept,
+	// and an honest peer is asked for exactly the two missing ones.
+	l.set(honestFor(content, flip(2)))
+	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref, time.Second); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("a fetch from a liar: %v", err)
 	}
 	if store.Status(se.Hash, size) != Incomplete {
-		t.Fatalf("status %v after a broken-off fetch", store.Status(se.Hash, size))
+		t.Fatalf("status %v after the liar", store.Status(se.Hash, size))
 	}
-	honest := &liar{answer: func(req Request) []byte { return okResponse(size, content[req.Offset:]) }}
+	honest := &liar{answer: honestFor(content, nil)}
 	honestEP := openEndpoint(t)
 	honestEP.Handle(endpoint.ALPNBlobs, honest)
-	if _, err := Fetch(ctxT(t), client, honestEP.Addr(), store, ref, time.Second); err != nil {
+	n, err := Fetch(ctxT(t), client, honestEP.Addr(), store, ref, time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if offsets := honest.asked(); len(offsets) != 1 || offsets[0] == 0 {
-		t.Fatalf("the honest peer was asked from offsets %v, want one resume", offsets)
+	if asks := honest.asked(); len(asks) != 1 || len(asks[0]) != 1 || asks[0][0] != (Range{2, 4}) {
+		t.Fatalf("the honest peer was asked for %v, want [{2 4}]", asks)
+	}
+	if n > size/2+4*64 {
+		t.Fatalf("%d bytes received to finish, more than the missing half", n)
 	}
 	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("Get after the resume: %v", err)
 	}
 
-	// Resumed bad bytes: the liar sends half of wrong content, the honest
-	// peer the rest; the check fails and the fetch starts again from 0.
-	content2 := bytes.Repeat([]byte("12345678"), 4096)
+	// A peer that stops half way keeps what it sent for the next fetch.
+	content2 := blobOfSize(4*16<<10, 8)
 	se2 := signed(t, "k2", content2)
 	ref2 := RefOf(se2.Namespace, &se2)
-	l.set(func(Request) []byte { return okResponse(size, bytes.Repeat([]byte("z"), len(content2)/2)) })
-	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref2, time.Second); !errors.Is(err, ErrLength) {
+	l.set(func(r Request) []byte {
+		b := honestFor(content2, nil)(r)
+		return b[:len(b)/2]
+	})
+	if _, err := Fetch(ctxT(t), client, liarEP.Addr(), store, ref2, time.Second); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("a fetch that stopped half way: %v", err)
 	}
-	honest.set(func(req Request) []byte { return okResponse(size, content2[req.Offset:]) })
+	if store.Status(se2.Hash, size) != Incomplete {
+		t.Fatalf("status %v after a broken-off fetch", store.Status(se2.Hash, size))
+	}
+	honest.set(honestFor(content2, nil))
 	if _, err := Fetch(ctxT(t), client, honestEP.Addr(), store, ref2, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if offsets := honest.asked(); len(offsets) != 2 || offsets[0] == 0 || offsets[1] != 0 {
-		t.Fatalf("offsets %v, want a resume then a fetch from the start", offsets)
+	if asks := honest.asked(); len(asks) != 1 || asks[0][0].Start == 0 {
+		t.Fatalf("the honest peer was asked for %v, want a resume", asks)
 	}
 	if got, err := store.Get(se2.Hash); err != nil || !bytes.Equal(got, content2) {
-		t.Fatalf("Get after the restart: %v", err)
+		t.Fatalf("Get after the resume: %v", err)
 	}
 }
 
 func TestRequestCodec(t *testing.T) {
-	r := Request{Namespace: replica.NamespaceID{1}, Author: replica.AuthorID{2}, Key: []byte("a/b"), Hash: replica.Hash{3}, Offset: 1 << 40}
+	r := Request{Namespace: replica.NamespaceID{1}, Author: replica.AuthorID{2}, Key: []byte("a/b"), Hash: replica.Hash{3},
+		GroupLog: 4, Ranges: []Range{{0, 3}, {5, 6}, {1 << 40, 1<<40 + 7}}}
 	b := r.AppendBinary(nil)
-	got, err := DecodeRequest(b, 16)
+	got, err := DecodeRequest(b, 16, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Namespace != r.Namespace || got.Author != r.Author || !bytes.Equal(got.Key, r.Key) || got.Hash != r.Hash || got.Offset != r.Offset {
+	if got.Namespace != r.Namespace || got.Author != r.Author || !bytes.Equal(got.Key, r.Key) || got.Hash != r.Hash ||
+		got.GroupLog != r.GroupLog || !reflect.DeepEqual(got.Ranges, r.Ranges) {
 		t.Fatalf("decoded %+v", got)
 	}
-	if len(b) > maxRequestLen(3) {
-		t.Fatalf("request of %d bytes over maxRequestLen %d", len(b), maxRequestLen(3))
+	if len(b) > maxRequestLen(3, 3) {
+		t.Fatalf("request of %d bytes over maxRequestLen %d", len(b), maxRequestLen(3, 3))
 	}
 	for i := range len(b) {
-		if _, err := DecodeRequest(b[:i], 16); !errors.Is(err, ErrMalformed) {
+		if _, err := DecodeRequest(b[:i], 16, 3); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("truncated to %d: %v", i, err)
 		}
 	}
-	if _, err := DecodeRequest(append(b, 0), 16); !errors.Is(err, ErrMalformed) {
+	if _, err := DecodeRequest(append(b, 0), 16, 3); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("trailing byte: %v", err)
 	}
-	if _, err := DecodeRequest(b, 2); !errors.Is(err, ErrMalformed) {
+	if _, err := DecodeRequest(b, 2, 3); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("key over the limit: %v", err)
 	}
+	if _, err := DecodeRequest(b, 16, 2); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("ranges over the limit: %v", err)
+	}
 	bad := append([]byte{}, b...)
-	bad[0] = 2
-	if _, err := DecodeRequest(bad, 16); !errors.Is(err, ErrMalformed) {
+	bad[0] = 1
+	if _, err := DecodeRequest(bad, 16, 3); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("unknown version: %v", err)
+	}
+	for _, rs := range [][]Range{nil, {{2, 2}}, {{0, 2}, {2, 4}}} {
+		r.Ranges = rs
+		if _, err := DecodeRequest(r.AppendBinary(nil), 16, 3); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ranges %v: %v", rs, err)
+		}
 	}
 }
 

@@ -1,42 +1,66 @@
 package blobs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
+	"math/bits"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"lukechampine.com/blake3"
 
 	"github.com/docsnode/docsnode/replica"
 )
 
-// Partial writes a blob that is being fetched, in order, under .partial/,
-// outside the names of complete blobs. It knows the hash and the length
-// the content must have: it refuses bytes beyond the length, and Finish
-// installs the blob only when the whole content hashes to its name.
-// Partial data left by Close is resumed by the next BeginFetch. A blob
-// small enough for the small-blob database (Options.SmallMax) is collected
-// in memory instead, and a fetch of it starts over.
+// Partial holds a blob that is being fetched, under .partial/, outside the
+// names of complete blobs: the data file, written at the offsets of the
+// groups as they arrive, the outboard, written as the parents arrive, and a
+// bitfield of the groups verified. Nothing is written before it was
+// checked against the blob's hash (tree.go), so every group the bitfield
+// names is good, and Finish installs the blob once every group is there.
 //
-// A Partial is used by one goroutine.
+// The bitfield is persisted after the data and outboard are synced, every
+// PersistEvery bytes and on Close; after a restart, BeginFetch resumes with
+// exactly the groups not yet verified (Missing), whoever fetches them. A
+// blob small enough for the small-blob database (Options.SmallMax) is
+// collected in memory instead, and a fetch of it starts over.
+//
+// Its methods are safe for concurrent use: several fetches from several
+// peers may fill one Partial at once.
 type Partial struct {
 	s    *Store
 	hash replica.Hash
-	size uint64
-	f    vfs.File // nil for a small blob, collected in buf
-	buf  []byte
-	h    hash.Hash
-	off  uint64
-	done bool
+	tree groupTree
+
+	data, ob vfs.File // nil for a small blob, collected in buf
+	bitsF    vfs.File
+	buf      []byte
+
+	mu        sync.Mutex
+	have      []uint64 // bitfield of verified groups
+	held      uint64   // groups verified
+	heldBytes uint64
+	sinceSync uint64 // bytes verified since the bitfield was persisted
+	done      bool
+	persistMu sync.Mutex // one persist at a time
 }
 
-// BeginFetch starts or resumes writing the blob with hash h and length
-// size. Bytes a previous fetch left are kept (Offset says how many) and
-// hashed again, so the final check covers them. At most one Partial per
-// hash is open at once (ErrFetching).
+// PersistEvery is how many bytes a fetch verifies between two syncs of a
+// partial blob and its bitfield: what a crash can make it fetch again.
+const PersistEvery = 16 << 20
+
+// bitsMagic starts a partial blob's bitfield file.
+const bitsMagic = "DNPB"
+
+// bitsHeader is magic(4) version(1)=1 groupLog(1) size(8, little-endian).
+const bitsHeader = 4 + 1 + 1 + 8
+
+// BeginFetch starts or resumes the blob with hash h and length size.
+// Groups a previous fetch verified are kept (Missing lists the others). At
+// most one Partial per hash is open at once (ErrFetching).
 func (s *Store) BeginFetch(h replica.Hash, size uint64) (*Partial, error) {
 	if size > uint64(s.maxSize) {
 		return nil, fmt.Errorf("begin fetch of %x…: %w: %d bytes, the limit is %d", h[:5], ErrTooLarge, size, s.maxSize)
@@ -60,43 +84,90 @@ func (s *Store) BeginFetch(h replica.Hash, size uint64) (*Partial, error) {
 	return p, nil
 }
 
+func (s *Store) partialPaths(h replica.Hash) (data, ob, bits string) {
+	base := s.partialPath(h)
+	return base, base + outboardSuffix, base + ".bits"
+}
+
 func (s *Store) openPartial(h replica.Hash, size uint64) (*Partial, error) {
+	t := newTree(size, s.groupLog)
+	p := &Partial{s: s, hash: h, tree: t, have: make([]uint64, (t.groups()+63)/64)}
+	dataPath, obPath, bitsPath := s.partialPaths(h)
 	if s.small.fits(size) {
-		// A partial file left by a store that kept small blobs in files
+		// Partial files left by a store that kept small blobs in files
 		// would read as Incomplete forever.
-		if err := s.fs.Remove(s.partialPath(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+		for _, path := range []string{dataPath, obPath, bitsPath} {
+			if err := s.fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
 		}
-		return &Partial{s: s, hash: h, size: size, buf: make([]byte, 0, size), h: blake3.New(32, nil)}, nil
+		p.buf = make([]byte, size)
+		return p, nil
 	}
-	path := s.partialPath(h)
-	f, err := s.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	resumed := p.loadBits(bitsPath)
+	var err error
+	open := func(path string) (vfs.File, error) {
+		if resumed {
+			return s.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+		}
+		return s.fs.Create(path, vfs.WriteCategoryUnspecified)
+	}
+	if p.data, err = open(dataPath); err == nil {
+		if p.ob, err = open(obPath); err == nil {
+			p.bitsF, err = open(bitsPath)
+		}
+	}
+	if err == nil && !resumed {
+		// A fresh bitfield, all clear, so that Incomplete is seen once a
+		// group is verified.
+		_, err = p.bitsF.WriteAt(p.bitsBytes(), 0)
+	}
 	if err != nil {
+		p.closeFiles()
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	p := &Partial{s: s, hash: h, size: size, f: f, h: blake3.New(32, nil)}
-	if uint64(st.Size()) > size {
-		// Left by a fetch for another length: useless. Create replaces
-		// it with an empty file.
-		f.Close()
-		if p.f, err = s.fs.Create(path, vfs.WriteCategoryUnspecified); err != nil {
-			return nil, err
-		}
-	} else if st.Size() > 0 {
-		n, err := io.Copy(p.h, io.NewSectionReader(f, 0, st.Size()))
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		p.off = uint64(n)
 	}
 	return p, nil
 }
+
+// loadBits reads the bitfield a previous fetch persisted, and reports
+// whether it belongs to a fetch of this blob at this length and group.
+func (p *Partial) loadBits(path string) bool {
+	b, err := readFile(p.s.fs, path)
+	if err != nil || len(b) != bitsHeader+len(p.have)*8 || string(b[:4]) != bitsMagic ||
+		b[4] != 1 || b[5] != p.tree.groupLog || binary.LittleEndian.Uint64(b[6:]) != p.tree.size {
+		return false
+	}
+	for i := range p.have {
+		p.have[i] = binary.LittleEndian.Uint64(b[bitsHeader+8*i:])
+	}
+	// Bits past the last group are never set.
+	if extra := uint64(len(p.have))*64 - p.tree.groups(); extra > 0 {
+		p.have[len(p.have)-1] &= ^uint64(0) >> extra
+	}
+	for i := uint64(0); i < p.tree.groups(); i++ {
+		if p.has(i) {
+			p.held++
+			_, n := p.tree.groupSpan(i)
+			p.heldBytes += n
+		}
+	}
+	return true
+}
+
+// bitsBytes encodes the bitfield file. Called with mu held, or before the
+// Partial is shared.
+func (p *Partial) bitsBytes() []byte {
+	b := make([]byte, bitsHeader, bitsHeader+8*len(p.have))
+	copy(b, bitsMagic)
+	b[4], b[5] = 1, p.tree.groupLog
+	binary.LittleEndian.PutUint64(b[6:], p.tree.size)
+	for _, w := range p.have {
+		b = binary.LittleEndian.AppendUint64(b, w)
+	}
+	return b
+}
+
+func (p *Partial) has(i uint64) bool { return p.have[i/64]&(1<<(i%64)) != 0 }
 
 func (s *Store) release(h replica.Hash) {
 	s.mu.Lock()
@@ -104,106 +175,287 @@ func (s *Store) release(h replica.Hash) {
 	s.mu.Unlock()
 }
 
-// Offset is how many bytes the partial blob holds: where a fetch resumes.
-func (p *Partial) Offset() uint64 { return p.off }
+// Hash is the hash of the blob being fetched.
+func (p *Partial) Hash() replica.Hash { return p.hash }
 
 // Size is the length the blob must have.
-func (p *Partial) Size() uint64 { return p.size }
+func (p *Partial) Size() uint64 { return p.tree.size }
 
-// Write appends content. It refuses (ErrTooLarge) a write that would go
-// beyond the blob's length, and writes none of it.
-func (p *Partial) Write(b []byte) (int, error) {
-	if p.done {
-		return 0, ErrClosed
-	}
-	if uint64(len(b)) > p.size-p.off {
-		return 0, fmt.Errorf("%w: more than the entry's %d bytes", ErrTooLarge, p.size)
-	}
-	if p.f == nil {
-		p.buf = append(p.buf, b...)
-		p.h.Write(b)
-		p.off += uint64(len(b))
-		return len(b), nil
-	}
-	n, err := p.f.WriteAt(b, int64(p.off))
-	p.h.Write(b[:n])
-	p.off += uint64(n)
-	return n, err
+// Groups is the number of chunk groups of the blob.
+func (p *Partial) Groups() uint64 { return p.tree.groups() }
+
+// GroupLog is the chunk group of the fetch: groups of 1024<<GroupLog bytes.
+func (p *Partial) GroupLog() uint8 { return p.tree.groupLog }
+
+// Held is how many bytes of the blob are verified and held.
+func (p *Partial) Held() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heldBytes
 }
 
-// Finish checks that the content is whole and hashes to its name and
-// installs it under its name. Like Put, it leaves the fsync to the
-// background sync within FlushInterval; the wanted set is synced after the
-// blobs in each round, so a want removed after Finish is never durable
-// before the blob it waited for. On
-// a hash mismatch the partial data is dropped (ErrHashMismatch); when
-// bytes are missing it is kept for a resume (ErrLength). The Partial is
-// closed either way.
-func (p *Partial) Finish() error {
+// Complete reports whether every group is held.
+func (p *Partial) Complete() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held == p.tree.groups()
+}
+
+// Range is a range of chunk groups [Start, End).
+type Range struct{ Start, End uint64 }
+
+// Len is the number of groups in the range.
+func (r Range) Len() uint64 { return r.End - r.Start }
+
+// Missing lists the groups not yet held, in order, as ranges.
+func (p *Partial) Missing() []Range {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.missingIn(0, p.tree.groups())
+}
+
+// missingIn lists the groups of [lo, hi) not held. Called with mu held.
+func (p *Partial) missingIn(lo, hi uint64) []Range {
+	var out []Range
+	for i := lo; i < hi; {
+		w := p.have[i/64] >> (i % 64)
+		if w&1 != 0 {
+			i += max(1, uint64(bits.TrailingZeros64(^w)))
+			continue
+		}
+		start := i
+		for i < hi && !p.has(i) {
+			i++
+		}
+		out = append(out, Range{start, min(i, hi)})
+	}
+	return out
+}
+
+// MissingIn lists the groups of [lo, hi) not yet held.
+func (p *Partial) MissingIn(lo, hi uint64) []Range {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.missingIn(lo, min(hi, p.tree.groups()))
+}
+
+// partialSink writes verified nodes into the Partial.
+type partialSink struct{ p *Partial }
+
+func (w partialSink) parent(off uint64, node *[64]byte) error {
+	if w.p.ob == nil {
+		return nil // a small blob keeps no outboard
+	}
+	_, err := w.p.ob.WriteAt(node[:], int64(off))
+	return err
+}
+
+func (w partialSink) group(i uint64, b []byte) error {
+	p := w.p
+	off, _ := p.tree.groupSpan(i)
+	if p.data == nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.done {
+			return ErrClosed
+		}
+		copy(p.buf[off:], b)
+		p.mark(i, uint64(len(b)))
+		return nil
+	}
+	if _, err := p.data.WriteAt(b, int64(off)); err != nil {
+		return err
+	}
+	p.mu.Lock()
 	if p.done {
+		p.mu.Unlock()
 		return ErrClosed
 	}
-	if p.off != p.size {
-		p.Close()
-		return fmt.Errorf("finish %x…: %w: %d of %d bytes", p.hash[:5], ErrLength, p.off, p.size)
+	p.mark(i, uint64(len(b)))
+	persist := p.sinceSync >= PersistEvery
+	p.mu.Unlock()
+	if persist {
+		return p.persist()
 	}
-	var sum replica.Hash
-	p.h.Sum(sum[:0])
-	if sum != p.hash {
-		p.Discard()
-		return fmt.Errorf("finish %x…: %w", p.hash[:5], ErrHashMismatch)
+	return nil
+}
+
+// mark records group i, of n bytes, as held. Called with mu held.
+func (p *Partial) mark(i, n uint64) {
+	if p.has(i) {
+		return
+	}
+	p.have[i/64] |= 1 << (i % 64)
+	p.held++
+	p.heldBytes += n
+	p.sinceSync += n
+}
+
+// persist syncs the data and the outboard, then writes the bitfield: a
+// bit on disk never names a group whose bytes are not. The bitfield
+// itself is not synced: a bit lost in a crash costs a group fetched again.
+func (p *Partial) persist() error {
+	p.persistMu.Lock()
+	defer p.persistMu.Unlock()
+	if p.data == nil {
+		return nil
+	}
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil
+	}
+	snapshot := p.bitsBytes()
+	p.sinceSync = 0
+	p.mu.Unlock()
+	if err := p.data.Sync(); err != nil {
+		return err
+	}
+	if err := p.ob.Sync(); err != nil {
+		return err
+	}
+	_, err := p.bitsF.WriteAt(snapshot, 0)
+	return err
+}
+
+// errStopped ends a slice read at a group another fetch took over.
+var errStopped = errors.New("blobs: the rest of the range was handed to another peer")
+
+// stopSource ends a read at the first group at or past stop.
+type stopSource struct {
+	nodeSource
+	stop *atomic.Uint64
+}
+
+func (s stopSource) group(i uint64, b []byte) error {
+	if s.stop != nil && i >= s.stop.Load() {
+		return errStopped
+	}
+	return s.nodeSource.group(i, b)
+}
+
+// ReadSlice reads the encoding of groups [lo, hi) from r (tree.go),
+// checks every node as it arrives and writes the groups that match. It
+// stops at the first node that does not match, with an error wrapping
+// ErrHashMismatch: the groups before it are kept, and nothing of it or
+// after it is written. buf must hold a group (nil allocates one).
+func (p *Partial) ReadSlice(r io.Reader, lo, hi uint64, buf []byte) error {
+	return p.readSlice(r, lo, hi, nil, buf)
+}
+
+func (p *Partial) readSlice(r io.Reader, lo, hi uint64, stop *atomic.Uint64, buf []byte) error {
+	if hi > p.tree.groups() || lo >= hi {
+		return fmt.Errorf("%w: groups [%d,%d) of %d", ErrMalformed, lo, hi, p.tree.groups())
+	}
+	if uint64(len(buf)) < p.tree.groupSize() {
+		buf = make([]byte, p.tree.groupSize())
+	}
+	src := stopSource{streamSource{r: r, t: p.tree}, stop}
+	return p.tree.verify(p.hash, lo, hi, src, partialSink{p}, buf)
+}
+
+// ReadAt reads verified bytes of the blob: p must lie in groups held.
+func (p *Partial) ReadAt(b []byte, off int64) (int, error) {
+	lo, hi := p.tree.groupsOf(uint64(off), uint64(len(b)))
+	if len(p.MissingIn(lo, hi)) > 0 {
+		return 0, fmt.Errorf("blobs: read of groups [%d,%d): not all held", lo, hi)
+	}
+	if p.data == nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return copy(b, p.buf[off:]), nil
+	}
+	return p.data.ReadAt(b, off)
+}
+
+// Finish installs the blob under its name once every group is held. Like
+// Put, it leaves the fsync to the background sync within FlushInterval;
+// the wanted set is synced after the blobs in each round, so a want
+// removed after Finish is never durable before the blob it waited for.
+// When groups are missing it fails with ErrLength and keeps what is held
+// for a resume. The Partial is closed either way.
+func (p *Partial) Finish() error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.held != p.tree.groups() {
+		held, groups := p.held, p.tree.groups()
+		p.mu.Unlock()
+		p.Close()
+		return fmt.Errorf("finish %x…: %w: %d of %d chunk groups", p.hash[:5], ErrLength, held, groups)
 	}
 	p.done = true
+	p.mu.Unlock()
 	defer p.s.release(p.hash)
-	if p.f == nil {
+	if p.data == nil {
 		if err := p.s.putSmall(p.hash, p.buf, false); err != nil {
 			return fmt.Errorf("finish %x…: %w", p.hash[:5], err)
 		}
 		p.buf = nil
 		return nil
 	}
-	err := p.f.Close()
+	dataPath, obPath, bitsPath := p.s.partialPaths(p.hash)
+	err := p.closeFiles()
 	if err == nil {
-		err = p.s.install(p.s.partialPath(p.hash), p.hash, false)
+		err = p.s.install(dataPath, obPath, p.hash, false)
 	}
+	p.s.fs.Remove(bitsPath)
 	if err != nil {
-		p.s.fs.Remove(p.s.partialPath(p.hash))
+		p.s.fs.Remove(dataPath)
+		p.s.fs.Remove(obPath)
 		return fmt.Errorf("finish %x…: %w", p.hash[:5], err)
 	}
 	return nil
 }
 
-// Close stops writing and keeps the data for a later resume. It is a
-// no-op after Finish or Discard.
+func (p *Partial) closeFiles() error {
+	var errs []error
+	for _, f := range []vfs.File{p.data, p.ob, p.bitsF} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops writing and keeps what is held for a later resume: the
+// files are synced and the bitfield written. It is a no-op after Finish
+// or Discard.
 func (p *Partial) Close() error {
+	err := p.persist()
+	p.mu.Lock()
 	if p.done {
+		p.mu.Unlock()
 		return nil
 	}
 	p.done = true
+	p.mu.Unlock()
 	defer p.s.release(p.hash)
-	if p.f == nil {
-		p.buf = nil
-		return nil
-	}
-	return p.f.Close()
+	p.buf = nil
+	return errors.Join(err, p.closeFiles())
 }
 
 // Discard stops writing and removes the partial data. It is a no-op
 // after Finish or Close.
 func (p *Partial) Discard() error {
+	p.mu.Lock()
 	if p.done {
+		p.mu.Unlock()
 		return nil
 	}
 	p.done = true
+	p.mu.Unlock()
 	defer p.s.release(p.hash)
-	if p.f == nil {
-		p.buf = nil
-		return nil
+	p.buf = nil
+	p.closeFiles()
+	var errs []error
+	dataPath, obPath, bitsPath := p.s.partialPaths(p.hash)
+	for _, path := range []string{dataPath, obPath, bitsPath} {
+		if err := p.s.fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	p.f.Close()
-	err := p.s.fs.Remove(p.s.partialPath(p.hash))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
+	return errors.Join(errs...)
 }

@@ -43,6 +43,12 @@ type ServerConfig struct {
 	// IdleTimeout ends a fetch whose peer reads nothing for this long.
 	// Default 30 s.
 	IdleTimeout time.Duration
+	// MaxRanges bounds the ranges of chunk groups one request asks for.
+	// Default DefaultMaxRanges (64).
+	MaxRanges int
+	// MaxUploadRate bounds the bytes per second the server sends, to all
+	// peers together. Default 0: no bound.
+	MaxUploadRate int64
 }
 
 // DefaultServerConfig is the content server's config with every default
@@ -65,6 +71,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 30 * time.Second
 	}
+	if c.MaxRanges <= 0 {
+		c.MaxRanges = DefaultMaxRanges
+	}
 	return c
 }
 
@@ -76,8 +85,11 @@ type ServerStats struct {
 	PeerBusy    uint64 // refused beyond MaxFetchesPerPeer
 	Preempted   uint64 // fetches reset to admit a peer holding fewer
 	Timeouts    uint64 // requests not read within RequestTimeout
-	BadRequests uint64 // requests that did not decode
-	BytesSent   uint64
+	BadRequests uint64 // requests that did not decode or asked for what is not there
+	// Corrupt counts requests that found this node's copy of the content
+	// not matching its hash: the copy is removed and the fetch reset.
+	Corrupt   uint64
+	BytesSent uint64
 }
 
 // Server answers fetches on ALPN docsnode/blobs/1: register it with
@@ -102,8 +114,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	fetches *admission.Set[*fetch]
+	pace    *pacer // nil without MaxUploadRate
 
-	served, notFound, busy, peerBusy, preempted, timeouts, badRequests, bytesSent atomic.Uint64
+	served, notFound, busy, peerBusy, preempted, timeouts, badRequests, corrupt, bytesSent atomic.Uint64
 }
 
 // fetch is one stream being served.
@@ -120,14 +133,14 @@ func (f *fetch) SlotActivity() *admission.Activity { return &f.activity }
 // entries.
 func NewServer(store *Store, entries Entries, cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
-	return &Server{store: store, entries: entries, cfg: cfg, fetches: admission.NewSet[*fetch]()}
+	return &Server{store: store, entries: entries, cfg: cfg, fetches: admission.NewSet[*fetch](), pace: newPacer(cfg.MaxUploadRate)}
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
 	return ServerStats{Served: s.served.Load(), NotFound: s.notFound.Load(), Busy: s.busy.Load(),
 		PeerBusy: s.peerBusy.Load(), Preempted: s.preempted.Load(), Timeouts: s.timeouts.Load(),
-		BadRequests: s.badRequests.Load(), BytesSent: s.bytesSent.Load()}
+		BadRequests: s.badRequests.Load(), Corrupt: s.corrupt.Load(), BytesSent: s.bytesSent.Load()}
 }
 
 // HandleConn serves the streams of one connection until it closes, each in
@@ -186,7 +199,7 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.N
 		s.mu.Unlock()
 	}()
 	st.SetReadDeadline(time.Now().Add(s.cfg.RequestTimeout))
-	limit := maxRequestLen(s.cfg.MaxKeyLen)
+	limit := maxRequestLen(s.cfg.MaxKeyLen, s.cfg.MaxRanges)
 	b, err := io.ReadAll(io.LimitReader(st, int64(limit)+1))
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -203,37 +216,51 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.N
 		s.refuse(st, statusBadRequest, fmt.Sprintf("request over %d bytes", limit))
 		return
 	}
-	req, err := DecodeRequest(b, s.cfg.MaxKeyLen)
+	req, err := DecodeRequest(b, s.cfg.MaxKeyLen, s.cfg.MaxRanges)
 	if err != nil {
 		s.badRequests.Add(1)
 		s.refuse(st, statusBadRequest, err.Error())
 		return
 	}
-	f, size, err := s.lookup(ctx, &req)
+	if req.GroupLog != s.store.groupLog {
+		s.badRequests.Add(1)
+		s.refuse(st, statusBadRequest, fmt.Sprintf("this node checks content in chunk groups of %d bytes, the request in groups of %d",
+			1024<<s.store.groupLog, 1024<<req.GroupLog))
+		return
+	}
+	bt, err := s.lookup(ctx, &req)
 	if err != nil {
 		s.notFound.Add(1)
 		s.refuse(st, statusNotFound, "not found")
 		return
 	}
-	defer f.Close()
-	if req.Offset > size {
+	defer bt.Close()
+	if last := req.Ranges[len(req.Ranges)-1]; last.End > bt.tree.groups() {
 		s.badRequests.Add(1)
-		s.refuse(st, statusBadRequest, fmt.Sprintf("offset %d beyond the %d bytes of the content", req.Offset, size))
+		s.refuse(st, statusBadRequest, fmt.Sprintf("groups up to %d asked for, the content has %d", last.End, bt.tree.groups()))
 		return
 	}
-	if _, err := f.Seek(int64(req.Offset), io.SeekStart); err != nil {
-		st.CancelWrite(codeCancelled)
-		return
+	cw := &countingWriter{w: &deadlineWriter{st, s.cfg.IdleTimeout, &slot.activity, s.pace}}
+	w := bufio.NewWriterSize(cw, 32<<10)
+	w.Write(appendResponse(nil, &response{status: statusOK, size: bt.tree.size}))
+	src, buf := bt.source(), make([]byte, bt.tree.groupSize())
+	for _, rg := range req.Ranges {
+		// What is sent is checked on the way out: a copy that went bad on
+		// disk is caught here, not by the peer.
+		if err = bt.tree.verify(req.Hash, rg.Start, rg.End, src, sliceWriter{w}, buf); err != nil {
+			break
+		}
 	}
-	w := bufio.NewWriterSize(&deadlineWriter{st, s.cfg.IdleTimeout, &slot.activity}, 32<<10)
-	w.Write(appendResponse(nil, &response{status: statusOK, size: size}))
-	n, err := io.Copy(w, io.LimitReader(f, int64(size-req.Offset)))
 	if err == nil {
 		err = w.Flush()
 	}
-	s.bytesSent.Add(uint64(n))
-	if err != nil || uint64(n) != size-req.Offset {
-		// The peer must not take a short or failed copy for the content.
+	s.bytesSent.Add(cw.n)
+	if err != nil {
+		if errors.Is(err, ErrHashMismatch) {
+			s.corrupt.Add(1)
+			s.store.removeCorrupt(req.Hash)
+		}
+		// The peer must not take a short or failed answer for the content.
 		st.CancelWrite(codeCancelled)
 		return
 	}
@@ -244,26 +271,38 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.N
 // lookup checks that the request names a held document and an entry of it
 // with the requested hash, and opens the content. One point read and one
 // open: cheap enough for every request.
-func (s *Server) lookup(ctx context.Context, req *Request) (blobReader, uint64, error) {
+func (s *Server) lookup(ctx context.Context, req *Request) (*blobTree, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	se, err := s.entries.Get(ctx, req.Namespace, req.Author, req.Key)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if se.Hash != req.Hash || se.IsTombstone() {
-		return nil, 0, ErrNotFound
+		return nil, ErrNotFound
 	}
-	f, size, err := s.store.open(req.Hash)
+	bt, err := s.store.openTree(req.Hash)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	if uint64(size) != se.Len {
+	if bt.tree.size != se.Len {
 		// Our copy is not whole (a crash interrupted its sync).
-		f.Close()
-		return nil, 0, ErrNotFound
+		bt.Close()
+		return nil, ErrNotFound
 	}
-	return f, se.Len, nil
+	return bt, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n uint64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += uint64(n)
+	return n, err
 }
 
 // refuse writes a refusal and closes the stream.
@@ -277,14 +316,17 @@ func (s *Server) refuse(st *endpoint.Stream, status byte, text string) {
 }
 
 // deadlineWriter gives every write IdleTimeout to make progress, and
-// ticks activity, if set, after each.
+// ticks activity, if set, after each; with a pacer it waits its turn
+// first.
 type deadlineWriter struct {
 	st       *endpoint.Stream
 	idle     time.Duration
 	activity *admission.Activity
+	pace     *pacer
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
+	d.pace.wait(len(p))
 	d.st.SetWriteDeadline(time.Now().Add(d.idle))
 	n, err := d.st.Write(p)
 	if d.activity != nil && n > 0 {

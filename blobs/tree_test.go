@@ -130,11 +130,3 @@ func TestTreeRangesVerify(t *testing.T) {
 		}
 	})
 }
-
-type collectSink struct{ data []byte }
-
-func (c *collectSink) parent(uint64, *[64]byte) error { return nil }
-func (c *collectSink) group(_ uint64, p []byte) error {
-	c.data = append(c.data, p...)
-	return nil
-}

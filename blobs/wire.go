@@ -12,31 +12,42 @@ import (
 )
 
 // ProtocolVersion is the version byte that starts every request.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // MaxStatusText bounds the text of a refusal.
 const MaxStatusText = 256
 
-// Request asks a peer for the content of one entry: the document, the
-// entry's author and key, and the content's hash. Naming the document is
-// the proof of read access (the document id is its read capability);
-// naming the entry lets the server check cheaply, with one point read,
-// that the hash belongs to that document. Offset resumes a fetch: the
-// server sends the content from there.
+// DefaultMaxRanges bounds the ranges of one request.
+const DefaultMaxRanges = 64
+
+// Request asks a peer for chunk groups of the content of one entry: the
+// document, the entry's author and key, the content's hash, the chunk
+// group the client checks in, and the ranges of groups it wants. Naming
+// the document is the proof of read access (the document id is its read
+// capability); naming the entry lets the server check cheaply, with one
+// point read, that the hash belongs to that document.
 //
 // The encoding (the whole stream from client to server, which the client
 // then closes) is
 //
-//	version(1)=1 namespace(32) author(32) uvarint(len(key)) key hash(32) uvarint(offset)
+//	version(1)=2 namespace(32) author(32) uvarint(len(key)) key hash(32)
+//	group_log(1) uvarint(n) n × (uvarint(gap) uvarint(count))
+//
+// Each range starts gap groups after the end of the one before (the first
+// after group 0) and holds count groups; count is at least 1, and every gap
+// but the first is at least 1, so the ranges are in order, apart, and have
+// one encoding.
 type Request struct {
 	Namespace replica.NamespaceID
 	Author    replica.AuthorID
 	Key       []byte
 	Hash      replica.Hash
-	Offset    uint64
+	GroupLog  uint8
+	Ranges    []Range
 }
 
-// AppendBinary appends the request's encoding to b.
+// AppendBinary appends the request's encoding to b. The ranges must be in
+// order and apart.
 func (r *Request) AppendBinary(b []byte) []byte {
 	b = append(b, ProtocolVersion)
 	b = append(b, r.Namespace[:]...)
@@ -44,18 +55,28 @@ func (r *Request) AppendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.Key)))
 	b = append(b, r.Key...)
 	b = append(b, r.Hash[:]...)
-	return binary.AppendUvarint(b, r.Offset)
+	b = append(b, r.GroupLog)
+	b = binary.AppendUvarint(b, uint64(len(r.Ranges)))
+	var end uint64
+	for _, rg := range r.Ranges {
+		b = binary.AppendUvarint(b, rg.Start-end)
+		b = binary.AppendUvarint(b, rg.Len())
+		end = rg.End
+	}
+	return b
 }
 
 // maxRequestLen is the longest encoding of a request with a key of at
-// most maxKeyLen bytes.
-func maxRequestLen(maxKeyLen int) int {
-	return 1 + 32 + 32 + binary.MaxVarintLen64 + maxKeyLen + 32 + binary.MaxVarintLen64
+// most maxKeyLen bytes and at most maxRanges ranges.
+func maxRequestLen(maxKeyLen, maxRanges int) int {
+	return 1 + 32 + 32 + binary.MaxVarintLen64 + maxKeyLen + 32 + 1 + binary.MaxVarintLen64 +
+		maxRanges*2*binary.MaxVarintLen64
 }
 
 // DecodeRequest decodes a request that must fill b. A key longer than
-// maxKeyLen is refused before it is copied.
-func DecodeRequest(b []byte, maxKeyLen int) (Request, error) {
+// maxKeyLen, or more than maxRanges ranges, are refused before they are
+// copied.
+func DecodeRequest(b []byte, maxKeyLen, maxRanges int) (Request, error) {
 	var r Request
 	fail := func(format string, args ...any) (Request, error) {
 		return Request{}, fmt.Errorf("%w: request: "+format, append([]any{ErrMalformed}, args...)...)
@@ -77,20 +98,50 @@ func DecodeRequest(b []byte, maxKeyLen int) (Request, error) {
 		return fail("key of %d bytes, the limit is %d", n, maxKeyLen)
 	}
 	b = b[k:]
-	if uint64(len(b)) < n+32 {
+	if uint64(len(b)) < n+32+1 {
 		return fail("truncated")
 	}
 	r.Key = append([]byte{}, b[:n]...)
 	copy(r.Hash[:], b[n:n+32])
-	b = b[n+32:]
-	off, k, err := uvarint.Decode(b)
+	r.GroupLog = b[n+32]
+	b = b[n+33:]
+	if r.GroupLog > MaxGroupLog {
+		return fail("chunk group log %d, at most %d", r.GroupLog, MaxGroupLog)
+	}
+	nr, k, err := uvarint.Decode(b)
 	if err != nil {
-		return fail("offset: %v", err)
+		return fail("range count: %v", err)
 	}
-	if k != len(b) {
-		return fail("%d trailing bytes", len(b)-k)
+	if nr == 0 || nr > uint64(maxRanges) {
+		return fail("%d ranges, between 1 and %d allowed", nr, maxRanges)
 	}
-	r.Offset = off
+	b = b[k:]
+	r.Ranges = make([]Range, 0, nr)
+	var end uint64
+	for i := range nr {
+		gap, k, err := uvarint.Decode(b)
+		if err != nil {
+			return fail("range %d: %v", i, err)
+		}
+		b = b[k:]
+		count, k, err := uvarint.Decode(b)
+		if err != nil {
+			return fail("range %d: %v", i, err)
+		}
+		b = b[k:]
+		if count == 0 || (i > 0 && gap == 0) {
+			return fail("range %d: empty, or not apart from the one before", i)
+		}
+		start := end + gap
+		if start < end || start+count < start {
+			return fail("range %d: overflows", i)
+		}
+		end = start + count
+		r.Ranges = append(r.Ranges, Range{start, end})
+	}
+	if len(b) != 0 {
+		return fail("%d trailing bytes", len(b))
+	}
 	return r, nil
 }
 
@@ -104,14 +155,17 @@ const (
 
 // A response is
 //
-//	OK:        status(1)=0 uvarint(size) content[offset:size], then the server closes
+//	OK:        status(1)=0 uvarint(size) slice(range 1) … slice(range n), then the server closes
 //	otherwise: status(1) uvarint(n <= MaxStatusText) text (UTF-8)
 //
-// size is the whole blob's length; only the bytes from the request's
-// offset follow. NotFound (1) covers a document not held, an entry that
+// size is the whole blob's length; each slice is the encoding of the
+// groups of one range of the request (tree.go): in pre-order, the parents
+// whose span meets the range and the range's groups, which the client
+// checks against the hash as they arrive. NotFound (1) covers a document not held, an entry that
 // does not name the hash, and content not held alike, so that a peer
 // learns nothing about documents it did not name. Busy (2): too many
-// fetches at once. BadRequest (3): the request did not decode.
+// fetches at once. BadRequest (3): the request did not decode, asks for groups
+// beyond the content, or for a chunk group other than the server's.
 
 // response is a decoded response header.
 type response struct {

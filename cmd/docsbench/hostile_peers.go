@@ -674,7 +674,7 @@ func (a *attack) corruptProvider(ctx context.Context) {
 						t.add("request-"+classify(err), 1)
 						return
 					}
-					r, err := blobs.DecodeRequest(req, 4096)
+					r, err := blobs.DecodeRequest(req, 4096, blobs.DefaultMaxRanges)
 					if err != nil {
 						t.add("request-malformed", 1)
 						return
@@ -683,7 +683,13 @@ func (a *attack) corruptProvider(ctx context.Context) {
 					if v, ok := lens.Load(r.Hash); ok {
 						size = v.(uint64)
 					}
-					junk := make([]byte, size-min(r.Offset, size))
+					// About as many bytes as the groups asked for: the
+					// client refuses the first of them.
+					var want uint64
+					for _, rg := range r.Ranges {
+						want += rg.Len() << (10 + r.GroupLog)
+					}
+					junk := make([]byte, min(want, size))
 					rand.Read(junk)
 					st.SetWriteDeadline(time.Now().Add(5 * time.Second))
 					if _, err := st.Write(blobsOK(size, junk)); err != nil {
