@@ -61,7 +61,7 @@ func Fetch(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, s
 	var total uint64
 	for missing := p.Missing(); len(missing) > 0; missing = p.Missing() {
 		rs := missing[:min(len(missing), DefaultMaxRanges)]
-		n, err := fetchRanges(ctx, ep, peer, p, ref, rs, idle, nil)
+		n, err := fetchRanges(ctx, ep, peer, p, ref, rs, idle, nil, nil)
 		total += n
 		if err != nil {
 			return fail(total, err)
@@ -76,8 +76,9 @@ func Fetch(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, s
 // fetchRanges asks peer for the groups rs of ref's content on a new stream
 // and writes what it checks into p. It stops at the first group at or past
 // stop, when stop is set (the rest was handed to another peer), with
-// errStopped. It returns the bytes received.
-func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, p *Partial, ref Ref, rs []Range, idle time.Duration, stop *atomic.Uint64) (uint64, error) {
+// errStopped; at, when set, follows the group being read. It returns the
+// bytes received.
+func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, p *Partial, ref Ref, rs []Range, idle time.Duration, stop, at *atomic.Uint64) (uint64, error) {
 	if idle <= 0 {
 		idle = DefaultFetchIdleTimeout
 	}
@@ -103,9 +104,11 @@ func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeA
 	st.Close()
 	cr := &countingReader{r: &deadlineReader{st, idle}}
 	br := bufio.NewReaderSize(cr, 64<<10)
+	// What was read, not what bufio read ahead of it.
+	consumed := func() uint64 { return cr.n - uint64(br.Buffered()) }
 	abort := func(err error) (uint64, error) {
 		st.CancelRead(codeCancelled)
-		return cr.n, ctxErr(ctx, err)
+		return consumed(), ctxErr(ctx, err)
 	}
 	resp, err := readResponse(br, ref.Len)
 	switch {
@@ -125,7 +128,7 @@ func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeA
 	}
 	buf := make([]byte, p.tree.groupSize())
 	for _, rg := range rs {
-		if err := p.readSlice(br, rg.Start, rg.End, stop, buf); err != nil {
+		if err := p.readSlice(br, rg.Start, rg.End, stop, at, buf); err != nil {
 			return abort(err)
 		}
 	}
@@ -133,7 +136,7 @@ func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeA
 	if _, err := br.ReadByte(); err == nil {
 		return abort(fmt.Errorf("%w: the peer sent more than the groups asked for", ErrTooLarge))
 	}
-	return cr.n, nil
+	return consumed(), nil
 }
 
 // PeerFault reports whether err shows that the peer sent what the content

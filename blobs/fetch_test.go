@@ -80,7 +80,7 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
-	s := &server{ep: openEndpoint(t), store: openStore(t, 1<<20), entries: &entryTable{}}
+	s := &server{ep: openEndpoint(t), store: openStore(t, 64<<20), entries: &entryTable{}}
 	s.srv = NewServer(s.store, s.entries, ServerConfig{MaxKeyLen: 4096})
 	if err := s.ep.Handle(endpoint.ALPNBlobs, s.srv); err != nil {
 		t.Fatal(err)

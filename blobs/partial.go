@@ -321,15 +321,19 @@ func (p *Partial) persist() error {
 // errStopped ends a slice read at a group another fetch took over.
 var errStopped = errors.New("blobs: the rest of the range was handed to another peer")
 
-// stopSource ends a read at the first group at or past stop.
+// stopSource ends a read at the first group at or past stop, and keeps at
+// on the group being read; either may be nil.
 type stopSource struct {
 	nodeSource
-	stop *atomic.Uint64
+	stop, at *atomic.Uint64
 }
 
 func (s stopSource) group(i uint64, b []byte) error {
 	if s.stop != nil && i >= s.stop.Load() {
 		return errStopped
+	}
+	if s.at != nil {
+		s.at.Store(i)
 	}
 	return s.nodeSource.group(i, b)
 }
@@ -340,17 +344,17 @@ func (s stopSource) group(i uint64, b []byte) error {
 // ErrHashMismatch: the groups before it are kept, and nothing of it or
 // after it is written. buf must hold a group (nil allocates one).
 func (p *Partial) ReadSlice(r io.Reader, lo, hi uint64, buf []byte) error {
-	return p.readSlice(r, lo, hi, nil, buf)
+	return p.readSlice(r, lo, hi, nil, nil, buf)
 }
 
-func (p *Partial) readSlice(r io.Reader, lo, hi uint64, stop *atomic.Uint64, buf []byte) error {
+func (p *Partial) readSlice(r io.Reader, lo, hi uint64, stop, at *atomic.Uint64, buf []byte) error {
 	if hi > p.tree.groups() || lo >= hi {
 		return fmt.Errorf("%w: groups [%d,%d) of %d", ErrMalformed, lo, hi, p.tree.groups())
 	}
 	if uint64(len(buf)) < p.tree.groupSize() {
 		buf = make([]byte, p.tree.groupSize())
 	}
-	src := stopSource{streamSource{r: r, t: p.tree}, stop}
+	src := stopSource{streamSource{r: r, t: p.tree}, stop, at}
 	return p.tree.verify(p.hash, lo, hi, src, partialSink{p}, buf)
 }
 
@@ -458,4 +462,16 @@ func (p *Partial) Discard() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// partialHeld is how many bytes of the blob h of length size the bitfield
+// of its partial blob, as last persisted, names as held.
+func (s *Store) partialHeld(h replica.Hash, size uint64) uint64 {
+	_, _, bitsPath := s.partialPaths(h)
+	p := &Partial{s: s, hash: h, tree: newTree(size, s.groupLog)}
+	p.have = make([]uint64, (p.tree.groups()+63)/64)
+	if !p.loadBits(bitsPath) {
+		return 0
+	}
+	return p.heldBytes
 }
