@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/replica"
-	"lukechampine.com/blake3"
 )
 
 // ErrCorrupt: the stored content does not hash to its entry's hash. A
@@ -18,11 +18,12 @@ var ErrCorrupt = blobs.ErrCorrupt
 
 // ContentReader opens the content behind an entry for streaming: a large
 // value is never read into memory, and the reader seeks (for HTTP Range).
-// The caller closes it. A reader that reads the whole content from the
-// start checks it against the entry's hash as it goes, and its last Read
-// returns an error wrapping ErrCorrupt rather than io.EOF when the bytes
-// do not match (the content is then fetched again); a reader of a part
-// cannot check, and is not checked.
+// The caller closes it. Every read checks, through the content's outboard,
+// the chunk groups it touches before it returns a byte of them
+// (blobs.Store.Open): reading a part never hashes the whole, and no read
+// returns a byte that does not match the entry's hash. A group that fails
+// the check makes the read fail with an error wrapping ErrCorrupt; the
+// bad copy is dropped and the content fetched again from peers.
 //
 // When the content is not held, ContentReader returns an error wrapping
 // ErrContentNotHeld and queues a download, as Content does.
@@ -31,7 +32,7 @@ func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 		return nopCloser{bytes.NewReader(nil)}, nil
 	}
 	r, size, err := d.e.blobs.Open(e.Hash)
-	if errors.Is(err, blobs.ErrNotFound) {
+	if errors.Is(err, blobs.ErrNotFound) || errors.Is(err, blobs.ErrCorrupt) {
 		d.e.live.WantContent(d.id, e)
 		return nil, fmt.Errorf("engine: content of %q: %w (queued for download)", e.Key, blobs.ErrNotFound)
 	}
@@ -43,7 +44,7 @@ func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 		d.refetch(e)
 		return nil, fmt.Errorf("engine: content of %q is %d bytes, its entry says %d: %w (queued for download)", e.Key, size, e.Len, blobs.ErrCorrupt)
 	}
-	return &checkedReader{r: r, size: size, want: e.Hash, h: blake3.New(32, nil), onCorrupt: func() { d.refetch(e) }}, nil
+	return &refetchOnCorrupt{ReadSeekCloser: r, refetch: func() { d.e.live.WantContent(d.id, e) }}, nil
 }
 
 // refetch drops a corrupt copy of e's content and queues a download:
@@ -55,51 +56,19 @@ type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
 
-// checkedReader hashes what is read in order from the start; once that
-// covers the whole content, it compares the hash.
-type checkedReader struct {
-	r         io.ReadSeekCloser
-	size      int64
-	pos       int64 // where the next Read reads
-	hashed    int64 // bytes hashed: the prefix [0, hashed) was read in order
-	broken    bool  // a read skipped ahead: the hash cannot be checked
-	want      replica.Hash
-	h         *blake3.Hasher
-	onCorrupt func()
+// refetchOnCorrupt queues a download when a read finds the content
+// corrupt (the store has dropped it by then).
+type refetchOnCorrupt struct {
+	io.ReadSeekCloser
+	refetch func()
+	once    sync.Once
 }
 
-func (c *checkedReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if !c.broken && n > 0 {
-		switch {
-		case c.pos == c.hashed:
-			c.h.Write(p[:n])
-			c.hashed += int64(n)
-		case c.pos+int64(n) <= c.hashed:
-			// A reread of hashed bytes.
-		default:
-			c.broken = true
-		}
-	}
-	c.pos += int64(n)
-	if !c.broken && c.hashed == c.size && (err == io.EOF || c.pos == c.size) {
-		var got replica.Hash
-		c.h.Sum(got[:0])
-		c.broken = true // compare once
-		if got != c.want {
-			c.onCorrupt()
-			return n, fmt.Errorf("engine: %w", blobs.ErrCorrupt)
-		}
+func (r *refetchOnCorrupt) Read(p []byte) (int, error) {
+	n, err := r.ReadSeekCloser.Read(p)
+	if err != nil && errors.Is(err, blobs.ErrCorrupt) {
+		r.once.Do(r.refetch)
+		err = fmt.Errorf("engine: %w", err)
 	}
 	return n, err
 }
-
-func (c *checkedReader) Seek(offset int64, whence int) (int64, error) {
-	p, err := c.r.Seek(offset, whence)
-	if err == nil {
-		c.pos = p
-	}
-	return p, err
-}
-
-func (c *checkedReader) Close() error { return c.r.Close() }

@@ -115,9 +115,13 @@ type Config struct {
 	// peer in turn; attempts back off like dials (RetryBase, RetryMax).
 	// Default 6.
 	DownloadRetries int
-	// DownloadTimeout bounds fetching one blob from one peer. Default 10
-	// minutes.
+	// DownloadTimeout bounds one attempt at fetching one blob, from all
+	// the peers it asks. Default 10 minutes.
 	DownloadTimeout time.Duration
+	// DownloadProviders bounds the peers one download fetches from at
+	// once: a large blob is fetched in pieces from several peers that
+	// hold it, spread by their measured rates (blobs.Download). Default 4.
+	DownloadProviders int
 	// DownloadIdleTimeout ends a fetch that receives nothing for this
 	// long. Default 30s.
 	DownloadIdleTimeout time.Duration
@@ -174,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDownloads <= 0 {
 		c.MaxDownloads = 4
+	}
+	if c.DownloadProviders <= 0 {
+		c.DownloadProviders = 4
 	}
 	if c.MaxQueuedDownloads <= 0 {
 		c.MaxQueuedDownloads = 16384

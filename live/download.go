@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -347,9 +346,9 @@ func (s *scheduler) candidates(dl *download) []candidate {
 	return out
 }
 
-// runDownload fetches dl from the first candidate that serves it whole,
-// and then, failing that, from the peers each document last synced with
-// (a document not open for sync has no neighbours). It runs on its own
+// runDownload fetches dl from its candidates, several at once
+// (blobs.Download), and the peers each document last synced with (a
+// document not open for sync has no neighbours). It runs on its own
 // goroutine and touches only what it was given (refs is a copy of dl's
 // documents) and the stores.
 func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) (endpoint.NodeID, error) {
@@ -372,11 +371,8 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 	if len(cands) == 0 {
 		return endpoint.NodeID{}, fmt.Errorf("live: download %x…: %w", dl.hash[:5], ErrNoProviders)
 	}
-	var errs []error
+	provs := make([]blobs.Provider, 0, len(cands))
 	for _, c := range cands {
-		if la.ctx.Err() != nil {
-			break
-		}
 		addr := c.addr
 		if len(addr.Addrs) == 0 {
 			ctx, cancel := la.storeCtx()
@@ -385,21 +381,22 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 			}
 			cancel()
 		}
-		ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
-		_, err := blobs.Fetch(ctx, la.ep, addr, la.content, c.ref, la.cfg.DownloadIdleTimeout)
-		cancel()
-		if err == nil {
-			if err := la.content.DeleteWant(dl.hash); err != nil {
-				return c.addr.ID, err
-			}
-			return c.addr.ID, nil
+		provs = append(provs, blobs.Provider{Addr: addr, Ref: c.ref})
+	}
+	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
+	defer cancel()
+	res, err := blobs.Download(ctx, la.ep, la.content, dl.hash, dl.size, provs, blobs.DownloadConfig{
+		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout})
+	if err != nil {
+		if la.ctx.Err() != nil {
+			return endpoint.NodeID{}, la.ctx.Err()
 		}
-		errs = append(errs, err)
+		return endpoint.NodeID{}, err
 	}
-	if la.ctx.Err() != nil {
-		return endpoint.NodeID{}, la.ctx.Err()
+	if err := la.content.DeleteWant(dl.hash); err != nil {
+		return res.Top(), err
 	}
-	return endpoint.NodeID{}, errors.Join(errs...)
+	return res.Top(), nil
 }
 
 // storedAddr returns the address a peer was last reached on, as the

@@ -18,6 +18,7 @@ func engineDefaults() engine.Config {
 	cfg.Live.BlobServer.MaxKeyLen = 0 // follows --max-key-bytes
 	cfg.Store.Limits = replica.DefaultLimits()
 	cfg.Content.SmallMax = blobs.DefaultSmallMax
+	cfg.Content.GroupLog, cfg.Content.GroupLogSet = blobs.DefaultGroupLog, true
 	// The store actor's numbers only: its Logger and clock stay the
 	// engine's to set.
 	a := actor.DefaultConfig()
@@ -41,7 +42,10 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&sa.SubscriberBuffer, "store-subscriber-buffer", sa.SubscriberBuffer, "store events buffered per internal subscriber before it is told it lagged")
 	f.IntVar(&sa.QueryPageSize, "store-query-page", sa.QueryPageSize, "entries a query reads from the store per trip")
 	f.Int64Var(&cfg.Content.SmallMax, "content-small-max", cfg.Content.SmallMax, "largest value kept in the small-content database rather than a file of its own, in bytes")
+	f.Uint8Var(&cfg.Content.GroupLog, "content-group-log", cfg.Content.GroupLog, "content is checked in chunk groups of 1024<<N bytes (0 to 10); every node that fetches from another must use the same")
 	bs := &cfg.Live.BlobServer
+	f.IntVar(&bs.MaxRanges, "content-max-ranges", bs.MaxRanges, "ranges of chunk groups one content request may ask for")
+	f.Int64Var(&bs.MaxUploadRate, "content-max-upload-rate", bs.MaxUploadRate, "bytes per second of content sent to all peers together (0: no bound)")
 	f.IntVar(&bs.MaxFetches, "content-max-serve", bs.MaxFetches, "content fetches served to peers at once")
 	f.IntVar(&bs.MaxFetchesPerPeer, "content-max-serve-per-peer", bs.MaxFetchesPerPeer, "content fetches served to one peer at once")
 	f.DurationVar(&bs.RequestTimeout, "content-request-timeout", bs.RequestTimeout, "how long a peer may take to send its content request")
@@ -76,7 +80,8 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&l.MaxDownloads, "max-downloads", l.MaxDownloads, "content downloads run at once")
 	f.IntVar(&l.MaxQueuedDownloads, "max-queued-downloads", l.MaxQueuedDownloads, "content downloads queued; more are dropped and fetched when read")
 	f.IntVar(&l.DownloadRetries, "download-retries", l.DownloadRetries, "attempts per download before it is given up")
-	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest fetch of one blob from one peer")
+	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest attempt at fetching one blob, from all the peers it asks")
+	f.IntVar(&l.DownloadProviders, "download-providers", l.DownloadProviders, "peers one download fetches a blob from at once")
 	f.DurationVar(&l.DownloadIdleTimeout, "download-idle-timeout", l.DownloadIdleTimeout, "a fetch that receives nothing this long ends")
 	f.DurationVar(&l.MaxCatchUpDelay, "max-catch-up-delay", l.MaxCatchUpDelay, "longest wait for a pause before a catch-up sync in a document written without one")
 	f.DurationVar(&l.AntiEntropyInterval, "anti-entropy-interval", l.AntiEntropyInterval, "quiet time without a completed sync after which a document syncs with one random neighbour")

@@ -15,8 +15,13 @@ func TestEngineFlags(t *testing.T) {
 	f := pflag.NewFlagSet("start", pflag.ContinueOnError)
 	engineFlags(f, &cfg)
 	n := 0
+	// Flags whose 0 is a documented setting, not a placeholder.
+	zeroIsOff := map[string]bool{"content-max-upload-rate": true}
 	f.VisitAll(func(fl *pflag.Flag) {
 		n++
+		if zeroIsOff[fl.Name] {
+			return
+		}
 		if fl.DefValue == "0" || fl.DefValue == "0s" || fl.DefValue == "" {
 			t.Errorf("--%s shows the default %q", fl.Name, fl.DefValue)
 		}
