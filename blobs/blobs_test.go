@@ -19,14 +19,14 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func openStore(t *testing.T, maxSize int64) *Store {
+func openStore(t testing.TB, maxSize int64) *Store {
 	t.Helper()
 	return openStoreOptions(t, Options{MaxSize: maxSize})
 }
 
 // openStoreOptions opens a store in a temporary directory, with a short
 // flush interval unless o sets one.
-func openStoreOptions(t *testing.T, o Options) *Store {
+func openStoreOptions(t testing.TB, o Options) *Store {
 	t.Helper()
 	if o.FlushInterval == 0 {
 		o.FlushInterval = 10 * time.Millisecond

@@ -46,7 +46,13 @@ func (t *entryTable) add(se replica.SignedEntry) {
 	t.m[entryKey(se.Namespace, se.Author, se.Key)] = se
 }
 
-func signed(t *testing.T, key string, content []byte) replica.SignedEntry {
+func signed(t testing.TB, key string, content []byte) replica.SignedEntry {
+	return signedHash(t, key, replica.HashContent(content), uint64(len(content)))
+}
+
+// signedHash is an entry of a new document naming the content h of size
+// bytes.
+func signedHash(t testing.TB, key string, h replica.Hash, size uint64) replica.SignedEntry {
 	t.Helper()
 	ns, err := replica.NewNamespace(nil)
 	if err != nil {
@@ -57,10 +63,10 @@ func signed(t *testing.T, key string, content []byte) replica.SignedEntry {
 		t.Fatal(err)
 	}
 	return testutil.MustSign(ns, author, replica.Entry{Namespace: ns.ID(), Author: author.ID(), Key: []byte(key),
-		Record: replica.Record{Hash: replica.HashContent(content), Len: uint64(len(content)), Timestamp: 1}})
+		Record: replica.Record{Hash: h, Len: size, Timestamp: 1}})
 }
 
-func openEndpoint(t *testing.T) *endpoint.Endpoint {
+func openEndpoint(t testing.TB) *endpoint.Endpoint {
 	t.Helper()
 	ep, err := endpoint.Open(context.Background(), endpoint.TestConfig())
 	if err != nil {
@@ -78,9 +84,9 @@ type server struct {
 	srv     *Server
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t testing.TB) *server {
 	t.Helper()
-	s := &server{ep: openEndpoint(t), store: openStore(t, 64<<20), entries: &entryTable{}}
+	s := &server{ep: openEndpoint(t), store: openStore(t, 1<<30), entries: &entryTable{}}
 	s.srv = NewServer(s.store, s.entries, ServerConfig{MaxKeyLen: 4096})
 	if err := s.ep.Handle(endpoint.ALPNBlobs, s.srv); err != nil {
 		t.Fatal(err)
@@ -99,7 +105,7 @@ func (s *server) hold(t *testing.T, key string, content []byte) replica.SignedEn
 	return se
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx

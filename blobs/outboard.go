@@ -88,10 +88,11 @@ func (b *blobTree) Close() error {
 	return errors.Join(errs...)
 }
 
-// source reads the blob's nodes at their offsets, the outboard through a
-// cache sized for reads in pre-order.
+// source reads the blob's nodes at their offsets, through caches that
+// read ahead, as a walk in pre-order reads both files in increasing order.
 func (b *blobTree) source() localSource {
-	return localSource{data: b.data, outboard: &cachedReaderAt{r: b.outboard}, t: b.tree}
+	return localSource{data: &cachedReaderAt{r: b.data, size: dataReadAhead},
+		outboard: &cachedReaderAt{r: b.outboard, size: outboardReadAhead}, t: b.tree}
 }
 
 // openTree opens the stored blob h for checked reads. A small blob's
@@ -162,24 +163,29 @@ func (s *Store) rebuildOutboard(h replica.Hash, data io.ReaderAt, size int64) (v
 }
 
 // cachedReaderAt serves small reads in increasing order, the way a walk
-// of the tree reads an outboard, from a window read ahead in one piece.
+// of the tree reads a blob, from a window of size bytes read ahead in one
+// piece.
 type cachedReaderAt struct {
-	r   io.ReaderAt
-	buf []byte
-	off int64 // of buf[0]
+	r    io.ReaderAt
+	size int
+	buf  []byte
+	off  int64 // of buf[0]
 }
 
-const outboardReadAhead = 64 << 10
+const (
+	outboardReadAhead = 64 << 10
+	dataReadAhead     = 256 << 10
+)
 
 func (c *cachedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off >= c.off && off+int64(len(p)) <= c.off+int64(len(c.buf)) {
 		return copy(p, c.buf[off-c.off:]), nil
 	}
-	if len(p) > outboardReadAhead {
+	if len(p) > c.size {
 		return c.r.ReadAt(p, off)
 	}
 	if c.buf == nil {
-		c.buf = make([]byte, outboardReadAhead)
+		c.buf = make([]byte, c.size)
 	}
 	c.buf = c.buf[:cap(c.buf)]
 	n, err := c.r.ReadAt(c.buf, off)

@@ -239,31 +239,91 @@ func (p *Partial) MissingIn(lo, hi uint64) []Range {
 	return p.missingIn(lo, min(hi, p.tree.groups()))
 }
 
-// partialSink writes verified nodes into the Partial.
-type partialSink struct{ p *Partial }
+// partialSink writes verified nodes into the Partial. It gathers
+// consecutive groups and parents and writes them in pieces of up to
+// sinkBuffer bytes; flush writes what it holds, the parents first, and
+// only then marks the groups held, so a group is never marked before its
+// bytes and the proofs above it are written. The caller flushes after the
+// check ends, whether it failed or not: the groups before a bad one count.
+type partialSink struct {
+	p       *Partial
+	obOff   uint64 // outboard offset of obBuf[0]
+	obBuf   []byte
+	dataOff uint64 // blob offset of data[0]
+	data    []byte
+	lo, hi  uint64 // the groups in data
+}
 
-func (w partialSink) parent(off uint64, node *[64]byte) error {
+// sinkBuffer bounds the bytes a partialSink holds before it writes.
+const sinkBuffer = 512 << 10
+
+func (w *partialSink) parent(off uint64, node *[64]byte) error {
 	if w.p.ob == nil {
 		return nil // a small blob keeps no outboard
 	}
-	_, err := w.p.ob.WriteAt(node[:], int64(off))
+	if len(w.obBuf) > 0 && (off != w.obOff+uint64(len(w.obBuf)) || len(w.obBuf) >= outboardReadAhead) {
+		if err := w.flushParents(); err != nil {
+			return err
+		}
+	}
+	if len(w.obBuf) == 0 {
+		w.obOff = off
+	}
+	w.obBuf = append(w.obBuf, node[:]...)
+	return nil
+}
+
+func (w *partialSink) flushParents() error {
+	if len(w.obBuf) == 0 {
+		return nil
+	}
+	_, err := w.p.ob.WriteAt(w.obBuf, int64(w.obOff))
+	w.obBuf = w.obBuf[:0]
 	return err
 }
 
-func (w partialSink) group(i uint64, b []byte) error {
+func (w *partialSink) group(i uint64, b []byte) error {
+	off, _ := w.p.tree.groupSpan(i)
+	if w.hi > w.lo && (i != w.hi || len(w.data)+len(b) > sinkBuffer) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if w.hi == w.lo {
+		w.lo, w.hi, w.dataOff = i, i, off
+	}
+	w.data = append(w.data, b...)
+	w.hi = i + 1
+	return nil
+}
+
+// flush writes the parents and groups held and marks the groups.
+func (w *partialSink) flush() error {
 	p := w.p
-	off, _ := p.tree.groupSpan(i)
+	if err := w.flushParents(); err != nil {
+		return err
+	}
+	if w.hi == w.lo {
+		return nil
+	}
+	lo, hi := w.lo, w.hi
+	w.lo, w.hi = 0, 0
+	data := w.data
+	w.data = w.data[:0]
 	if p.data == nil {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.done {
 			return ErrClosed
 		}
-		copy(p.buf[off:], b)
-		p.mark(i, uint64(len(b)))
+		copy(p.buf[w.dataOff:], data)
+		for i := lo; i < hi; i++ {
+			_, n := p.tree.groupSpan(i)
+			p.mark(i, n)
+		}
 		return nil
 	}
-	if _, err := p.data.WriteAt(b, int64(off)); err != nil {
+	if _, err := p.data.WriteAt(data, int64(w.dataOff)); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -271,7 +331,10 @@ func (w partialSink) group(i uint64, b []byte) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	p.mark(i, uint64(len(b)))
+	for i := lo; i < hi; i++ {
+		_, n := p.tree.groupSpan(i)
+		p.mark(i, n)
+	}
 	persist := p.sinceSync >= PersistEvery
 	p.mu.Unlock()
 	if persist {
@@ -355,7 +418,9 @@ func (p *Partial) readSlice(r io.Reader, lo, hi uint64, stop, at *atomic.Uint64,
 		buf = make([]byte, p.tree.groupSize())
 	}
 	src := stopSource{streamSource{r: r, t: p.tree}, stop, at}
-	return p.tree.verify(p.hash, lo, hi, src, partialSink{p}, buf)
+	sink := &partialSink{p: p}
+	err := p.tree.verify(p.hash, lo, hi, src, sink, buf)
+	return errors.Join(err, sink.flush())
 }
 
 // ReadAt reads verified bytes of the blob: p must lie in groups held.
