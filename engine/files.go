@@ -123,7 +123,7 @@ func (d *Doc) ExportFileWith(ctx context.Context, e replica.SignedEntry, path st
 		return err
 	}
 	defer func() {
-		tmp.Close()          // a second close fails harmlessly
+		tmp.Close()           // a second close fails harmlessly
 		os.Remove(tmp.Name()) // fails once renamed
 	}()
 	n, err := io.Copy(tmp, ctxReader{ctx: ctx, r: content})
