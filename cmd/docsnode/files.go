@@ -167,3 +167,46 @@ func getToFile(ctx context.Context, c *client.Client, doc, key, path string, pro
 	}
 	return e, nil
 }
+
+// lastByte passes writes through to w and remembers the last byte.
+type lastByte struct {
+	w    io.Writer
+	last byte
+	n    int64
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.last = p[n-1]
+		l.n += int64(n)
+	}
+	return n, err
+}
+
+// getToWriter streams the value at key to w, checking its length and
+// BLAKE3 hash against the entry as it goes: a value of any size passes
+// through without being held in memory. On a terminal a value without a
+// final newline gets one, so that it does not run into the prompt.
+func getToWriter(ctx context.Context, c *client.Client, doc, key string, w io.Writer, opts client.GetOptions) error {
+	body, e, err := c.GetReader(ctx, doc, key, opts)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h := blake3.New(32, nil)
+	out := &lastByte{w: w}
+	if _, err := io.Copy(io.MultiWriter(out, h), body); err != nil {
+		return fmt.Errorf("read %q: %w", key, err)
+	}
+	if uint64(out.n) != e.Len {
+		return fmt.Errorf("read %q: got %d bytes, the daemon announced %d", key, out.n, e.Len)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); e.Hash != "" && got != e.Hash {
+		return fmt.Errorf("read %q: the bytes hash to %s, the entry says %s", key, got, e.Hash)
+	}
+	if isTerminal(w) && out.n > 0 && out.last != '\n' {
+		_, err = fmt.Fprintln(w)
+	}
+	return err
+}

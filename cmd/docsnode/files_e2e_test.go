@@ -51,6 +51,14 @@ func TestSetFileGetOutput(t *testing.T) {
 		t.Fatalf("get --output: %d bytes (%v), equal %v", len(got), err, bytes.Equal(got, value))
 	}
 
+	// Without --output the value streams to stdout as it is.
+	get := exec.Command(bin, "--data", dir, "doc", "get", doc, "big/file")
+	var stdout bytes.Buffer
+	get.Stdout = &stdout
+	if err := get.Run(); err != nil || !bytes.Equal(stdout.Bytes(), value) {
+		t.Fatalf("get to stdout: %d bytes (%v), equal %v", stdout.Len(), err, bytes.Equal(stdout.Bytes(), value))
+	}
+
 	// stdin through --file -.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -210,33 +210,27 @@ holds part of a value. An existing FILE is replaced.`,
 					}
 					return printJSON(cmd.OutOrStdout(), e)
 				}
+				if !g.json {
+					return getToWriter(ctx, c, args[0], args[1], cmd.OutOrStdout(), client.GetOptions{Author: getAuthor})
+				}
+				// JSON holds the value as a string or as base64, chosen
+				// by its bytes: it is read whole (use --output for large
+				// values).
 				b, e, err := c.Get(ctx, args[0], args[1], client.GetOptions{Author: getAuthor})
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if g.json {
-					v := struct {
-						Entry       client.Entry `json:"entry"`
-						Value       string       `json:"value,omitempty"`
-						ValueBase64 string       `json:"value_base64,omitempty"`
-					}{Entry: e}
-					if utf8.Valid(b) {
-						v.Value = string(b)
-					} else {
-						v.ValueBase64 = base64.StdEncoding.EncodeToString(b)
-					}
-					return printJSON(w, v)
+				v := struct {
+					Entry       client.Entry `json:"entry"`
+					Value       string       `json:"value,omitempty"`
+					ValueBase64 string       `json:"value_base64,omitempty"`
+				}{Entry: e}
+				if utf8.Valid(b) {
+					v.Value = string(b)
+				} else {
+					v.ValueBase64 = base64.StdEncoding.EncodeToString(b)
 				}
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-				// On a terminal a value without a final newline would run
-				// into the prompt; anywhere else the bytes stay as they are.
-				if isTerminal(w) && len(b) > 0 && b[len(b)-1] != '\n' {
-					_, err = fmt.Fprintln(w)
-				}
-				return err
+				return printJSON(cmd.OutOrStdout(), v)
 			})
 		},
 	}
