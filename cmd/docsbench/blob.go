@@ -28,7 +28,10 @@ of its own (docsnode start) on a temporary data directory, with QUIC on
 --listen 127.0.0.1:0. Without -bin the docsnode binary is built first
 with go build into the temporary directory (run from inside the module).
 
-Provider p0 creates a document and sets one value of -size bytes of
+Every daemon runs with --max-content-bytes of -size (so a value over the
+1 GiB default can be measured; each daemon keeps a copy on disk), p0 with
+--max-value-bytes of it too. Provider p0 creates a document and sets one
+value of -size bytes of
 deterministic pseudo-random data, streamed through its API by the client
 (never held in memory here), then shares the document read-only. With
 -providers N > 1, providers p1..pN-1 import the ticket and each waits for
@@ -66,10 +69,6 @@ type blobFlags struct {
 	stop      time.Duration
 }
 
-// maxBlobSize is the content store's default limit on one blob, which
-// the daemons' flags do not raise.
-const maxBlobSize = 1 << 30
-
 // parseBlobFlags parses and checks the blob scenario's flags.
 func parseBlobFlags(args []string) (blobFlags, error) {
 	var f blobFlags
@@ -78,7 +77,7 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 		fmt.Fprint(fs.Output(), blobHelp)
 		fs.PrintDefaults()
 	}
-	size := fs.String("size", "64MiB", "the value's size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); at most 1GiB")
+	size := fs.String("size", "64MiB", "the value's size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); every daemon gets --max-content-bytes of it, and each holds a copy on disk")
 	fs.IntVar(&f.providers, "providers", 1, "daemons that hold the value before the fetcher joins")
 	throttle := fs.String("throttle", "", "upload rate of the last provider, in bytes per second (units as -size), passed as --content-max-upload-rate; needs -providers 2 or more")
 	fs.BoolVar(&f.liar, "liar", false, "one provider corrupts one chunk group in ten (not supported yet)")
@@ -97,8 +96,8 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 	if f.size, err = parseSize(*size); err != nil {
 		return f, fmt.Errorf("-size: %w", err)
 	}
-	if f.size < 1 || f.size > maxBlobSize {
-		return f, fmt.Errorf("-size %s: want 1 byte to 1GiB (the content store's limit)", *size)
+	if f.size < 1 {
+		return f, fmt.Errorf("-size %s: want 1 byte or more", *size)
 	}
 	if f.providers < 1 {
 		return f, fmt.Errorf("-providers %d: want 1 or more", f.providers)
@@ -182,8 +181,10 @@ func runBlob(args []string) error {
 			d.stop(f.stop) // a no-op for a daemon already stopped
 		}
 	}()
+	// Every daemon stores and downloads a value of the size.
+	sizeFlags := []string{"--max-content-bytes", strconv.FormatInt(f.size, 10)}
 	start := func(name string, extra ...string) (*daemonProc, error) {
-		d, err := startDaemon(f.bin, tmp, name, f.setup, extra...)
+		d, err := startDaemon(f.bin, tmp, name, f.setup, append(sizeFlags, extra...)...)
 		if d != nil {
 			daemons = append(daemons, d)
 		}
@@ -191,8 +192,7 @@ func runBlob(args []string) error {
 	}
 	providers := make([]*daemonProc, f.providers)
 	for i := range providers {
-		// Every provider may serve a value of any size the content store
-		// takes; p0 also accepts it through its API.
+		// p0 takes the value through its API.
 		extra := []string{"--max-value-bytes", strconv.FormatInt(f.size, 10)}
 		throttled := f.throttle > 0 && i == f.providers-1
 		if throttled {

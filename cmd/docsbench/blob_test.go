@@ -34,11 +34,13 @@ func TestParseBlobFlags(t *testing.T) {
 	if err != nil || f.size != 1<<30 || f.providers != 3 || f.throttle != 10<<20 {
 		t.Fatalf("1GiB, 3 providers, 10MiB/s: %+v, %v", f, err)
 	}
+	if f, err := parseBlobFlags([]string{"-size", "2GiB"}); err != nil || f.size != 2<<30 {
+		t.Fatalf("2GiB: %+v, %v", f, err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"-size", "2GiB"}, "1GiB"},
 		{[]string{"-size", "0"}, "want 1 byte"},
 		{[]string{"-size", "lots"}, "-size"},
 		{[]string{"-providers", "0"}, "-providers"},

@@ -25,7 +25,7 @@ func byteProgress(w io.Writer, total int64, what string) *progressbar.ProgressBa
 		return nil
 	}
 	return progressbar.NewOptions64(total, progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what), progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription(what), progressbar.OptionShowBytes(true), progressbar.OptionShowCount(),
 		progressbar.OptionThrottle(100e6), // 100 ms
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
 }
