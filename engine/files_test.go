@@ -169,7 +169,8 @@ func TestExportFileLeavesNoPartialFile(t *testing.T) {
 }
 
 // TestImportFileRefusals: an empty file, a directory and a missing path
-// are refused with errors that say so, and write no entry.
+// are refused with errors that say so, and so is an import whose context
+// has ended; none writes an entry.
 func TestImportFileRefusals(t *testing.T) {
 	ctx := context.Background()
 	doc, author := openFilesDoc(t)
@@ -178,15 +179,23 @@ func TestImportFileRefusals(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	full := filepath.Join(dir, "full")
+	if err := os.WriteFile(full, bytes.Repeat([]byte("x"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
 	for name, tc := range map[string]struct {
+		ctx  context.Context
 		path string
 		want error
 	}{
-		"empty":     {empty, ErrEmptyValue},
-		"directory": {dir, ErrNotRegularFile},
-		"missing":   {filepath.Join(dir, "nothing here"), fs.ErrNotExist},
+		"empty":     {ctx, empty, ErrEmptyValue},
+		"directory": {ctx, dir, ErrNotRegularFile},
+		"missing":   {ctx, filepath.Join(dir, "nothing here"), fs.ErrNotExist},
+		"cancelled": {cancelled, full, context.Canceled},
 	} {
-		_, err := doc.ImportFile(ctx, author, []byte("k/"+name), tc.path)
+		_, err := doc.ImportFile(tc.ctx, author, []byte("k/"+name), tc.path)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
