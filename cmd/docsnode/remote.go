@@ -188,7 +188,7 @@ progress bar shows the upload.`,
 		},
 	}
 	set.Flags().StringVar(&setAuthor, "author", "", "write as this author (default: the daemon's default author)")
-	set.Flags().StringVar(&setFile, "file", "", "stream the value from this file (- for stdin), with a progress bar on a terminal")
+	set.Flags().StringVar(&setFile, "file", "", "stream the value from `FILE` (- for stdin), with a progress bar on a terminal")
 
 	var out, getAuthor string
 	get := &cobra.Command{
@@ -234,7 +234,7 @@ holds part of a value. An existing FILE is replaced.`,
 			})
 		},
 	}
-	get.Flags().StringVarP(&out, "output", "o", "", "stream the value into this file (replaced whole once the value is in), with a progress bar on a terminal")
+	get.Flags().StringVarP(&out, "output", "o", "", "stream the value into `FILE` (replaced whole once the value is in), with a progress bar on a terminal")
 	get.Flags().StringVar(&out, "out", "", "the same as --output")
 	get.Flags().MarkHidden("out")
 	get.Flags().StringVar(&getAuthor, "author", "", "read this author's entry rather than the latest")
