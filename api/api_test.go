@@ -154,6 +154,10 @@ func TestRefusals(t *testing.T) {
 			_, err := c.SetReader(ctx, doc.ID, "k", io.MultiReader(strings.NewReader(strings.Repeat("y", 17))), client.SetOptions{})
 			return err
 		}, 413, wire.CodeTooLarge},
+		{"value too large, stated length", func() error {
+			_, err := c.SetReader(ctx, doc.ID, "k", io.MultiReader(strings.NewReader(strings.Repeat("y", 17))), client.SetOptions{Length: 17})
+			return err
+		}, 413, wire.CodeTooLarge},
 		{"unknown author", func() error {
 			_, err := c.Set(ctx, doc.ID, "k", []byte("v"), client.SetOptions{Author: unknown})
 			return err

@@ -196,6 +196,13 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	for k, v := range hdr {
+		if k == "Content-Length" {
+			// net/http sends the length it is given here, not the header.
+			if req.ContentLength, err = strconv.ParseInt(v[0], 10, 64); err != nil {
+				return nil, fmt.Errorf("client: Content-Length %q: %w", v[0], err)
+			}
+			continue
+		}
 		req.Header[k] = v
 	}
 	if !c.token.IsZero() {
@@ -302,6 +309,12 @@ func (c *Client) Share(ctx context.Context, doc, mode string) (Ticket, error) {
 type SetOptions struct {
 	// Author writes as this author id; empty is the daemon's default.
 	Author string
+	// Length, when above 0, is the value's length in bytes, sent as the
+	// request's Content-Length: the daemon then refuses a value over its
+	// limit before any of it is sent, and a value that turns out shorter
+	// or longer fails the request. 0 streams the value chunked, of any
+	// length.
+	Length int64
 }
 
 // Set writes value at key.
@@ -315,8 +328,20 @@ func (c *Client) SetReader(ctx context.Context, doc, key string, value io.Reader
 	if opts.Author != "" {
 		q = url.Values{"author": {opts.Author}}
 	}
+	var hdr http.Header
+	if opts.Length > 0 {
+		hdr = http.Header{"Content-Length": {strconv.FormatInt(opts.Length, 10)}}
+	}
 	var e Entry
-	return e, c.do(ctx, http.MethodPut, docPath(doc, "/entries/", keyPath(key)), q, value, &e)
+	resp, err := c.send(ctx, http.MethodPut, docPath(doc, "/entries/", keyPath(key)), q, value, hdr)
+	if err != nil {
+		return e, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		return e, fmt.Errorf("client: set %q: decode answer: %w", key, err)
+	}
+	return e, nil
 }
 
 // GetOptions tunes Get.
@@ -349,6 +374,19 @@ func (c *Client) Get(ctx context.Context, doc, key string, opts GetOptions) ([]b
 		return nil, Entry{}, fmt.Errorf("client: read content: %w", err)
 	}
 	return b, entryOf(resp, doc, key, int64(len(b))), nil
+}
+
+// GetReader opens the content at key for streaming, with its entry (Len
+// is the content's length). The caller reads the body to its end and
+// closes it; a body cut short, or found corrupt by the daemon as it
+// streams, ends in an error rather than io.EOF. A large value never sits
+// in memory.
+func (c *Client) GetReader(ctx context.Context, doc, key string, opts GetOptions) (io.ReadCloser, Entry, error) {
+	resp, err := c.send(ctx, http.MethodGet, docPath(doc, "/entries/", keyPath(key)), getQuery(opts, false), nil, nil)
+	if err != nil {
+		return nil, Entry{}, err
+	}
+	return resp.Body, entryOf(resp, doc, key, max(resp.ContentLength, 0)), nil
 }
 
 // GetTo streams the content at key into w and returns its entry; a large

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/docsnode/docsnode/client"
@@ -87,5 +89,59 @@ func TestEventStream(t *testing.T) {
 	}
 	if ev, err := s.Next(); err != io.EOF {
 		t.Fatalf("after the last event: %+v, %v", ev, err)
+	}
+}
+
+// TestStreamedValues: SetReader sends a value of unknown length chunked
+// and one with SetOptions.Length as Content-Length (a value shorter than
+// its stated length fails before it is answered); GetReader hands back
+// the body as it streams, with the entry from the headers.
+func TestStreamedValues(t *testing.T) {
+	var lengths []int64
+	var bodies []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPut:
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				return
+			}
+			lengths = append(lengths, r.ContentLength)
+			bodies = append(bodies, string(b))
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"len":%d}`, len(b))
+		case http.MethodGet:
+			w.Header().Set("Docsnode-Hash", "abcd")
+			w.Header().Set("Content-Length", "11")
+			io.WriteString(w, "hello world")
+		}
+	}))
+	defer hs.Close()
+	c, err := client.New(client.Options{BaseURL: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	value := func() io.Reader { return io.MultiReader(strings.NewReader("a value")) } // no length of its own
+	if e, err := c.SetReader(ctx, "d", "k", value(), client.SetOptions{}); err != nil || e.Len != 7 {
+		t.Fatalf("chunked set: %+v, %v", e, err)
+	}
+	if e, err := c.SetReader(ctx, "d", "k", value(), client.SetOptions{Length: 7}); err != nil || e.Len != 7 {
+		t.Fatalf("set with a length: %+v, %v", e, err)
+	}
+	if _, err := c.SetReader(ctx, "d", "k", value(), client.SetOptions{Length: 9}); err == nil {
+		t.Fatal("a value shorter than its stated length was sent")
+	}
+	if !slices.Equal(lengths, []int64{-1, 7}) || !slices.Equal(bodies, []string{"a value", "a value"}) {
+		t.Fatalf("the server saw lengths %v, bodies %q", lengths, bodies)
+	}
+	body, e, err := c.GetReader(ctx, "d", "k", client.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil || string(b) != "hello world" || e.Len != 11 || e.Hash != "abcd" || e.Key != "k" {
+		t.Fatalf("GetReader: %q, %+v, %v", b, e, err)
 	}
 }

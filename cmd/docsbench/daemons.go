@@ -298,17 +298,17 @@ type daemonProc struct {
 	stopErr  error
 }
 
-// startDaemon starts docsnode start on dir/name, with QUIC on loopback,
-// and returns once its API answers as ready. The daemon it returns, also
-// with an error, must be stopped.
-func startDaemon(bin, dir, name string, wait time.Duration) (*daemonProc, error) {
+// startDaemon starts docsnode start on dir/name, with QUIC on loopback
+// and start's extra flags, and returns once its API answers as ready.
+// The daemon it returns, also with an error, must be stopped.
+func startDaemon(bin, dir, name string, wait time.Duration, extra ...string) (*daemonProc, error) {
 	d := &daemonProc{name: name, dir: filepath.Join(dir, name), log: filepath.Join(dir, name+".log"), exited: make(chan struct{})}
 	logf, err := os.Create(d.log)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	d.cmd = exec.Command(bin, "--data", d.dir, "start", "--listen", "127.0.0.1:0", "--log-level", "warn")
+	d.cmd = exec.Command(bin, append([]string{"--data", d.dir, "start", "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start daemon %s: %w", name, err)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -131,12 +130,35 @@ func docCmd(g *globals) *cobra.Command {
 		},
 	}
 
-	var setAuthor string
+	var setAuthor, setFile string
 	set := &cobra.Command{
-		Use:   "set DOC KEY VALUE|-|@FILE",
-		Short: "write a value at a key: VALUE itself, - for stdin, @FILE for a file's content",
-		Args:  nargs(3, 3),
+		Use:   "set DOC KEY [VALUE|-|@FILE]",
+		Short: "write a value at a key: VALUE itself, - for stdin, @FILE or --file FILE for a file's content",
+		Long: `Write a value at a key: VALUE itself, - for stdin, @FILE for a file's content.
+
+--file FILE (- for stdin) streams a file of any size up to the daemon's
+--max-value-bytes: it is never read into memory, and on a terminal a
+progress bar shows the upload.`,
+		Args: nargs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if setFile != "" {
+				if len(args) == 3 {
+					return usageError{errors.New("give the value as VALUE or as --file, not both")}
+				}
+				return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+					e, err := setFromFile(ctx, c, args[0], args[1], setFile, cmd.InOrStdin(), cmd.ErrOrStderr(), client.SetOptions{Author: setAuthor})
+					if err != nil {
+						return err
+					}
+					if g.json {
+						return printJSON(cmd.OutOrStdout(), e)
+					}
+					return nil
+				})
+			}
+			if len(args) != 3 {
+				return usageError{errors.New("set needs a VALUE (or --file FILE)")}
+			}
 			var value io.Reader
 			switch v := args[2]; {
 			case v == "-":
@@ -166,48 +188,55 @@ func docCmd(g *globals) *cobra.Command {
 		},
 	}
 	set.Flags().StringVar(&setAuthor, "author", "", "write as this author (default: the daemon's default author)")
+	set.Flags().StringVar(&setFile, "file", "", "stream the value from `FILE` (- for stdin), with a progress bar on a terminal")
 
 	var out, getAuthor string
 	get := &cobra.Command{
 		Use:   "get DOC KEY",
-		Short: "print the latest value at a key (raw bytes; --out writes them to a file)",
-		Args:  nargs(2, 2),
+		Short: "print the latest value at a key (raw bytes; --output writes them to a file)",
+		Long: `Print the latest value at a key, as raw bytes.
+
+--output FILE streams the value into FILE instead, with a progress bar on
+a terminal: it goes to a temporary file beside FILE, is checked against
+the entry's length and hash, fsynced, and renamed over FILE, so FILE never
+holds part of a value. An existing FILE is replaced.`,
+		Args: nargs(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
 				if out != "" {
-					return getToFile(ctx, c, args[0], args[1], out, client.GetOptions{Author: getAuthor})
+					e, err := getToFile(ctx, c, args[0], args[1], out, cmd.ErrOrStderr(), client.GetOptions{Author: getAuthor})
+					if err != nil || !g.json {
+						return err
+					}
+					return printJSON(cmd.OutOrStdout(), e)
 				}
+				if !g.json {
+					return getToWriter(ctx, c, args[0], args[1], cmd.OutOrStdout(), client.GetOptions{Author: getAuthor})
+				}
+				// JSON holds the value as a string or as base64, chosen
+				// by its bytes: it is read whole (use --output for large
+				// values).
 				b, e, err := c.Get(ctx, args[0], args[1], client.GetOptions{Author: getAuthor})
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if g.json {
-					v := struct {
-						Entry       client.Entry `json:"entry"`
-						Value       string       `json:"value,omitempty"`
-						ValueBase64 string       `json:"value_base64,omitempty"`
-					}{Entry: e}
-					if utf8.Valid(b) {
-						v.Value = string(b)
-					} else {
-						v.ValueBase64 = base64.StdEncoding.EncodeToString(b)
-					}
-					return printJSON(w, v)
+				v := struct {
+					Entry       client.Entry `json:"entry"`
+					Value       string       `json:"value,omitempty"`
+					ValueBase64 string       `json:"value_base64,omitempty"`
+				}{Entry: e}
+				if utf8.Valid(b) {
+					v.Value = string(b)
+				} else {
+					v.ValueBase64 = base64.StdEncoding.EncodeToString(b)
 				}
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-				// On a terminal a value without a final newline would run
-				// into the prompt; anywhere else the bytes stay as they are.
-				if isTerminal(w) && len(b) > 0 && b[len(b)-1] != '\n' {
-					_, err = fmt.Fprintln(w)
-				}
-				return err
+				return printJSON(cmd.OutOrStdout(), v)
 			})
 		},
 	}
-	get.Flags().StringVar(&out, "out", "", "write the value to this file")
+	get.Flags().StringVarP(&out, "output", "o", "", "stream the value into `FILE` (replaced whole once the value is in), with a progress bar on a terminal")
+	get.Flags().StringVar(&out, "out", "", "the same as --output")
+	get.Flags().MarkHidden("out")
 	get.Flags().StringVar(&getAuthor, "author", "", "read this author's entry rather than the latest")
 
 	var keysAuthor, sortBy string
@@ -398,27 +427,6 @@ that arrive afterwards.`,
 
 	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced, policy)
 	return doc
-}
-
-// getToFile streams a value into a file next to path, and renames it
-// into place once whole: a failed get leaves no partial file.
-func getToFile(ctx context.Context, c *client.Client, doc, key, path string, opts client.GetOptions) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails once renamed
-	if _, err := c.GetTo(ctx, doc, key, f, opts); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docsnode/docsnode/client"
+	"lukechampine.com/blake3"
+)
+
+func init() { scenarios["blob"] = runBlob }
+
+const blobHelp = `usage: docsbench blob [flags]
+
+The transfer of one large value between docsnode daemons, each a process
+of its own (docsnode start) on a temporary data directory, with QUIC on
+--listen 127.0.0.1:0. Without -bin the docsnode binary is built first
+with go build into the temporary directory (run from inside the module).
+
+Every daemon runs with --max-content-bytes of -size (so a value over the
+1 GiB default can be measured; each daemon keeps a copy on disk), p0 with
+--max-value-bytes of it too. Provider p0 creates a document and sets one
+value of -size bytes of
+deterministic pseudo-random data, streamed through its API by the client
+(never held in memory here), then shares the document read-only. With
+-providers N > 1, providers p1..pN-1 import the ticket and each waits for
+the content to be held (its content-ready event) before the next. With
+-throttle, the last provider serves content at that rate
+(--content-max-upload-rate). Then the fetcher imports the ticket; the
+transfer is timed from the import call to the fetcher's content-ready
+event for the value. Last, the fetcher's API streams the value back and
+its BLAKE3 hash is checked against the entry.
+
+Memory is each daemon's peak resident set (VmHWM of /proc/PID/status)
+above its resident set just before the step, with the peak reset
+(5 > /proc/PID/clear_refs) at the step's start. The set and the read back
+are reported on their own lines.
+
+Figures (last line):
+  size                  the value's bytes
+  providers             daemons holding the value when the fetcher joins
+  mb_per_s              size / transfer time, in 10^6 bytes per second
+  peak_rss_mb           the fetcher's peak above its resident set, MiB
+  provider_peak_rss_mb  the largest provider's peak during the transfer, MiB
+
+Flags:
+`
+
+// blobFlags are the blob scenario's parsed flags.
+type blobFlags struct {
+	size      int64
+	providers int
+	throttle  int64 // bytes per second for the last provider; 0: none
+	liar      bool
+	bin, dir  string
+	setup     time.Duration
+	timeout   time.Duration
+	stop      time.Duration
+}
+
+// parseBlobFlags parses and checks the blob scenario's flags.
+func parseBlobFlags(args []string) (blobFlags, error) {
+	var f blobFlags
+	fs := flag.NewFlagSet("blob", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), blobHelp)
+		fs.PrintDefaults()
+	}
+	size := fs.String("size", "64MiB", "the value's size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); every daemon gets --max-content-bytes of it, and each holds a copy on disk")
+	fs.IntVar(&f.providers, "providers", 1, "daemons that hold the value before the fetcher joins")
+	throttle := fs.String("throttle", "", "upload rate of the last provider, in bytes per second (units as -size), passed as --content-max-upload-rate; needs -providers 2 or more")
+	fs.BoolVar(&f.liar, "liar", false, "one provider corrupts one chunk group in ten (not supported yet)")
+	fs.StringVar(&f.bin, "bin", "", "the docsnode binary (default: go build it)")
+	fs.StringVar(&f.dir, "dir", "", "parent of the temporary directory (default: the system's)")
+	fs.DurationVar(&f.setup, "setup", 60*time.Second, "longest wait for a daemon's socket")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "longest wait for each transfer of the value (a provider's or the fetcher's)")
+	fs.DurationVar(&f.stop, "stop", 15*time.Second, "how long a daemon may take to exit after SIGTERM before it is killed")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if f.size, err = parseSize(*size); err != nil {
+		return f, fmt.Errorf("-size: %w", err)
+	}
+	if f.size < 1 {
+		return f, fmt.Errorf("-size %s: want 1 byte or more", *size)
+	}
+	if f.providers < 1 {
+		return f, fmt.Errorf("-providers %d: want 1 or more", f.providers)
+	}
+	if *throttle != "" {
+		if f.throttle, err = parseSize(*throttle); err != nil {
+			return f, fmt.Errorf("-throttle: %w", err)
+		}
+		if f.throttle < 1 {
+			return f, fmt.Errorf("-throttle %s: want a rate above 0", *throttle)
+		}
+		if f.providers < 2 {
+			return f, errors.New("-throttle slows the last provider while the others serve at full rate: use it with -providers 2 or more (3 in docs/benchmarks.md)")
+		}
+	}
+	if f.liar {
+		return f, errors.New("-liar: not supported yet (docsnode has no way yet to make a provider corrupt the chunk groups it serves)")
+	}
+	return f, nil
+}
+
+// sizeUnits are the suffixes parseSize takes, lower case.
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+	"k": 1000, "kb": 1000, "mb": 1000_000, "gb": 1000_000_000, "tb": 1000_000_000_000,
+}
+
+// parseSize reads a byte count: a whole number with an optional unit,
+// binary (KiB, MiB, GiB, TiB) or decimal (kB, MB, GB, TB), in any case.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(t)
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%q: want a whole number with an optional unit, like 64MiB", s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	unit, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (want B, KiB, MiB, GiB, TiB, kB, MB, GB or TB)", s, t[i:])
+	}
+	if n > (1<<63-1)/unit {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return n * unit, nil
+}
+
+// runBlob measures one large value's transfer; see blobHelp.
+func runBlob(args []string) error {
+	f, err := parseBlobFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp(f.dir, "docsbench-blob-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if f.bin == "" {
+		f.bin = filepath.Join(tmp, "docsnode")
+		t := time.Now()
+		build := exec.CommandContext(ctx, "go", "build", "-o", f.bin, "github.com/docsnode/docsnode/cmd/docsnode")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build docsnode (run inside the module, or pass -bin): %w\n%s", err, out)
+		}
+		fmt.Printf("built docsnode in %.1f s\n", time.Since(t).Seconds())
+	}
+
+	var daemons []*daemonProc
+	defer func() {
+		for _, d := range daemons {
+			d.stop(f.stop) // a no-op for a daemon already stopped
+		}
+	}()
+	// Every daemon stores and downloads a value of the size.
+	sizeFlags := []string{"--max-content-bytes", strconv.FormatInt(f.size, 10)}
+	start := func(name string, extra ...string) (*daemonProc, error) {
+		d, err := startDaemon(f.bin, tmp, name, f.setup, append(sizeFlags, extra...)...)
+		if d != nil {
+			daemons = append(daemons, d)
+		}
+		return d, err
+	}
+	providers := make([]*daemonProc, f.providers)
+	for i := range providers {
+		// p0 takes the value through its API.
+		extra := []string{"--max-value-bytes", strconv.FormatInt(f.size, 10)}
+		throttled := f.throttle > 0 && i == f.providers-1
+		if throttled {
+			extra = append(extra, "--content-max-upload-rate", strconv.FormatInt(f.throttle, 10))
+		}
+		if providers[i], err = start(fmt.Sprintf("p%d", i), extra...); err != nil {
+			if throttled && strings.Contains(err.Error(), "content-max-upload-rate") {
+				return fmt.Errorf("the docsnode binary refused --content-max-upload-rate, which -throttle needs (a docsnode with that flag, or no -throttle): %w", err)
+			}
+			return err
+		}
+	}
+	fetcher, err := start("fetcher")
+	if err != nil {
+		return err
+	}
+
+	// p0 sets the value from a generator, streamed through its API.
+	p0 := providers[0]
+	doc, err := p0.c.CreateDoc(ctx, false)
+	if err != nil {
+		return fmt.Errorf("p0: create: %w", err)
+	}
+	base, err := resetPeak(p0)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	value := io.LimitReader(rand.NewChaCha8([32]byte{'b', 'l', 'o', 'b'}), f.size)
+	entry, err := p0.c.SetReader(ctx, doc.ID, "blob", value, client.SetOptions{Length: f.size})
+	if err != nil {
+		return fmt.Errorf("p0: set %d bytes: %w", f.size, err)
+	}
+	setTime := time.Since(t0)
+	setPeak, err := peakAbove(p0, base)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("p0 set %d bytes in %.2f s (%.1f MB/s), peak RSS %.1f MiB above its %.1f MiB before\n",
+		f.size, setTime.Seconds(), mbPerSec(f.size, setTime), mib(setPeak), mib(base))
+	tk, err := p0.c.Share(ctx, doc.ID, "read")
+	if err != nil {
+		return fmt.Errorf("p0: share: %w", err)
+	}
+
+	// The other providers fetch the value first, one after another.
+	for i, p := range providers[1:] {
+		took, err := fetchValue(ctx, p, tk.Ticket, entry.Hash, f.timeout)
+		if err != nil {
+			return fmt.Errorf("p%d: %w", i+1, err)
+		}
+		fmt.Printf("p%d holds the value after %.2f s (%.1f MB/s)\n", i+1, took.Seconds(), mbPerSec(f.size, took))
+	}
+
+	// The measured transfer.
+	procs := append(append([]*daemonProc{}, providers...), fetcher)
+	bases := make([]int64, len(procs))
+	for i, p := range procs {
+		if bases[i], err = resetPeak(p); err != nil {
+			return err
+		}
+	}
+	took, err := fetchValue(ctx, fetcher, tk.Ticket, entry.Hash, f.timeout)
+	if err != nil {
+		return fmt.Errorf("fetcher: %w", err)
+	}
+	peaks := make([]int64, len(procs))
+	for i, p := range procs {
+		if peaks[i], err = peakAbove(p, bases[i]); err != nil {
+			return err
+		}
+	}
+	var providerPeak int64
+	for i, p := range providers {
+		providerPeak = max(providerPeak, peaks[i])
+		fmt.Printf("%s: peak RSS %.1f MiB above its %.1f MiB during the transfer\n", p.name, mib(peaks[i]), mib(bases[i]))
+	}
+	fetcherPeak := peaks[len(peaks)-1]
+	fmt.Printf("fetcher held %d bytes %.2f s after its import, peak RSS %.1f MiB above its %.1f MiB\n",
+		f.size, took.Seconds(), mib(fetcherPeak), mib(bases[len(bases)-1]))
+
+	// The fetcher's API streams the value back; its hash must match.
+	base, err = resetPeak(fetcher)
+	if err != nil {
+		return err
+	}
+	t0 = time.Now()
+	n, sum, err := readValue(ctx, fetcher.c, doc.ID, "blob")
+	if err != nil {
+		return fmt.Errorf("fetcher: read the value back: %w", err)
+	}
+	if n != f.size || sum != entry.Hash {
+		return fmt.Errorf("fetcher: read back %d bytes hashing to %s, want %d bytes hashing to %s", n, sum, f.size, entry.Hash)
+	}
+	readTime := time.Since(t0)
+	readPeak, err := peakAbove(fetcher, base)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("fetcher read the value back through its API in %.2f s (%.1f MB/s), hash checked, peak RSS %.1f MiB above its %.1f MiB\n",
+		readTime.Seconds(), mbPerSec(f.size, readTime), mib(readPeak), mib(base))
+
+	for _, d := range daemons {
+		if err := d.stop(f.stop); err != nil {
+			fmt.Fprintf(os.Stderr, "daemon %s: %v\n", d.name, err)
+		}
+	}
+	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f\n",
+		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak))
+	return nil
+}
+
+// fetchValue imports the ticket on d and waits, on d's event stream from
+// the import on, until d holds the content with the given hash. It
+// returns the time from the import call to that event.
+func fetchValue(ctx context.Context, d *daemonProc, ticket, hash string, timeout time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t0 := time.Now()
+	imp, err := d.c.Import(ctx, ticket)
+	if err != nil {
+		return 0, fmt.Errorf("import: %w", err)
+	}
+	events, err := d.c.Events(ctx, imp.ID, imp.EventsAfter, true)
+	if err != nil {
+		return 0, fmt.Errorf("events: %w", err)
+	}
+	defer events.Close()
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, fmt.Errorf("the content was not held within %v: %w\n%s", timeout, ctx.Err(), d.logTail())
+			}
+			return 0, fmt.Errorf("event stream: %w", err)
+		}
+		switch {
+		case ev.Kind == "content-ready" && ev.Hash == hash:
+			return time.Since(t0), nil
+		case ev.Kind == "insert-remote" && ev.Entry != nil && ev.Entry.Hash == hash && ev.Content == "complete":
+			return time.Since(t0), nil
+		case ev.Kind == "content-failed" && ev.Hash == hash:
+			return 0, fmt.Errorf("the download was given up: %s\n%s", ev.Error, d.logTail())
+		case ev.Kind == "lagged":
+			return 0, fmt.Errorf("the event stream lost %d events, among them perhaps the content's", ev.Missed)
+		}
+	}
+}
+
+// readValue streams the value at key from c into BLAKE3 and returns its
+// length and hash.
+func readValue(ctx context.Context, c *client.Client, doc, key string) (int64, string, error) {
+	body, _, err := c.GetReader(ctx, doc, key, client.GetOptions{})
+	if err != nil {
+		return 0, "", err
+	}
+	defer body.Close()
+	h := blake3.New(32, nil)
+	n, err := io.Copy(h, body)
+	if err != nil {
+		return n, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// procStatus reads the resident set and its peak (VmRSS, VmHWM) of a
+// process, in bytes.
+func procStatus(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
+		}
+		if name == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	if rss == 0 || hwm == 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/status has no VmRSS or VmHWM", pid)
+	}
+	return rss, hwm, nil
+}
+
+// resetPeak resets the daemon's peak resident set to its current one and
+// returns that, the base of a later peakAbove.
+func resetPeak(d *daemonProc) (int64, error) {
+	pid := d.cmd.Process.Pid
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return 0, fmt.Errorf("reset the peak RSS of %s: %w", d.name, err)
+	}
+	rss, _, err := procStatus(pid)
+	return rss, err
+}
+
+// peakAbove is the daemon's peak resident set since resetPeak, above
+// base.
+func peakAbove(d *daemonProc, base int64) (int64, error) {
+	_, hwm, err := procStatus(d.cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	return max(hwm-base, 0), nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func mbPerSec(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / 1e6 / d.Seconds()
+}
