@@ -41,6 +41,9 @@ type (
 	Entries    = wire.Entries
 	PeerSync   = wire.PeerSync
 	SyncStatus = wire.SyncStatus
+	// ContentStatus is how much of a document's content the daemon
+	// holds (Client.ContentStatus).
+	ContentStatus = wire.ContentStatus
 	Authors    = wire.Authors
 	Event      = wire.Event
 )
@@ -485,6 +488,15 @@ func (c *Client) Leave(ctx context.Context, doc string) error {
 func (c *Client) SyncStatus(ctx context.Context, doc string) ([]PeerSync, error) {
 	var s SyncStatus
 	return s.Peers, c.do(ctx, http.MethodGet, docPath(doc, "/sync"), nil, nil, &s)
+}
+
+// ContentStatus returns how much of the content the document's entries
+// name the daemon holds, and its downloads. The daemon reads every entry
+// of the document for it: call it when asked, and follow the
+// content-progress events in between.
+func (c *Client) ContentStatus(ctx context.Context, doc string) (ContentStatus, error) {
+	var s ContentStatus
+	return s, c.do(ctx, http.MethodGet, docPath(doc, "/content"), nil, nil, &s)
 }
 
 // WaitSynced returns once peer (every known peer when empty) holds every
