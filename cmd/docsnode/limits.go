@@ -78,6 +78,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&l.DownloadRetries, "download-retries", l.DownloadRetries, "attempts per download before it is given up")
 	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest fetch of one blob from one peer")
 	f.DurationVar(&l.DownloadIdleTimeout, "download-idle-timeout", l.DownloadIdleTimeout, "a fetch that receives nothing this long ends")
+	f.DurationVar(&l.ContentProgressInterval, "content-progress-interval", l.ContentProgressInterval, "least time between two content-progress events of one document; the changes in between are coalesced")
 	f.DurationVar(&l.MaxCatchUpDelay, "max-catch-up-delay", l.MaxCatchUpDelay, "longest wait for a pause before a catch-up sync in a document written without one")
 	f.DurationVar(&l.AntiEntropyInterval, "anti-entropy-interval", l.AntiEntropyInterval, "quiet time without a completed sync after which a document syncs with one random neighbour")
 	f.DurationVar(&l.JoinTimeout, "join-timeout", l.JoinTimeout, "longest join of a document's swarm")

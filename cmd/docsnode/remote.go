@@ -83,8 +83,15 @@ func docCmd(g *globals) *cobra.Command {
 	}
 	newCmd.Flags().BoolVar(&durable, "durable", false, "acknowledge each write once fsynced")
 
+	var skipContent bool
 	join := &cobra.Command{
 		Use: "join TICKET", Short: "join a shared document, start syncing it, and show the first sync's progress on a terminal", Args: nargs(1, 1),
+		Long: `join imports a document's ticket and prints the document's id. On a
+terminal it then shows the first sync: the entries received, then the
+bytes of content held of those the entries name, until all of it is held
+or the daemon downloads nothing more (content the download policy does not
+fetch, or whose download was given up, comes when it is read). Leaving
+early stops nothing: the daemon goes on syncing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
 				d, err := c.Import(ctx, args[0])
@@ -104,13 +111,18 @@ func docCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer s.Close()
-				if err := joinProgress(s, cmd.ErrOrStderr()); err != nil && ctx.Err() == nil {
+				content := func() (client.ContentStatus, error) { return c.ContentStatus(ctx, d.ID) }
+				if skipContent {
+					content = nil
+				}
+				if err := joinProgress(s, content, cmd.ErrOrStderr()); err != nil && ctx.Err() == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "progress:", err)
 				}
 				return nil
 			})
 		},
 	}
+	join.Flags().BoolVar(&skipContent, "skip-content", false, "return once the first sync's entries are in, without waiting for their content")
 
 	ls := &cobra.Command{
 		Use: "ls", Short: "list the documents", Args: nargs(0, 0),
@@ -337,6 +349,19 @@ func docCmd(g *globals) *cobra.Command {
 		},
 	}
 
+	content := &cobra.Command{
+		Use: "content DOC", Short: "show how much of the content the document's entries name is held, and its downloads", Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				st, err := c.ContentStatus(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, st, func(w io.Writer) { printContentStatus(w, st) })
+			})
+		},
+	}
+
 	var peer string
 	var timeout time.Duration
 	waitSynced := &cobra.Command{
@@ -396,7 +421,7 @@ that arrive afterwards.`,
 	policy.Flags().StringArrayVar(&prefixes, "prefix", nil, "a filter matching every key under this prefix (repeatable)")
 	policy.Flags().StringArrayVar(&exact, "key", nil, "a filter matching exactly this key (repeatable)")
 
-	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced, policy)
+	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, content, waitSynced, policy)
 	return doc
 }
 
