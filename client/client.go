@@ -41,9 +41,6 @@ type (
 	Entries    = wire.Entries
 	PeerSync   = wire.PeerSync
 	SyncStatus = wire.SyncStatus
-	// ContentStatus is how much of a document's content the daemon
-	// holds (Client.ContentStatus).
-	ContentStatus = wire.ContentStatus
 	Authors    = wire.Authors
 	Event      = wire.Event
 )
@@ -489,6 +486,10 @@ func (c *Client) SyncStatus(ctx context.Context, doc string) ([]PeerSync, error)
 	var s SyncStatus
 	return s.Peers, c.do(ctx, http.MethodGet, docPath(doc, "/sync"), nil, nil, &s)
 }
+
+// ContentStatus is how much of a document's content the daemon holds
+// (Client.ContentStatus).
+type ContentStatus = wire.ContentStatus
 
 // ContentStatus returns how much of the content the document's entries
 // name the daemon holds, and its downloads. The daemon reads every entry

@@ -513,6 +513,9 @@ func describe(ev client.Event) string {
 	if ev.Hash != "" {
 		fmt.Fprintf(&b, " hash=%s", short(ev.Hash))
 	}
+	if d := ev.Downloads; d != nil {
+		fmt.Fprintf(&b, " queued=%d running=%d completed=%d failed=%d bytes=%d/%d", d.Queued, d.Running, d.Completed, d.Failed, d.BytesCompleted, d.BytesQueued)
+	}
 	if ev.Error != "" {
 		fmt.Fprintf(&b, " error=%q", ev.Error)
 	}
