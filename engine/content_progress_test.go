@@ -94,9 +94,9 @@ func TestContentProgressJoin(t *testing.T) {
 }
 
 // TestContentProgressFailed: content the only provider does not hold is
-// given up and counted as failed, and reads as missing; once the provider
-// holds it, a read queues it again and the document's content is all
-// held.
+// given up and counted as failed, and reads as missing; part of it
+// fetched counts as incomplete with its bytes; once the provider holds
+// it, a read queues it again and the document's content is all held.
 func TestContentProgressFailed(t *testing.T) {
 	ctx := context.Background()
 	a, b := openEngine(t), openEngine(t)
@@ -128,6 +128,25 @@ func TestContentProgressFailed(t *testing.T) {
 	if p.Entries != 2 || p.Complete != 1 || p.Missing != 1 || p.Bytes != total || p.Held != uint64(len(held)) ||
 		p.Done() || p.Downloads.Failed != 1 || !p.Downloads.Idle() {
 		t.Fatalf("content progress after the failure: %+v", p)
+	}
+
+	// Part of the content fetched (as by a download cut short) counts
+	// the bytes held so far.
+	part, err := b.blobs.BeginFetch(h, uint64(len(lost)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := part.Write(lost[:10000]); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = bdoc.ContentProgress(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Complete != 1 || p.Incomplete != 1 || p.Missing != 0 || p.Held != uint64(len(held))+10000 {
+		t.Fatalf("content progress with a partial download: %+v", p)
 	}
 
 	// The provider gets the content; a read asks for it again.
