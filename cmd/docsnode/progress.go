@@ -154,7 +154,8 @@ func contentProgress(events eventSource, content contentSource, w io.Writer) err
 // notHeld explains the content the daemon holds without all of it.
 func notHeld(st client.ContentStatus) string {
 	s := fmt.Sprintf("%s of %s of content held", byteCount(st.Held), byteCount(st.Bytes))
-	if rest := st.Bytes - st.WantedBytes; rest > 0 {
+	// The bytes missing from entries the policy does not fetch.
+	if rest := (st.Bytes - st.WantedBytes) - (st.Held - st.WantedHeld); rest > 0 {
 		s += fmt.Sprintf("; the download policy does not fetch %s", byteCount(rest))
 	}
 	if st.Downloads.Failed > 0 {

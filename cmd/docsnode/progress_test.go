@@ -104,12 +104,12 @@ func TestJoinProgressContentNotFetched(t *testing.T) {
 	later := client.Event{Kind: "insert-remote", Entry: &client.Entry{Key: "later"}}
 	// The policy fetches nothing: nothing is queued, nothing is waited for.
 	src := &fakeEvents{evs: []client.Event{{Kind: "sync-finished", Peer: "p"}, later}}
-	content := &fakeContent{sts: []client.ContentStatus{{Entries: 2, Missing: 2, Bytes: 4096}}}
+	content := &fakeContent{sts: []client.ContentStatus{{Entries: 3, Complete: 1, Missing: 2, Bytes: 5096, Held: 1000}}}
 	var out bytes.Buffer
 	if err := joinProgress(src, content.status, &out); err != nil || len(src.evs) != 1 {
 		t.Fatalf("policy fetches nothing: %v, %d events left", err, len(src.evs))
 	}
-	if s := out.String(); !strings.Contains(s, "0 B of 4.0 KiB of content held") || !strings.Contains(s, "does not fetch 4.0 KiB") {
+	if s := out.String(); !strings.Contains(s, "1000 B of 5.0 KiB of content held") || !strings.Contains(s, "does not fetch 4.0 KiB") {
 		t.Fatalf("output: %q", s)
 	}
 
