@@ -190,6 +190,9 @@ func eventJSON(ev *engine.Event) wire.Event {
 		out.Expected, out.Received = ev.Outcome.Wanted, ev.Outcome.Received
 	case engine.EventLagged:
 		out.Missed = ev.Missed
+	case engine.EventContentProgress:
+		d := downloadsJSON(ev.Downloads)
+		out.Downloads = &d
 	case engine.EventContentReady, engine.EventContentFailed:
 		out.Hash = hex.EncodeToString(ev.Hash[:])
 		if !ev.Peer.IsZero() {

@@ -192,6 +192,7 @@ func (s *Server) routes() {
 	h("POST /v1/docs/{id}/sync/start", s.startSync)
 	h("POST /v1/docs/{id}/sync/leave", s.leave)
 	h("GET /v1/docs/{id}/sync", s.syncStatus)
+	h("GET /v1/docs/{id}/content", s.contentStatus)
 	h("POST /v1/docs/{id}/wait-synced", s.waitSynced)
 	h("GET /v1/docs/{id}/events", s.events)
 	h("GET /v1/docs/{id}/policy", s.getPolicy)

@@ -525,6 +525,19 @@ func (c *Client) SyncStatus(ctx context.Context, doc string) ([]PeerSync, error)
 	return s.Peers, c.do(ctx, http.MethodGet, docPath(doc, "/sync"), nil, nil, &s)
 }
 
+// ContentStatus is how much of a document's content the daemon holds
+// (Client.ContentStatus).
+type ContentStatus = wire.ContentStatus
+
+// ContentStatus returns how much of the content the document's entries
+// name the daemon holds, and its downloads. The daemon reads every entry
+// of the document for it: call it when asked, and follow the
+// content-progress events in between.
+func (c *Client) ContentStatus(ctx context.Context, doc string) (ContentStatus, error) {
+	var s ContentStatus
+	return s, c.do(ctx, http.MethodGet, docPath(doc, "/content"), nil, nil, &s)
+}
+
 // WaitSynced returns once peer (every known peer when empty) holds every
 // entry the daemon held for the document when it was called, or when
 // timeout (0: the server's default) runs out.

@@ -98,6 +98,11 @@ const (
 	// Event.Outcome is the session so far (Wanted: entries asked of the
 	// peer; Received: entries that arrived).
 	EventSyncProgress = live.EventSyncProgress
+	// EventContentProgress: the document's downloads were queued,
+	// started, finished or given up; Event.Downloads holds the
+	// downloader's counters for it. Coalesced: at most one per document
+	// per Config.Live.ContentProgressInterval.
+	EventContentProgress = live.EventContentProgress
 )
 
 // Content and sync status.

@@ -125,6 +125,11 @@ type Config struct {
 	// DownloadIdleTimeout ends a fetch that receives nothing for this
 	// long. Default 30s.
 	DownloadIdleTimeout time.Duration
+	// ContentProgressInterval is the least time between two
+	// EventContentProgress of one document: the changes in between are
+	// coalesced into the next one, so that a document downloading many
+	// small blobs does not flood its subscribers. Default 250ms.
+	ContentProgressInterval time.Duration
 
 	// OnSession, when set, is called once for every sync session that
 	// ends, dialled or accepted, refused ones included, with its Outcome
@@ -190,6 +195,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.DownloadTimeout, 10*time.Minute)
 	def(&c.DownloadIdleTimeout, 30*time.Second)
+	def(&c.ContentProgressInterval, 250*time.Millisecond)
 	return c
 }
 
@@ -384,6 +390,12 @@ func (la *Actor) loop() {
 	// only after a quiet interval.
 	antiEntropy := time.NewTicker(la.cfg.AntiEntropyInterval)
 	defer antiEntropy.Stop()
+	// The content progress events of a turn go out after it, coalesced
+	// per document; progress is nil while none waits.
+	progressTimer := time.NewTimer(time.Hour)
+	progressTimer.Stop()
+	defer progressTimer.Stop()
+	var progress <-chan time.Time
 	for {
 		select {
 		case <-la.ctx.Done():
@@ -394,6 +406,12 @@ func (la *Actor) loop() {
 			la.sched.tick(time.Now())
 		case now := <-antiEntropy.C:
 			la.sched.antiEntropy(now)
+		case <-progress:
+			progress = nil
+		}
+		if next := la.sched.flushProgress(time.Now()); !next.IsZero() {
+			progressTimer.Reset(max(time.Until(next), 0))
+			progress = progressTimer.C
 		}
 		la.apply()
 	}

@@ -177,6 +177,7 @@ func (la *Actor) loadWants() error {
 		for _, wd := range dl.docs {
 			wd.ref.Hash, wd.ref.Len = h, rec.size
 			la.sched.dl.pending[wd.ref.Namespace]++
+			la.sched.progressWanted(wd.ref.Namespace, dl)
 		}
 		la.sched.dl.byHash[h] = dl
 		la.sched.dl.ready = append(la.sched.dl.ready, dl)
@@ -213,6 +214,7 @@ func (s *scheduler) wantContent(now time.Time, doc replica.NamespaceID, se *repl
 	if i < 0 && len(dl.docs) < maxWantDocs {
 		dl.docs = append(dl.docs, &wantDoc{ref: blobs.RefOf(doc, se)})
 		s.dl.pending[doc]++
+		s.progressWanted(doc, dl)
 		i, changed = len(dl.docs)-1, true
 	}
 	if i >= 0 && !from.IsZero() && from != s.self && addProvider(dl.docs[i], from) {
@@ -289,6 +291,7 @@ func (s *scheduler) pumpDownloads(now time.Time) {
 		}
 		dl.state = dlRunning
 		s.dl.running++
+		s.progressStarted(dl)
 		s.out = append(s.out, effect{kind: effFetch, dl: dl, cands: s.candidates(dl), refs: refsOf(dl)})
 	}
 }
@@ -415,6 +418,7 @@ func (la *Actor) storedAddr(ctx context.Context, id endpoint.NodeID) (endpoint.N
 // failed with err (cancelled: the actor is closing).
 func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID, err error, cancelled bool) {
 	s.dl.running--
+	s.progressStopped(dl)
 	if s.dl.byHash[dl.hash] != dl {
 		s.pumpDownloads(now)
 		return
@@ -422,6 +426,7 @@ func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID
 	switch {
 	case err == nil:
 		s.dl.completed++
+		s.progressSettled(dl, true)
 		delete(s.dl.byHash, dl.hash)
 		for _, wd := range dl.docs {
 			doc := wd.ref.Namespace
@@ -444,6 +449,7 @@ func (s *scheduler) downloaded(now time.Time, dl *download, from endpoint.NodeID
 		// Given up: the content stays missing (or incomplete) until a
 		// reader asks for it again (WantContent) or a new entry names it.
 		s.dl.failed++
+		s.progressSettled(dl, false)
 		delete(s.dl.byHash, dl.hash)
 		s.out = append(s.out, effect{kind: effWant, hash: dl.hash})
 		for _, wd := range dl.docs {

@@ -46,6 +46,12 @@ const (
 	// arrived. Sent at most every SessionConfig.ProgressInterval, and once
 	// more before EventSyncFinished.
 	EventSyncProgress
+	// EventContentProgress: the document's downloads were queued,
+	// started, finished or given up; Downloads holds its counters after
+	// the change. Changes are coalesced: at most one such event per
+	// document per Config.ContentProgressInterval, the last one of a
+	// burst carrying the final counters.
+	EventContentProgress
 )
 
 func (k EventKind) String() string {
@@ -70,6 +76,8 @@ func (k EventKind) String() string {
 		return "content-failed"
 	case EventSyncProgress:
 		return "sync-progress"
+	case EventContentProgress:
+		return "content-progress"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -88,6 +96,9 @@ type Event struct {
 	// this node held when the entry was stored. A download is queued for
 	// content not Complete when the document's download policy wants it.
 	ContentStatus ContentStatus
+	// Downloads (ContentProgress) is the downloader's state for the
+	// document.
+	Downloads DocDownloads
 }
 
 // Subscription receives the Events of one document on C. Delivery

@@ -29,6 +29,7 @@ type scheduler struct {
 	docs map[replica.NamespaceID]*sdoc
 	gen  uint64 // numbers document openings, so that late results of a left one are dropped
 	dl   downloads
+	prog progress // per-document download counters (progress.go)
 	// content: whether a content store exists; maxBlob is its size limit.
 	content bool
 	maxBlob uint64

@@ -222,6 +222,11 @@ const (
 	// Expected is how many entries it has asked the peer for so far (it
 	// grows while reconciliation runs), Received how many arrived.
 	EventSyncProgress = "sync-progress"
+	// EventContentProgress: the document's downloads were queued,
+	// started, finished or given up; Downloads holds the downloader's
+	// counters for it. Coalesced: at most one per document per the
+	// daemon's --content-progress-interval.
+	EventContentProgress = "content-progress"
 	// EventLagged: events were lost to this client: it reconnected after
 	// they left the replay buffer, or the server fell behind the
 	// document. Missed says how many. Query the document to catch up.
@@ -245,6 +250,47 @@ type Event struct {
 	Expected int    `json:"expected,omitempty"`
 	Received int    `json:"received,omitempty"`
 	Content  string `json:"content,omitempty"` // insert-remote: missing | incomplete | complete
+	// Downloads: content-progress.
+	Downloads *Downloads `json:"downloads,omitempty"`
+}
+
+// Downloads is the downloader's state for one document: what is queued
+// and running for it now, and what became of the downloads queued for it
+// since the daemon started (ContentStatus.Downloads, the content-progress
+// event). What is still to come is BytesQueued - BytesCompleted -
+// BytesFailed.
+type Downloads struct {
+	Queued         int    `json:"queued"`  // waiting to start, or backing off after a failed attempt
+	Running        int    `json:"running"` // in flight
+	Completed      uint64 `json:"completed"`
+	Failed         uint64 `json:"failed"` // given up after the retries
+	BytesQueued    uint64 `json:"bytes_queued"`
+	BytesCompleted uint64 `json:"bytes_completed"`
+	BytesFailed    uint64 `json:"bytes_failed"`
+}
+
+// Idle reports whether nothing is queued or running for the document.
+func (d Downloads) Idle() bool { return d.Queued == 0 && d.Running == 0 }
+
+// ContentStatus is GET /v1/docs/{id}/content: how much of the content the
+// document's visible entries (the latest of each author at each key,
+// tombstones excluded) name the daemon holds.
+type ContentStatus struct {
+	// Entries counts the entries; Complete, Incomplete and Missing split
+	// them by the status of their content.
+	Entries    int `json:"entries"`
+	Complete   int `json:"complete"`
+	Incomplete int `json:"incomplete"`
+	Missing    int `json:"missing"`
+	// Bytes is the length of the content the entries name, Held how much
+	// of it is held (a partial download counts what it has fetched).
+	Bytes uint64 `json:"bytes"`
+	Held  uint64 `json:"held"`
+	// WantedBytes and WantedHeld are the same over the entries whose
+	// content the download policy fetches.
+	WantedBytes uint64    `json:"wanted_bytes"`
+	WantedHeld  uint64    `json:"wanted_held"`
+	Downloads   Downloads `json:"downloads"`
 }
 
 // Author is the answer of POST /v1/authors and /v1/authors/import, and

@@ -416,6 +416,22 @@ func TestDaemonsShareAndWatch(t *testing.T) {
 	if got, err := os.ReadFile(bigOut); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("B's copy of the 20 MiB value: %d bytes, equal %v, %v", len(got), bytes.Equal(got, big), err)
 	}
+	// doc content: B holds all the content A's entries name, the 20 MiB
+	// value among it, and says so as JSON and as text.
+	var cs client.ContentStatus
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		out := mustCLI(t, bin, dirB, "--json", "doc", "content", doc)
+		if err := json.Unmarshal([]byte(out), &cs); err != nil {
+			t.Fatalf("doc content --json printed %q: %v", out, err)
+		}
+		return cs.Held == cs.Bytes && cs.Downloads.Idle()
+	}, "B holds all the content")
+	if cs.Entries != cs.Complete || cs.Bytes < uint64(len(big)) || cs.Downloads.BytesCompleted < uint64(len(big)) {
+		t.Fatalf("B's content status: %+v", cs)
+	}
+	if out := mustCLI(t, bin, dirB, "doc", "content", doc); !strings.Contains(out, "content held") || !strings.Contains(out, "100%") {
+		t.Fatalf("doc content printed %q", out)
+	}
 
 	if _, errOut, code := runCLI(t, bin, dirB, "doc", "set", doc, "k", "v"); code != exitError || !strings.Contains(errOut, "read_only") {
 		t.Fatalf("set on B's read-only copy: exit %d, %q", code, errOut)

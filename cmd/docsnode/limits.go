@@ -83,6 +83,7 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.DurationVar(&l.DownloadTimeout, "download-timeout", l.DownloadTimeout, "longest attempt at fetching one blob, from all the peers it asks")
 	f.IntVar(&l.DownloadProviders, "download-providers", l.DownloadProviders, "peers one download fetches a blob from at once")
 	f.DurationVar(&l.DownloadIdleTimeout, "download-idle-timeout", l.DownloadIdleTimeout, "a fetch that receives nothing this long ends")
+	f.DurationVar(&l.ContentProgressInterval, "content-progress-interval", l.ContentProgressInterval, "least time between two content-progress events of one document; the changes in between are coalesced")
 	f.DurationVar(&l.MaxCatchUpDelay, "max-catch-up-delay", l.MaxCatchUpDelay, "longest wait for a pause before a catch-up sync in a document written without one")
 	f.DurationVar(&l.AntiEntropyInterval, "anti-entropy-interval", l.AntiEntropyInterval, "quiet time without a completed sync after which a document syncs with one random neighbour")
 	f.DurationVar(&l.JoinTimeout, "join-timeout", l.JoinTimeout, "longest join of a document's swarm")

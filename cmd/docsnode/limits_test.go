@@ -33,7 +33,8 @@ func TestEngineFlags(t *testing.T) {
 		"--gossip-probe-interval", "3s", "--handshake-timeout", "4s",
 		"--gossip-peer-op-rate", "11", "--gossip-peer-op-burst", "12", "--gossip-node-op-rate", "13", "--gossip-node-op-burst", "14",
 		"--gossip-max-rate-limited-peers", "15", "--max-idle-peers", "16", "--idle-peer-ttl", "17m", "--gossip-max-members", "18",
-		"--sync-max-sessions-per-peer", "3", "--sync-init-timeout", "2s", "--content-max-serve-per-peer", "5", "--gossip-max-streams-per-peer", "6"})
+		"--sync-max-sessions-per-peer", "3", "--sync-init-timeout", "2s", "--content-max-serve-per-peer", "5", "--gossip-max-streams-per-peer", "6",
+		"--content-progress-interval", "2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestEngineFlags(t *testing.T) {
 		t.Fatalf("the gossip budget and idle peer flags did not reach the config: %+v; idle peers %d, ttl %v", g, l.MaxIdlePeers, l.IdlePeerTTL)
 	}
 	if cfg.Live.Sync.MaxSessionsPerPeer != 3 || cfg.Live.Sync.InitTimeout != 2*time.Second ||
-		cfg.Live.BlobServer.MaxFetchesPerPeer != 5 || cfg.Gossip.MaxStreamsPerPeer != 6 {
+		cfg.Live.BlobServer.MaxFetchesPerPeer != 5 || cfg.Gossip.MaxStreamsPerPeer != 6 || cfg.Live.ContentProgressInterval != 2*time.Second {
 		t.Fatalf("admission flags did not reach the config: %d %v %d %d", cfg.Live.Sync.MaxSessionsPerPeer,
 			cfg.Live.Sync.InitTimeout, cfg.Live.BlobServer.MaxFetchesPerPeer, cfg.Gossip.MaxStreamsPerPeer)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
+	"text/tabwriter"
 
 	"github.com/docsnode/docsnode/api/wire"
 	"github.com/docsnode/docsnode/client"
@@ -14,20 +16,22 @@ type eventSource interface {
 	Next() (client.Event, error)
 }
 
+// contentSource answers the document's content status
+// (client.ContentStatus).
+type contentSource func() (client.ContentStatus, error)
+
 // joinProgress shows the first sync of a joined document on w: the
 // entries received of those expected until the first session ends (the
 // session's sync-progress events say how many it has asked for so far;
-// before the first one, a count), then the bytes of content still to
-// download, until every download queued so far has finished.
-// It returns when both are done or the stream ends; the sync goes on in
-// the daemon either way.
-func joinProgress(events eventSource, w io.Writer) error {
+// before the first one, a count), then, unless content is nil, the bytes
+// of content held of those the entries name, until the daemon holds them
+// all or downloads nothing more (contentProgress). It returns when both
+// are done or the stream ends; the sync goes on in the daemon either way.
+func joinProgress(events eventSource, content contentSource, w io.Writer) error {
 	entries := progressbar.NewOptions(-1, progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("receiving entries"), progressbar.OptionShowCount(),
 		progressbar.OptionSetItsString("entries"), progressbar.OptionSpinnerType(14),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
-	pending := map[string]uint64{} // content hash → bytes, still to download
-	var total uint64
 	received := 0
 	expected, progressed := 0, 0 // from sync-progress; 0: not known yet
 	for {
@@ -51,17 +55,6 @@ func joinProgress(events eventSource, w io.Writer) error {
 			if expected == 0 {
 				entries.Add(1)
 			}
-			if ev.Content != "complete" && ev.Entry != nil && ev.Entry.Len > 0 {
-				if _, ok := pending[ev.Entry.Hash]; !ok {
-					pending[ev.Entry.Hash] = ev.Entry.Len
-					total += ev.Entry.Len
-				}
-			}
-		case wire.EventContentReady, wire.EventContentFailed:
-			if n, ok := pending[ev.Hash]; ok {
-				delete(pending, ev.Hash)
-				total -= n // done before the content phase started
-			}
 		case wire.EventSyncFinished:
 			entries.Finish()
 			if ev.Error != "" {
@@ -69,42 +62,137 @@ func joinProgress(events eventSource, w io.Writer) error {
 				return nil
 			}
 			fmt.Fprintf(w, "%d entries received\n", max(received, progressed))
-			return contentProgress(events, w, pending, total)
+			if content == nil {
+				return nil
+			}
+			return contentProgress(events, content, w)
 		}
 	}
 }
 
-// contentProgress shows the download of the pending content.
-func contentProgress(events eventSource, w io.Writer, pending map[string]uint64, total uint64) error {
-	if len(pending) == 0 {
+// contentProgress shows the bytes of content the daemon holds of those
+// the document's entries name, from the content status and, between two
+// looks at it, the content-progress events. It ends when all of it is
+// held, or when the daemon's downloads for the document run out with
+// some still missing: content the download policy does not fetch, or
+// whose download was given up, comes only when it is read.
+//
+// The content status is asked for at the start and each time the
+// downloads run out, not per event: the daemon reads every entry of the
+// document to answer it.
+func contentProgress(events eventSource, content contentSource, w io.Writer) error {
+	st, err := content()
+	if err != nil {
+		return err
+	}
+	if st.Bytes == 0 {
 		return nil
 	}
-	bar := progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("downloading content"), progressbar.OptionShowBytes(true),
+	if st.Held == st.Bytes {
+		fmt.Fprintf(w, "all %s of content held\n", byteCount(st.Bytes))
+		return nil
+	}
+	// Downloads not queued yet when the first sync ended (the daemon
+	// queues them as the entries are stored) are waited for; the
+	// download policy's choice and earlier failures are not.
+	if st.Downloads.Idle() && (st.WantedHeld == st.WantedBytes || st.Downloads.Failed > 0) {
+		fmt.Fprint(w, notHeld(st))
+		return nil
+	}
+	bar := progressbar.NewOptions64(int64(st.Bytes), progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("content held"), progressbar.OptionShowBytes(true),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
-	failed := 0
-	for len(pending) > 0 {
+	bar.Set64(int64(st.Held))
+	refresh := func() error {
+		if st, err = content(); err != nil {
+			bar.Exit()
+			return err
+		}
+		bar.Set64(int64(st.Held))
+		return nil
+	}
+	for st.Held < st.Bytes {
 		ev, err := events.Next()
 		if err != nil {
 			bar.Exit()
 			return err
 		}
 		switch ev.Kind {
-		case wire.EventContentReady, wire.EventContentFailed:
-			if n, ok := pending[ev.Hash]; ok {
-				delete(pending, ev.Hash)
-				bar.Add64(int64(n))
-				if ev.Kind == wire.EventContentFailed {
-					failed++
-				}
+		case wire.EventContentProgress:
+			if ev.Downloads == nil {
+				continue
 			}
-		case wire.EventPendingContentReady:
-			pending = nil
+			if ev.Downloads.Idle() {
+				if err := refresh(); err != nil {
+					return err
+				}
+				if st.Held < st.Bytes && st.Downloads.Idle() {
+					bar.Exit()
+					fmt.Fprintln(w)
+					fmt.Fprint(w, notHeld(st))
+					return nil
+				}
+				continue
+			}
+			// Between two looks, the downloads completed since the last
+			// one add their bytes (a resumed partial download counts its
+			// early bytes twice, hence the bound).
+			if done := ev.Downloads.BytesCompleted; done > st.Downloads.BytesCompleted {
+				bar.Set64(int64(min(st.Held+done-st.Downloads.BytesCompleted, st.Bytes)))
+			}
+		case wire.EventLagged:
+			if err := refresh(); err != nil {
+				return err
+			}
 		}
 	}
 	bar.Finish()
-	if failed > 0 {
-		fmt.Fprintf(w, "%d downloads were given up; reading their entries asks for them again\n", failed)
-	}
+	fmt.Fprintf(w, "all %s of content held\n", byteCount(st.Bytes))
 	return nil
+}
+
+// notHeld explains the content the daemon holds without all of it.
+func notHeld(st client.ContentStatus) string {
+	s := fmt.Sprintf("%s of %s of content held", byteCount(st.Held), byteCount(st.Bytes))
+	// The bytes missing from entries the policy does not fetch.
+	if rest := (st.Bytes - st.WantedBytes) - (st.Held - st.WantedHeld); rest > 0 {
+		s += fmt.Sprintf("; the download policy does not fetch %s", byteCount(rest))
+	}
+	if st.Downloads.Failed > 0 {
+		s += fmt.Sprintf("; %d downloads were given up", st.Downloads.Failed)
+	}
+	return s + "; reading an entry asks for its content\n"
+}
+
+// byteCount prints n bytes for people: 512 B, 1.5 KiB, 20.0 MiB.
+func byteCount(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// printContentStatus writes a document's content status for people.
+func printContentStatus(w io.Writer, st client.ContentStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "entries\t%d\t%d complete, %d incomplete, %d missing\n", st.Entries, st.Complete, st.Incomplete, st.Missing)
+	fmt.Fprintf(tw, "content held\t%s of %s\t%s\n", byteCount(st.Held), byteCount(st.Bytes), percent(st.Held, st.Bytes))
+	fmt.Fprintf(tw, "policy fetches\t%s of %s\t%s\n", byteCount(st.WantedHeld), byteCount(st.WantedBytes), percent(st.WantedHeld, st.WantedBytes))
+	d := st.Downloads
+	fmt.Fprintf(tw, "downloads\t%d queued, %d running\t%d completed (%s), %d given up (%s)\n", d.Queued, d.Running,
+		d.Completed, byteCount(d.BytesCompleted), d.Failed, byteCount(d.BytesFailed))
+	tw.Flush()
+}
+
+func percent(part, whole uint64) string {
+	if whole == 0 {
+		return "100%"
+	}
+	return fmt.Sprintf("%.0f%%", math.Floor(100*float64(part)/float64(whole)))
 }

@@ -82,8 +82,15 @@ func docCmd(g *globals) *cobra.Command {
 	}
 	newCmd.Flags().BoolVar(&durable, "durable", false, "acknowledge each write once fsynced")
 
+	var skipContent bool
 	join := &cobra.Command{
 		Use: "join TICKET", Short: "join a shared document, start syncing it, and show the first sync's progress on a terminal", Args: nargs(1, 1),
+		Long: `join imports a document's ticket and prints the document's id. On a
+terminal it then shows the first sync: the entries received, then the
+bytes of content held of those the entries name, until all of it is held
+or the daemon downloads nothing more (content the download policy does not
+fetch, or whose download was given up, comes when it is read). Leaving
+early stops nothing: the daemon goes on syncing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
 				d, err := c.Import(ctx, args[0])
@@ -103,13 +110,18 @@ func docCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer s.Close()
-				if err := joinProgress(s, cmd.ErrOrStderr()); err != nil && ctx.Err() == nil {
+				content := func() (client.ContentStatus, error) { return c.ContentStatus(ctx, d.ID) }
+				if skipContent {
+					content = nil
+				}
+				if err := joinProgress(s, content, cmd.ErrOrStderr()); err != nil && ctx.Err() == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "progress:", err)
 				}
 				return nil
 			})
 		},
 	}
+	join.Flags().BoolVar(&skipContent, "skip-content", false, "return once the first sync's entries are in, without waiting for their content")
 
 	ls := &cobra.Command{
 		Use: "ls", Short: "list the documents", Args: nargs(0, 0),
@@ -366,6 +378,19 @@ holds part of a value. An existing FILE is replaced.`,
 		},
 	}
 
+	content := &cobra.Command{
+		Use: "content DOC", Short: "show how much of the content the document's entries name is held, and its downloads", Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				st, err := c.ContentStatus(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, st, func(w io.Writer) { printContentStatus(w, st) })
+			})
+		},
+	}
+
 	var peer string
 	var timeout time.Duration
 	waitSynced := &cobra.Command{
@@ -425,7 +450,7 @@ that arrive afterwards.`,
 	policy.Flags().StringArrayVar(&prefixes, "prefix", nil, "a filter matching every key under this prefix (repeatable)")
 	policy.Flags().StringArrayVar(&exact, "key", nil, "a filter matching exactly this key (repeatable)")
 
-	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, waitSynced, policy)
+	doc.AddCommand(newCmd, join, ls, set, get, keys, del, share, watch, leave, sync, drop, status, content, waitSynced, policy)
 	return doc
 }
 
@@ -495,6 +520,9 @@ func describe(ev client.Event) string {
 	}
 	if ev.Hash != "" {
 		fmt.Fprintf(&b, " hash=%s", short(ev.Hash))
+	}
+	if d := ev.Downloads; d != nil {
+		fmt.Fprintf(&b, " queued=%d running=%d completed=%d failed=%d bytes=%d/%d", d.Queued, d.Running, d.Completed, d.Failed, d.BytesCompleted, d.BytesQueued)
 	}
 	if ev.Error != "" {
 		fmt.Fprintf(&b, " error=%q", ev.Error)
