@@ -59,3 +59,27 @@ func BenchmarkDownload(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFetchOneStream: the same blob from one peer in one request.
+func BenchmarkFetchOneStream(b *testing.B) {
+	const size = 256 << 20
+	srv := newServer(b)
+	h, _, err := srv.store.Put(&patternReader{rand.NewChaCha8([32]byte{1}), size})
+	if err != nil {
+		b.Fatal(err)
+	}
+	se := signedHash(b, "k", h, size)
+	srv.entries.add(se)
+	client := openEndpoint(b)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		store := openStore(b, 1<<30)
+		if _, err := Fetch(ctxT(b), client, srv.ep.Addr(), store, RefOf(se.Namespace, &se), 0); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		store.Close()
+		b.StartTimer()
+	}
+}

@@ -141,7 +141,7 @@ type Store struct {
 	mu       sync.Mutex
 	closed   bool
 	unsynced map[string]struct{} // files and directories written since the last sync
-	fetching map[replica.Hash]struct{}
+	fetching map[replica.Hash]*Partial // nil while BeginFetch opens it
 	// durableDirs are the fan-out directories whose entry in dir was
 	// synced since Open: a durable put into another one syncs dir too.
 	// A directory that exists may have been created by a put that was
@@ -226,7 +226,7 @@ func OpenOptions(dir string, o Options) (*Store, error) {
 		fs: fs, dir: dir, maxSize: o.MaxSize, flush: o.FlushInterval, wants: wants, small: small,
 		groupLog:    o.GroupLog,
 		unsynced:    make(map[string]struct{}),
-		fetching:    make(map[replica.Hash]struct{}),
+		fetching:    make(map[replica.Hash]*Partial),
 		durableDirs: make(map[string]struct{}),
 		kick:        make(chan struct{}, 1),
 		quit:        make(chan struct{}),

@@ -74,13 +74,16 @@ func (s *Store) BeginFetch(h replica.Hash, size uint64) (*Partial, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("begin fetch of %x…: %w", h[:5], ErrFetching)
 	}
-	s.fetching[h] = struct{}{}
+	s.fetching[h] = nil
 	s.mu.Unlock()
 	p, err := s.openPartial(h, size)
 	if err != nil {
 		s.release(h)
 		return nil, fmt.Errorf("begin fetch of %x…: %w", h[:5], err)
 	}
+	s.mu.Lock()
+	s.fetching[h] = p
+	s.mu.Unlock()
 	return p, nil
 }
 

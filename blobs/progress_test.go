@@ -12,7 +12,7 @@ import (
 func TestHeldBytes(t *testing.T) {
 	for _, tier := range tiers {
 		t.Run(tier.name, func(t *testing.T) {
-			s := openStoreOptions(t, Options{SmallMax: tier.smallMax})
+			s := openStoreOptions(t, Options{SmallMax: tier.smallMax, GroupLog: 0, GroupLogSet: true})
 			// 33000 bytes is a file; 5500 fits the small-blob database.
 			content := bytes.Repeat([]byte("held bytes "), 3000)
 			if tier.smallMax == 0 {
@@ -26,13 +26,22 @@ func TestHeldBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := p.Write(content[:1000]); err != nil {
+			// The first two groups of 1 KiB arrive.
+			enc, err := NewSliceEncoder(bytes.NewReader(content), int64(n), s.GroupLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var slice bytes.Buffer
+			if err := enc.WriteSlice(&slice, Range{0, 2}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.ReadSlice(&slice, 0, 2, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := p.Close(); err != nil {
 				t.Fatal(err)
 			}
-			want := uint64(1000)
+			want := uint64(2048)
 			if tier.smallMax == 0 {
 				want = 0 // a small blob's fetch is collected in memory and starts over
 			}

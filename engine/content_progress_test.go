@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/internal/testutil"
 	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
@@ -136,7 +137,16 @@ func TestContentProgressFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := part.Write(lost[:10000]); err != nil {
+	// The first group (16 KiB) arrives.
+	enc, err := blobs.NewSliceEncoder(bytes.NewReader(lost), int64(len(lost)), b.blobs.GroupLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slice bytes.Buffer
+	if err := enc.WriteSlice(&slice, blobs.Range{Start: 0, End: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.ReadSlice(&slice, 0, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := part.Close(); err != nil {
@@ -145,7 +155,7 @@ func TestContentProgressFailed(t *testing.T) {
 	if p, err = bdoc.ContentProgress(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if p.Complete != 1 || p.Incomplete != 1 || p.Missing != 0 || p.Held != uint64(len(held))+10000 {
+	if p.Complete != 1 || p.Incomplete != 1 || p.Missing != 0 || p.Held != uint64(len(held))+16<<10 {
 		t.Fatalf("content progress with a partial download: %+v", p)
 	}
 
