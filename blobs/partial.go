@@ -46,6 +46,10 @@ type Partial struct {
 	sinceSync uint64 // bytes verified since the bitfield was persisted
 	done      bool
 	persistMu sync.Mutex // one persist at a time
+	// persisting says a background persist runs (under mu); persistWG
+	// joins it.
+	persisting bool
+	persistWG  sync.WaitGroup
 }
 
 // PersistEvery is how many bytes a fetch verifies between two syncs of a
@@ -338,10 +342,21 @@ func (w *partialSink) flush() error {
 		_, n := p.tree.groupSpan(i)
 		p.mark(i, n)
 	}
-	persist := p.sinceSync >= PersistEvery
+	persist := p.sinceSync >= PersistEvery && !p.persisting
+	if persist {
+		p.persisting = true
+		p.sinceSync = 0
+	}
 	p.mu.Unlock()
 	if persist {
-		return p.persist()
+		// In the background: the fetch goes on writing while the files
+		// are synced.
+		p.persistWG.Go(func() {
+			p.persist()
+			p.mu.Lock()
+			p.persisting = false
+			p.mu.Unlock()
+		})
 	}
 	return nil
 }
@@ -460,6 +475,7 @@ func (p *Partial) Finish() error {
 	}
 	p.done = true
 	p.mu.Unlock()
+	p.persistWG.Wait()
 	defer p.s.release(p.hash)
 	if p.data == nil {
 		if err := p.s.putSmall(p.hash, p.buf, false); err != nil {
@@ -496,6 +512,7 @@ func (p *Partial) closeFiles() error {
 // files are synced and the bitfield written. It is a no-op after Finish
 // or Discard.
 func (p *Partial) Close() error {
+	p.persistWG.Wait()
 	err := p.persist()
 	p.mu.Lock()
 	if p.done {
@@ -519,6 +536,7 @@ func (p *Partial) Discard() error {
 	}
 	p.done = true
 	p.mu.Unlock()
+	p.persistWG.Wait()
 	defer p.s.release(p.hash)
 	p.buf = nil
 	p.closeFiles()

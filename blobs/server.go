@@ -1,7 +1,6 @@
 package blobs
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -241,7 +240,7 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.N
 		return
 	}
 	cw := &countingWriter{w: &deadlineWriter{st, s.cfg.IdleTimeout, &slot.activity, s.pace}}
-	w := bufio.NewWriterSize(cw, 32<<10)
+	w := newPipeWriter(cw, sendChunk)
 	w.Write(appendResponse(nil, &response{status: statusOK, size: bt.tree.size}))
 	src, buf := bt.source(), make([]byte, bt.tree.groupSize())
 	for _, rg := range req.Ranges {
@@ -251,8 +250,11 @@ func (s *Server) serve(ctx context.Context, st *endpoint.Stream, peer endpoint.N
 			break
 		}
 	}
-	if err == nil {
-		err = w.Flush()
+	if err != nil {
+		st.CancelWrite(codeCancelled) // and the sending goroutine stops
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
 	s.bytesSent.Add(cw.n)
 	if err != nil {
@@ -291,6 +293,72 @@ func (s *Server) lookup(ctx context.Context, req *Request) (*blobTree, error) {
 		return nil, ErrNotFound
 	}
 	return bt, nil
+}
+
+// sendChunk is the piece a fetch is sent in: one is read and checked
+// while the one before is sent.
+const sendChunk = 128 << 10
+
+// pipeWriter hands what is written to it, in chunks of up to size bytes,
+// to a goroutine that writes them to w, so that reading and checking the
+// next chunk overlaps sending this one. It holds two chunks. Close sends
+// the rest and returns the first error of w.
+type pipeWriter struct {
+	w      io.Writer
+	cur    []byte
+	full   chan []byte
+	free   chan []byte
+	done   chan struct{}
+	failed atomic.Bool
+	err    error // the goroutine's, read after done
+}
+
+func newPipeWriter(w io.Writer, size int) *pipeWriter {
+	p := &pipeWriter{w: w, full: make(chan []byte, 1), free: make(chan []byte, 2), done: make(chan struct{})}
+	p.free <- make([]byte, 0, size)
+	p.cur = make([]byte, 0, size)
+	go p.run()
+	return p
+}
+
+func (p *pipeWriter) run() {
+	defer close(p.done)
+	for b := range p.full {
+		if p.err == nil {
+			if _, p.err = p.w.Write(b); p.err != nil {
+				p.failed.Store(true)
+			}
+		}
+		p.free <- b[:0]
+	}
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		if p.failed.Load() {
+			return n, errors.New("blobs: send failed")
+		}
+		k := min(len(b), cap(p.cur)-len(p.cur))
+		p.cur = append(p.cur, b[:k]...)
+		b, n = b[k:], n+k
+		if len(p.cur) == cap(p.cur) {
+			p.full <- p.cur
+			p.cur = <-p.free
+		}
+	}
+	return n, nil
+}
+
+// Close sends what is buffered, waits for the goroutine and returns its
+// error.
+func (p *pipeWriter) Close() error {
+	if len(p.cur) > 0 {
+		p.full <- p.cur
+	}
+	close(p.full)
+	<-p.done
+	return p.err
 }
 
 // countingWriter counts the bytes written through it.
