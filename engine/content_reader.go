@@ -24,13 +24,22 @@ var ErrCorrupt = blobs.ErrCorrupt
 // do not match (the content is then fetched again); a reader of a part
 // cannot check, and is not checked.
 //
+// The content is pinned (Engine.PinContent) until Close: garbage
+// collection keeps it while it streams.
+//
 // When the content is not held, ContentReader returns an error wrapping
 // ErrContentNotHeld and queues a download, as Content does.
 func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 	if e.IsTombstone() {
 		return nopCloser{bytes.NewReader(nil)}, nil
 	}
+	// Pinned while it streams: garbage collection keeps the content even
+	// if the entry is overwritten meanwhile.
+	unpin := d.e.PinContent(e.Hash)
 	r, size, err := d.e.blobs.Open(e.Hash)
+	if err != nil {
+		unpin()
+	}
 	if errors.Is(err, blobs.ErrNotFound) {
 		d.e.live.WantContent(d.id, e)
 		return nil, fmt.Errorf("engine: content of %q: %w (queued for download)", e.Key, blobs.ErrNotFound)
@@ -40,10 +49,11 @@ func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 	}
 	if uint64(size) != e.Len {
 		r.Close()
+		unpin()
 		d.refetch(e)
 		return nil, fmt.Errorf("engine: content of %q is %d bytes, its entry says %d: %w (queued for download)", e.Key, size, e.Len, blobs.ErrCorrupt)
 	}
-	return &checkedReader{r: r, size: size, want: e.Hash, h: blake3.New(32, nil), onCorrupt: func() { d.refetch(e) }}, nil
+	return &checkedReader{r: r, size: size, want: e.Hash, h: blake3.New(32, nil), onCorrupt: func() { d.refetch(e) }, unpin: unpin}, nil
 }
 
 // refetch drops a corrupt copy of e's content and queues a download:
@@ -66,6 +76,7 @@ type checkedReader struct {
 	want      replica.Hash
 	h         *blake3.Hasher
 	onCorrupt func()
+	unpin     func() // releases the content's pin; safe to call twice
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {
@@ -102,4 +113,7 @@ func (c *checkedReader) Seek(offset int64, whence int) (int64, error) {
 	return p, err
 }
 
-func (c *checkedReader) Close() error { return c.r.Close() }
+func (c *checkedReader) Close() error {
+	c.unpin()
+	return c.r.Close()
+}
