@@ -279,8 +279,8 @@ type collector struct {
 	closed atomic.Bool
 }
 
-// errGCClosed: the collector stopped with the engine.
-var errGCClosed = errors.New("engine: closed")
+// errGCClosed: the collector stopped with the engine (IsClosed).
+var errGCClosed = fmt.Errorf("engine: collect garbage: %w", actor.ErrClosed)
 
 func newCollector(cfg GCConfig, act *actor.Actor, store gcStore, guard *contentGuard, logger *slog.Logger) *collector {
 	return &collector{cfg: cfg, act: act, store: store, guard: guard, logger: logger}
