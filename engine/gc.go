@@ -274,7 +274,8 @@ type collector struct {
 	// onPage, set by tests only, runs after each page of the mark.
 	onPage func()
 
-	cancel context.CancelFunc // stops the background loop
+	base   context.Context    // ends with stop: every pass ends with it
+	cancel context.CancelFunc // ends base
 	wg     sync.WaitGroup
 	closed atomic.Bool
 }
@@ -283,16 +284,17 @@ type collector struct {
 var errGCClosed = fmt.Errorf("engine: collect garbage: %w", actor.ErrClosed)
 
 func newCollector(cfg GCConfig, act *actor.Actor, store gcStore, guard *contentGuard, logger *slog.Logger) *collector {
-	return &collector{cfg: cfg, act: act, store: store, guard: guard, logger: logger}
+	c := &collector{cfg: cfg, act: act, store: store, guard: guard, logger: logger}
+	c.base, c.cancel = context.WithCancel(context.Background())
+	return c
 }
 
 // start runs the background passes every Interval until stop.
 func (c *collector) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
 	if c.cfg.Interval < 0 {
 		return
 	}
+	ctx := c.base
 	c.wg.Go(func() {
 		t := time.NewTimer(c.cfg.Interval)
 		defer t.Stop()
@@ -310,14 +312,17 @@ func (c *collector) start() {
 	})
 }
 
-// stop ends the background loop and waits for it; passes asked for later
-// fail.
+// stop ends the background loop and any pass under way, and waits for
+// them; passes asked for later fail. Once it returns, the collector
+// touches neither the store actor nor the content store again.
 func (c *collector) stop() {
 	c.closed.Store(true)
-	if c.cancel != nil {
-		c.cancel()
-	}
+	c.cancel()
 	c.wg.Wait()
+	// A manual pass, cancelled with base, ends before the lock is free;
+	// later passes see closed and do not start.
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
 }
 
 func (c *collector) stats() GCStats {
@@ -361,8 +366,15 @@ func (c *collector) pass(ctx context.Context) error {
 	if c.closed.Load() {
 		return errGCClosed
 	}
+	// A pass ends with the collector, whoever asked for it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.base, cancel)()
 	began := time.Now()
 	r, err := c.run(ctx)
+	if err != nil && c.closed.Load() {
+		err = errGCClosed
+	}
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
 	st := &c.st
@@ -413,9 +425,12 @@ func (c *collector) run(ctx context.Context) (r passResult, err error) {
 	held := make(map[replica.Hash]int64)
 	if err := c.store.Each(func(b blobs.Held) bool {
 		held[b.Hash] += b.Size
-		return true
+		return ctx.Err() == nil
 	}); err != nil {
 		return r, fmt.Errorf("engine: collect garbage: list content: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return r, err
 	}
 	r.held = len(held)
 
@@ -475,6 +490,9 @@ func (c *collector) run(ctx context.Context) (r passResult, err error) {
 				return r, err
 			}
 		}
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
 		isNamed, lagged := named.has(h)
 		if lagged {
 			r.abandoned = true
@@ -512,9 +530,6 @@ func (c *collector) sleep(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		if c.closed.Load() {
-			return errGCClosed
-		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -524,3 +524,50 @@ func TestGCKeepsContentBeingRead(t *testing.T) {
 		t.Fatalf("content read and closed was kept: %+v", st)
 	}
 }
+
+// TestGCCloseDuringPass: Close ends a pass that a caller started and
+// waits for it; the pass reports that the engine closed.
+func TestGCCloseDuringPass(t *testing.T) {
+	ctx := context.Background()
+	cfg := TestConfig()
+	cfg.GC = GCConfig{Interval: -1, Batch: 10, Pause: 5 * time.Second} // Close must cut the pause short
+	e, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	d, a := newDoc(t, e), defaultAuthor(t, e)
+	writes := make([]actor.LocalWrite, 100)
+	for i := range writes {
+		writes[i] = actor.LocalWrite{Key: fmt.Appendf(nil, "k%03d", i), Hash: replica.Hash{byte(i + 1)}, Len: 1}
+	}
+	if _, _, err := e.act.InsertLocalMany(ctx, d.ID(), a, writes); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	pages := 0
+	e.gc.onPage = func() {
+		if pages++; pages == 1 {
+			go func() {
+				err := e.Close()
+				if !e.gc.passMu.TryLock() {
+					err = errors.New("Close returned while the pass was still running")
+				} else {
+					e.gc.passMu.Unlock()
+				}
+				closed <- err
+			}()
+			testutil.Eventually(t, 10*time.Second, e.gc.closed.Load, "Close began")
+		}
+	}
+	_, err = e.CollectGarbage(ctx)
+	if !IsClosed(err) {
+		t.Fatalf("a pass cut by Close returned %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if pages > 2 {
+		t.Fatalf("the pass read %d pages after Close began", pages-1)
+	}
+}
