@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestContentHashesPages(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("hashes %v, want %v", got, want)
 	}
-	if _, _, err := a.ContentHashes(ctx, replica.NamespaceID{1}, nil, 5); err == nil {
-		t.Fatal("ContentHashes of an unknown document did not fail")
+	if _, _, err := a.ContentHashes(ctx, replica.NamespaceID{1}, nil, 5); !errors.Is(err, replica.ErrNotFound) {
+		t.Fatalf("ContentHashes of an unknown document: %v, want replica.ErrNotFound", err)
 	}
 }
