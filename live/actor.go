@@ -730,6 +730,7 @@ func (la *Actor) forward(doc replica.NamespaceID, gen uint64, sw *gossip.Swarm) 
 				// InsertRemote is reported, and nothing is fetched. Should
 				// it fail, the content reads as missing and is downloaded
 				// like any other.
+				//
 				// Held from before the put until the entry names it, so
 				// that garbage collection cannot take it in between.
 				if la.cfg.ProtectContent != nil {

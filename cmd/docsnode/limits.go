@@ -27,6 +27,16 @@ func engineDefaults() engine.Config {
 	return cfg
 }
 
+// gcFromFlags turns the garbage collection flags into the engine's
+// config: --gc-interval 0 means no background passes, which the engine
+// spells as a negative interval (its zero takes the default).
+func gcFromFlags(c engine.GCConfig) engine.GCConfig {
+	if c.Interval == 0 {
+		c.Interval = -1
+	}
+	return c
+}
+
 // engineFlags binds start's flags for the engine's limits to cfg.
 func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	// Entries and the store.

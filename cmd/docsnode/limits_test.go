@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/docsnode/docsnode/engine"
 )
 
 // TestEngineFlags: every engine limit flag shows a real default (none is
@@ -45,6 +47,12 @@ func TestEngineFlags(t *testing.T) {
 		cfg.Live.BlobServer.MaxFetchesPerPeer != 5 || cfg.Gossip.MaxStreamsPerPeer != 6 {
 		t.Fatalf("admission flags did not reach the config: %d %v %d %d", cfg.Live.Sync.MaxSessionsPerPeer,
 			cfg.Live.Sync.InitTimeout, cfg.Live.BlobServer.MaxFetchesPerPeer, cfg.Gossip.MaxStreamsPerPeer)
+	}
+	if off := gcFromFlags(engine.GCConfig{}); off.Interval >= 0 {
+		t.Fatalf("--gc-interval 0 gives the engine the interval %v, which it takes as the default", off.Interval)
+	}
+	if on := gcFromFlags(cfg.GC); on.Interval != 7*time.Minute {
+		t.Fatalf("--gc-interval 7m gives the engine %v", on.Interval)
 	}
 	if gc := cfg.GC; gc.Interval != 7*time.Minute || gc.Grace != 8*time.Minute || gc.Batch != 9 || gc.Pause != 10*time.Millisecond {
 		t.Fatalf("garbage collection flags did not reach the config: %+v", gc)
