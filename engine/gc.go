@@ -161,6 +161,8 @@ type contentGuard struct {
 	mu       sync.Mutex
 	held     map[replica.Hash]int
 	removals uint64
+	// onProtect, set by tests only, is called with each hash protected.
+	onProtect func(replica.Hash)
 }
 
 // protect holds h until release; removals is the count of removals so
@@ -172,7 +174,11 @@ func (g *contentGuard) protect(h replica.Hash) (release func(), removals uint64)
 	}
 	g.held[h]++
 	removals = g.removals
+	onProtect := g.onProtect
 	g.mu.Unlock()
+	if onProtect != nil {
+		onProtect(h)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {

@@ -620,3 +620,43 @@ func TestGCDropDuringPass(t *testing.T) {
 		}
 	}
 }
+
+// TestGCProtectsGossipedContent: content that a gossip Put carries is
+// protected from its put until its entry is stored, and released then.
+// Gossip is best effort and an entry may come by sync instead, so several
+// values are written and one carried by gossip is enough.
+func TestGCProtectsGossipedContent(t *testing.T) {
+	a, b := openEngine(t), openEngine(t)
+	doc := newDoc(t, a)
+	author := defaultAuthor(t, a)
+	mustSet(t, doc, author, "first", []byte("synced"))
+	_, sub := joinShared(t, doc, b, ShareRead)
+	waitFor(t, sub, 1, remoteKey("first"))
+
+	var mu sync.Mutex
+	protected := map[replica.Hash]bool{}
+	b.guard.mu.Lock()
+	b.guard.onProtect = func(h replica.Hash) {
+		mu.Lock()
+		protected[h] = true
+		mu.Unlock()
+	}
+	b.guard.mu.Unlock()
+	carried := 0
+	for i := range 5 {
+		key, v := fmt.Sprintf("k%d", i), fmt.Appendf(nil, "gossiped value %d", i)
+		mustSet(t, doc, author, key, v)
+		waitFor(t, sub, 1, remoteKey(key))
+		mu.Lock()
+		was := protected[hashOf(v)]
+		mu.Unlock()
+		if was {
+			carried++
+			testutil.Eventually(t, 10*time.Second, func() bool { return !b.guard.isProtected(hashOf(v)) },
+				"the gossiped content of %s is released once its entry is stored", key)
+		}
+	}
+	if carried == 0 {
+		t.Fatal("no gossiped content was protected between its put and its entry's insert")
+	}
+}
