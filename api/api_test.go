@@ -753,3 +753,31 @@ func TestObserveAndMetrics(t *testing.T) {
 		t.Fatalf("routes lack /metrics: %v", srv.Routes())
 	}
 }
+
+// TestCollectGarbage: POST /v1/gc runs a pass, whose findings GET
+// /v1/node reports: an overwritten value's content is unreferenced and
+// waits out the grace period.
+func TestCollectGarbage(t *testing.T) {
+	ctx := context.Background()
+	_, c := serve(t, api.Config{})
+	doc, err := c.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"first", "second"} {
+		if _, err := c.Set(ctx, doc.ID, "k", []byte(v), client.SetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := c.CollectGarbage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Runs != 1 || g.Held != 2 || g.Unreferenced != 1 || g.Pending != 1 || g.BlobsRemoved != 0 || g.LastRun.IsZero() {
+		t.Fatalf("gc = %+v; want one run, 2 held, 1 unreferenced and pending", g)
+	}
+	n, err := c.Node(ctx)
+	if err != nil || n.GC != g {
+		t.Fatalf("node's gc = %+v, %v; the pass answered %+v", n.GC, err, g)
+	}
+}

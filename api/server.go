@@ -178,6 +178,7 @@ func (s *Server) routes() {
 	h("GET /healthz", s.healthz)
 	h("GET /readyz", s.readyz)
 	h("GET /v1/node", s.node)
+	h("POST /v1/gc", s.collectGarbage)
 	h("GET /v1/authors", s.authors)
 	s.authorRoutes(h)
 	h("GET /v1/docs", s.listDocs)
@@ -278,6 +279,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, engine.ErrContentNotHeld):
 		w.Header().Set("Retry-After", "1")
 		ae = &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeContentMissing, Message: "the entry's content is not held yet; it is being downloaded, retry later"}
+	case errors.Is(err, engine.ErrContentCollected):
+		w.Header().Set("Retry-After", "1")
+		ae = &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: "the value was removed by garbage collection while it was written (it matched content due for removal): send it again"}
 	case errors.Is(err, engine.ErrStoreFailed) || engine.IsClosed(err):
 		ae = &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: "the node cannot serve: " + err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -374,11 +378,29 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) node(w http.ResponseWriter, r *http.Request) error {
 	a := s.e.NodeAddr()
-	n := wire.Node{ID: a.ID.String(), Addrs: []string{}}
+	n := wire.Node{ID: a.ID.String(), Addrs: []string{}, GC: gcJSON(s.e.GCStats())}
 	for _, ap := range a.Addrs {
 		n.Addrs = append(n.Addrs, ap.String())
 	}
 	return writeJSON(w, http.StatusOK, n)
+}
+
+// collectGarbage runs one garbage collection pass and answers the stats
+// it leaves.
+func (s *Server) collectGarbage(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.e.CollectGarbage(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, gcJSON(st))
+}
+
+func gcJSON(st engine.GCStats) wire.GC {
+	return wire.GC{
+		Runs: st.Runs, Abandoned: st.Abandoned, BlobsRemoved: st.BlobsRemoved, BytesRemoved: st.BytesRemoved,
+		Held: st.Held, Unreferenced: st.Unreferenced, Protected: st.Protected, Pending: st.Pending,
+		LastRun: st.LastRun, LastMillis: st.LastDuration.Milliseconds(), LastError: st.LastErr,
+	}
 }
 
 func (s *Server) authors(w http.ResponseWriter, r *http.Request) error {

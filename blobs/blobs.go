@@ -620,6 +620,5 @@ func (s *Store) removeCorrupt(h replica.Hash) {
 	if s.small != nil {
 		s.small.delete(h)
 	}
-	s.fs.Remove(s.path(h))
-	s.fs.Remove(s.outboardPath(h))
+	s.removeFiles(h)
 }

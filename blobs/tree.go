@@ -249,12 +249,6 @@ func readFullAt(r io.ReaderAt, p []byte, off int64) error {
 	return err
 }
 
-// discardSink drops what it is given.
-type discardSink struct{}
-
-func (discardSink) parent(uint64, *[64]byte) error { return nil }
-func (discardSink) group(uint64, []byte) error     { return nil }
-
 // sliceWriter writes verified nodes to w: the slice encoding.
 type sliceWriter struct{ w io.Writer }
 

@@ -35,6 +35,7 @@ import (
 // Wire types, re-exported so that users of the client import it alone.
 type (
 	Node       = wire.Node
+	GC         = wire.GC
 	Doc        = wire.Doc
 	Ticket     = wire.Ticket
 	Entry      = wire.Entry
@@ -261,6 +262,14 @@ func (c *Client) Health(ctx context.Context) error {
 func (c *Client) Node(ctx context.Context) (Node, error) {
 	var n Node
 	return n, c.do(ctx, http.MethodGet, "/v1/node", nil, nil, &n)
+}
+
+// CollectGarbage runs one content garbage collection pass on the daemon
+// and returns what collection has done. Content goes only when a pass at
+// least the grace period earlier found it unreferenced.
+func (c *Client) CollectGarbage(ctx context.Context) (GC, error) {
+	var g GC
+	return g, c.do(ctx, http.MethodPost, "/v1/gc", nil, nil, &g)
 }
 
 // Authors returns the daemon's author ids and its default author.

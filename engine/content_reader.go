@@ -25,13 +25,22 @@ var ErrCorrupt = blobs.ErrCorrupt
 // the check makes the read fail with an error wrapping ErrCorrupt; the
 // bad copy is dropped and the content fetched again from peers.
 //
+// The content is pinned (Engine.PinContent) until Close: garbage
+// collection keeps it while it streams.
+//
 // When the content is not held, ContentReader returns an error wrapping
 // ErrContentNotHeld and queues a download, as Content does.
 func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 	if e.IsTombstone() {
 		return nopCloser{bytes.NewReader(nil)}, nil
 	}
+	// Pinned while it streams: garbage collection keeps the content even
+	// if the entry is overwritten meanwhile.
+	unpin := d.e.PinContent(e.Hash)
 	r, size, err := d.e.blobs.Open(e.Hash)
+	if err != nil {
+		unpin()
+	}
 	if errors.Is(err, blobs.ErrNotFound) || errors.Is(err, blobs.ErrCorrupt) {
 		d.e.live.WantContent(d.id, e)
 		return nil, fmt.Errorf("engine: content of %q: %w (queued for download)", e.Key, blobs.ErrNotFound)
@@ -41,10 +50,11 @@ func (d *Doc) ContentReader(e replica.SignedEntry) (io.ReadSeekCloser, error) {
 	}
 	if uint64(size) != e.Len {
 		r.Close()
+		unpin()
 		d.refetch(e)
 		return nil, fmt.Errorf("engine: content of %q is %d bytes, its entry says %d: %w (queued for download)", e.Key, size, e.Len, blobs.ErrCorrupt)
 	}
-	return &refetchOnCorrupt{ReadSeekCloser: r, refetch: func() { d.e.live.WantContent(d.id, e) }}, nil
+	return &refetchOnCorrupt{ReadSeekCloser: r, refetch: func() { d.e.live.WantContent(d.id, e) }, unpin: unpin}, nil
 }
 
 // refetch drops a corrupt copy of e's content and queues a download:
@@ -57,11 +67,13 @@ type nopCloser struct{ *bytes.Reader }
 func (nopCloser) Close() error { return nil }
 
 // refetchOnCorrupt queues a download when a read finds the content
-// corrupt (the store has dropped it by then).
+// corrupt (the store has dropped it by then), and unpins the content on
+// Close.
 type refetchOnCorrupt struct {
 	io.ReadSeekCloser
 	refetch func()
 	once    sync.Once
+	unpin   func() // releases the content's pin; safe to call twice
 }
 
 func (r *refetchOnCorrupt) Read(p []byte) (int, error) {
@@ -71,4 +83,9 @@ func (r *refetchOnCorrupt) Read(p []byte) (int, error) {
 		err = fmt.Errorf("engine: %w", err)
 	}
 	return n, err
+}
+
+func (r *refetchOnCorrupt) Close() error {
+	r.unpin()
+	return r.ReadSeekCloser.Close()
 }

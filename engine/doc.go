@@ -18,6 +18,9 @@
 //	}
 //
 // Later writes on a reach b at once through gossip, and reconciliation
-// catches up whatever gossip lost. Close stops sync, then gossip and the
+// catches up whatever gossip lost. Content that no entry names any more
+// (an overwritten value, a deleted prefix, a dropped document) is removed
+// by garbage collection after a grace period (Config.GC, CollectGarbage,
+// PinContent). Close stops garbage collection, sync, then gossip and the
 // endpoint, and closes the store last.
 package engine

@@ -172,9 +172,15 @@ func (d *Doc) set(ctx context.Context, author replica.Author, key []byte, value 
 	if info.Durability == replica.Durable {
 		put = d.e.blobs.PutDurable
 	}
-	h, n, err := put(value)
+	h, n, release, err := d.e.putProtected(put, value)
 	if err != nil {
 		return replica.SignedEntry{}, fmt.Errorf("engine: store content: %w", err)
+	}
+	// The content stays protected from garbage collection until the entry
+	// names it.
+	defer release()
+	if d.e.afterPut != nil {
+		d.e.afterPut(h)
 	}
 	se, _, err := d.e.act.InsertLocal(ctx, d.id, author, key, h, n)
 	if err != nil {

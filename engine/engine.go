@@ -67,6 +67,9 @@ type Config struct {
 	// the store actor's, so that an entry and its content are synced
 	// within the same window.
 	Content blobs.Options
+	// GC configures the garbage collection of content no entry names any
+	// more (see GCConfig for the defaults and how to turn it off).
+	GC GCConfig
 	// Now is the node's clock: local writes take their timestamps from
 	// it, and the timestamps of entries from peers are checked against it
 	// (replica.Limits.MaxFutureShift, 10 minutes ahead at most). It is the
@@ -100,6 +103,12 @@ type Engine struct {
 	router *gossip.Router
 	live   *live.Actor
 	tmpDir string // removed on Close
+
+	guard contentGuard // content the collector must keep (PinContent)
+	gc    *collector
+	// afterPut, set by tests only, runs in Doc.Set between the content's
+	// put and the insert of its entry.
+	afterPut func(replica.Hash)
 
 	resumed   []replica.NamespaceID // documents whose live sync Open resumed
 	resumeErr error                 // why the others did not resume
@@ -146,6 +155,10 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	// The store outlives the engine with a data directory, or on a file
 	// system the caller keeps.
 	persistent := cfg.DataDir != "" || cfg.Store.FS != nil
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	if cfg.Now != nil {
 		for _, now := range []*func() time.Time{&cfg.Actor.Now, &cfg.Store.Now, &cfg.Live.Sync.Now, &cfg.Gossip.Now} {
 			if *now == nil {
@@ -198,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, fmt.Errorf("engine: start gossip: %w", err)
 	}
 	cfg.Live.Content = e.blobs
+	cfg.Live.ProtectContent = e.PinContent
 	e.onSession, cfg.Live.OnSession = cfg.Live.OnSession, e.sessionEnded
 	if e.live, err = live.NewActor(e.ep, e.act, e.router, cfg.Live); err != nil {
 		return nil, fmt.Errorf("engine: start live sync: %w", err)
@@ -214,14 +228,12 @@ func Open(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			return nil, err
 		}
 		if e.resumeErr != nil {
-			logger := cfg.Logger
-			if logger == nil {
-				logger = slog.Default()
-			}
 			logger.Warn("docsnode engine: live sync did not resume for every document",
 				"resumed", len(e.resumed), "err", e.resumeErr)
 		}
 	}
+	e.gc = newCollector(cfg.GC.withDefaults(cfg.Now), e.act, e.blobs, &e.guard, logger)
+	e.gc.start()
 	return e, nil
 }
 
@@ -258,6 +270,9 @@ func (e *Engine) nodeKey(ctx context.Context) (endpoint.SecretKey, error) {
 // Open has failed part way, and more than once.
 func (e *Engine) Close() error {
 	var errs []error
+	if e.gc != nil {
+		e.gc.stop()
+	}
 	if e.live != nil {
 		errs = append(errs, e.live.Close())
 	}

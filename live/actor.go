@@ -137,6 +137,11 @@ type Config struct {
 	// session's goroutine, concurrently with other sessions, never on the
 	// loop; it must not block.
 	OnSession func(Outcome, error)
+	// ProtectContent, when set, keeps content from garbage collection
+	// until the function it returns is called: the live actor holds the
+	// content that gossip delivers with an entry from before it is stored
+	// until the entry naming it is. Nil protects nothing.
+	ProtectContent func(replica.Hash) (release func())
 }
 
 // DefaultConfig is the profile for real use.
@@ -743,12 +748,19 @@ func (la *Actor) forward(doc replica.NamespaceID, gen uint64, sw *gossip.Swarm) 
 	for ev := range sw.Events() {
 		switch ev := ev.(type) {
 		case gossip.OpPut:
+			release := func() {}
 			if ev.Content != nil && la.content != nil && la.policies.allows(la.ctx, doc, ev.Entry.Key) {
 				// The swarm checked the content against the entry's hash.
 				// Stored first, it makes the entry's content complete when
 				// InsertRemote is reported, and nothing is fetched. Should
 				// it fail, the content reads as missing and is downloaded
 				// like any other.
+				//
+				// Held from before the put until the entry names it, so
+				// that garbage collection cannot take it in between.
+				if la.cfg.ProtectContent != nil {
+					release = la.cfg.ProtectContent(ev.Entry.Hash)
+				}
 				la.content.PutBytes(ev.Content)
 			}
 			// The swarm verified the entry; the store applies last writer
@@ -756,6 +768,7 @@ func (la *Actor) forward(doc replica.NamespaceID, gen uint64, sw *gossip.Swarm) 
 			ctx, cancel := la.storeCtx()
 			la.act.InsertRemote(ctx, doc, []replica.SignedEntry{ev.Entry}, replica.PeerID(ev.From))
 			cancel()
+			release()
 			// Entries that sessions bring are reconciled already; those
 			// that gossip brings are followed by a catch-up.
 			if now := time.Now(); now.Sub(noted) >= la.cfg.CatchUpDelay/10 {

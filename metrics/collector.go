@@ -45,6 +45,14 @@ type engineCollector struct {
 	storeUnsynced  *prometheus.Desc
 	storeFailed    *prometheus.Desc
 	subscriberLags *prometheus.Desc // source
+
+	gcRuns         *prometheus.Desc // result
+	gcRemoved      *prometheus.Desc
+	gcRemovedBytes *prometheus.Desc
+	gcProtected    *prometheus.Desc
+	gcPending      *prometheus.Desc
+	gcLastDuration *prometheus.Desc
+	gcLastRun      *prometheus.Desc
 }
 
 func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollector {
@@ -99,6 +107,20 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 			"1 once the store has failed to commit or sync (the node must be restarted), else 0."),
 		subscriberLags: desc("subscriber_lagged_events_total",
 			"Events dropped because their subscriber fell behind, by source: store (the store actor's subscribers, the live actor among them), document (document subscriptions, which get a Lagged event), gossip (a swarm's events to the live actor).", "source"),
+		gcRuns: desc("gc_runs_total",
+			"Content garbage collection passes, by result: completed, or abandoned (the pass failed, or missed inserts and removed nothing).", "result"),
+		gcRemoved: desc("gc_blobs_removed_total",
+			"Blobs (content no entry named for the grace period, or partial data of such) removed by garbage collection."),
+		gcRemovedBytes: desc("gc_bytes_removed_total",
+			"Bytes of content removed by garbage collection."),
+		gcProtected: desc("gc_blobs_protected",
+			"Unreferenced blobs the last completed garbage collection pass kept because they were being fetched, wanted, written or read."),
+		gcPending: desc("gc_blobs_pending",
+			"Unreferenced blobs waiting out the grace period before garbage collection removes them."),
+		gcLastDuration: desc("gc_last_run_duration_seconds",
+			"How long the last garbage collection pass took."),
+		gcLastRun: desc("gc_last_run_timestamp_seconds",
+			"When the last garbage collection pass ended, in seconds since the Unix epoch; 0 before the first."),
 	}
 }
 
@@ -109,6 +131,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.contentRefused, c.contentPreempted, c.gossipRefused, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipMembersRefused,
 		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning,
 		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
+		c.gcRuns, c.gcRemoved, c.gcRemovedBytes, c.gcProtected, c.gcPending, c.gcLastDuration, c.gcLastRun,
 	} {
 		ch <- d
 	}
@@ -154,6 +177,20 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.gossipPackets, g.PacketsFailed, "failed")
 	counter(c.subscriberLags, g.EventsDropped, "gossip")
 	counter(c.gossipRefused, g.StreamsRefused)
+
+	gc := c.e.GCStats()
+	counter(c.gcRuns, gc.Runs, "completed")
+	counter(c.gcRuns, gc.Abandoned, "abandoned")
+	counter(c.gcRemoved, gc.BlobsRemoved)
+	counter(c.gcRemovedBytes, gc.BytesRemoved)
+	gauge(c.gcProtected, float64(gc.Protected))
+	gauge(c.gcPending, float64(gc.Pending))
+	gauge(c.gcLastDuration, gc.LastDuration.Seconds())
+	lastRun := 0.0
+	if !gc.LastRun.IsZero() {
+		lastRun = float64(gc.LastRun.UnixNano()) / 1e9
+	}
+	gauge(c.gcLastRun, lastRun)
 
 	ss := c.e.SyncServerStats()
 	counter(c.syncRefused, ss.RefusedBusy, "busy")

@@ -432,3 +432,54 @@ func TestGossipGuardSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestGCSeries: a pass that removes an overwritten value's content moves
+// the garbage collection series.
+func TestGCSeries(t *testing.T) {
+	ctx := context.Background()
+	cfg := engine.TestConfig()
+	cfg.GC = engine.GCConfig{Interval: -1, Grace: time.Nanosecond}
+	e := openEngine(t, cfg)
+	m := newMetrics(t, e)
+	fams := scrape(t, m.Handler())
+	if v := value(t, fams, "docsnode_gc_runs_total"); v != 0 {
+		t.Fatalf("gc runs before any pass: %v", v)
+	}
+	doc, err := e.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.Authors().Default(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bytes.Repeat([]byte("old "), 10000)
+	for _, v := range [][]byte{old, []byte("new")} {
+		if _, err := doc.Set(ctx, a, []byte("k"), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // the first pass notes, the second removes
+		if _, err := e.CollectGarbage(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams = scrape(t, m.Handler())
+	if v := value(t, fams, "docsnode_gc_runs_total", "result", "completed"); v != 2 {
+		t.Errorf("completed passes %v, want 2", v)
+	}
+	if v := value(t, fams, "docsnode_gc_blobs_removed_total"); v != 1 {
+		t.Errorf("blobs removed %v, want 1", v)
+	}
+	// The value and its outboard: 8 bytes and 64 per chunk group past the
+	// first (three groups of 16 KiB).
+	if want := len(old) + 8 + 2*64; value(t, fams, "docsnode_gc_bytes_removed_total") != float64(want) {
+		t.Errorf("bytes removed %v, want %d", value(t, fams, "docsnode_gc_bytes_removed_total"), want)
+	}
+	if v := value(t, fams, "docsnode_gc_last_run_timestamp_seconds"); v <= 0 {
+		t.Errorf("last run %v", v)
+	}
+	if v := value(t, fams, "docsnode_gc_blobs_pending"); v != 0 {
+		t.Errorf("pending %v", v)
+	}
+}

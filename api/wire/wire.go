@@ -55,6 +55,25 @@ const (
 type Node struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
+	// GC is what content garbage collection has done.
+	GC GC `json:"gc"`
+}
+
+// GC is what content garbage collection has done since the daemon
+// started and what its last pass found: GET /v1/node's gc, and the answer
+// of POST /v1/gc, which runs one pass.
+type GC struct {
+	Runs         uint64    `json:"runs"`      // passes that ran to their end
+	Abandoned    uint64    `json:"abandoned"` // passes that failed or missed inserts, and removed nothing
+	BlobsRemoved uint64    `json:"blobs_removed"`
+	BytesRemoved uint64    `json:"bytes_removed"`
+	Held         int       `json:"held"`         // blobs held at the last pass
+	Unreferenced int       `json:"unreferenced"` // of those, named by no entry
+	Protected    int       `json:"protected"`    // unreferenced, kept as fetched, wanted, written or read
+	Pending      int       `json:"pending"`      // unreferenced, waiting out the grace period
+	LastRun      time.Time `json:"last_run,omitzero"`
+	LastMillis   int64     `json:"last_duration_ms"`
+	LastError    string    `json:"last_error,omitempty"`
 }
 
 // Doc describes a document (GET /v1/docs, POST /v1/docs, import).

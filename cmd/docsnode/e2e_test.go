@@ -651,3 +651,33 @@ func metricSum(fams map[string]*dto.MetricFamily, name, label, value string) flo
 	}
 	return sum
 }
+
+// TestNodeGC: with background passes off (--gc-interval 0) nothing runs
+// by itself; node gc runs a pass, and the second, past the grace period,
+// removes the overwritten value's content; node status and node gc
+// --stats report it.
+func TestNodeGC(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "g")
+	startDaemon(t, bin, dir, "--ephemeral", "--gc-interval", "0", "--gc-grace", "1ms")
+	doc := mustCLI(t, bin, dir, "doc", "new")
+	mustCLI(t, bin, dir, "doc", "set", doc, "k", "first value")
+	mustCLI(t, bin, dir, "doc", "set", doc, "k", "second value")
+	var st client.GC
+	if err := json.Unmarshal([]byte(mustCLI(t, bin, dir, "--json", "node", "gc", "--stats")), &st); err != nil || st.Runs != 0 {
+		t.Fatalf("node gc --stats before any pass: %+v, %v (did a background pass run?)", st, err)
+	}
+	first := mustCLI(t, bin, dir, "node", "gc")
+	if !strings.Contains(first, "gc: 1 passes") || !strings.Contains(first, "1 unreferenced") {
+		t.Fatalf("first node gc: %q", first)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(mustCLI(t, bin, dir, "node", "gc"), "removed 1 blobs of 11 bytes")
+	}, "a later node gc removed the overwritten value")
+	if status := mustCLI(t, bin, dir, "node", "status"); !strings.HasPrefix(status, "ready\ngc: ") || !strings.Contains(status, "removed 1 blobs") {
+		t.Fatalf("node status: %q", status)
+	}
+	if got := mustCLI(t, bin, dir, "doc", "get", doc, "k"); got != "second value" {
+		t.Fatalf("doc get after gc = %q", got)
+	}
+}

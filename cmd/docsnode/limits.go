@@ -24,7 +24,18 @@ func engineDefaults() engine.Config {
 	a := actor.DefaultConfig()
 	cfg.Actor.FlushInterval, cfg.Actor.CommitDelay, cfg.Actor.MaxBatch = a.FlushInterval, a.CommitDelay, a.MaxBatch
 	cfg.Actor.InboxSize, cfg.Actor.SubscriberBuffer, cfg.Actor.QueryPageSize = a.InboxSize, a.SubscriberBuffer, a.QueryPageSize
+	cfg.GC = engine.GCConfig{Interval: engine.DefaultGCInterval, Grace: engine.DefaultGCGrace, Batch: engine.DefaultGCBatch, Pause: engine.DefaultGCPause}
 	return cfg
+}
+
+// gcFromFlags turns the garbage collection flags into the engine's
+// config: --gc-interval 0 means no background passes, which the engine
+// spells as a negative interval (its zero takes the default).
+func gcFromFlags(c engine.GCConfig) engine.GCConfig {
+	if c.Interval == 0 {
+		c.Interval = -1
+	}
+	return c
 }
 
 // engineFlags binds start's flags for the engine's limits to cfg.
@@ -50,6 +61,13 @@ func engineFlags(f *pflag.FlagSet, cfg *engine.Config) {
 	f.IntVar(&bs.MaxFetchesPerPeer, "content-max-serve-per-peer", bs.MaxFetchesPerPeer, "content fetches served to one peer at once")
 	f.DurationVar(&bs.RequestTimeout, "content-request-timeout", bs.RequestTimeout, "how long a peer may take to send its content request")
 	f.DurationVar(&bs.IdleTimeout, "content-idle-timeout", bs.IdleTimeout, "a content transfer that moves nothing this long ends")
+
+	// Content garbage collection.
+	gc := &cfg.GC
+	f.DurationVar(&gc.Interval, "gc-interval", gc.Interval, "time between content garbage collection passes; 0 turns the background passes off (docsnode node gc still runs one)")
+	f.DurationVar(&gc.Grace, "gc-grace", gc.Grace, "how long content no entry names stays before garbage collection removes it")
+	f.IntVar(&gc.Batch, "gc-batch", gc.Batch, "entries a garbage collection pass reads per store trip, and blobs it removes per step")
+	f.DurationVar(&gc.Pause, "gc-pause", gc.Pause, "pause between the steps of a garbage collection pass")
 
 	// Sync sessions.
 	s := &cfg.Live.Sync

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/docsnode/docsnode/engine"
 )
 
 // TestEngineFlags: every engine limit flag shows a real default (none is
@@ -34,7 +36,7 @@ func TestEngineFlags(t *testing.T) {
 		"--gossip-peer-op-rate", "11", "--gossip-peer-op-burst", "12", "--gossip-node-op-rate", "13", "--gossip-node-op-burst", "14",
 		"--gossip-max-rate-limited-peers", "15", "--max-idle-peers", "16", "--idle-peer-ttl", "17m", "--gossip-max-members", "18",
 		"--sync-max-sessions-per-peer", "3", "--sync-init-timeout", "2s", "--content-max-serve-per-peer", "5", "--gossip-max-streams-per-peer", "6",
-		"--content-progress-interval", "2s"})
+		"--content-progress-interval", "2s", "--gc-interval", "7m", "--gc-grace", "8m", "--gc-batch", "9", "--gc-pause", "10ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,5 +52,14 @@ func TestEngineFlags(t *testing.T) {
 		cfg.Live.BlobServer.MaxFetchesPerPeer != 5 || cfg.Gossip.MaxStreamsPerPeer != 6 || cfg.Live.ContentProgressInterval != 2*time.Second {
 		t.Fatalf("admission flags did not reach the config: %d %v %d %d", cfg.Live.Sync.MaxSessionsPerPeer,
 			cfg.Live.Sync.InitTimeout, cfg.Live.BlobServer.MaxFetchesPerPeer, cfg.Gossip.MaxStreamsPerPeer)
+	}
+	if off := gcFromFlags(engine.GCConfig{}); off.Interval >= 0 {
+		t.Fatalf("--gc-interval 0 gives the engine the interval %v, which it takes as the default", off.Interval)
+	}
+	if on := gcFromFlags(cfg.GC); on.Interval != 7*time.Minute {
+		t.Fatalf("--gc-interval 7m gives the engine %v", on.Interval)
+	}
+	if gc := cfg.GC; gc.Interval != 7*time.Minute || gc.Grace != 8*time.Minute || gc.Batch != 9 || gc.Pause != 10*time.Millisecond {
+		t.Fatalf("garbage collection flags did not reach the config: %+v", gc)
 	}
 }

@@ -561,18 +561,68 @@ func nodeCmd(g *globals) *cobra.Command {
 		},
 	}
 	status := &cobra.Command{
-		Use: "status", Short: "say whether the daemon is ready", Args: nargs(0, 0),
+		Use: "status", Short: "say whether the daemon is ready, and what garbage collection did", Args: nargs(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.Health(ctx); err != nil {
 					return err
 				}
-				return g.show(cmd, wire.Status{Status: "ready"}, func(w io.Writer) { fmt.Fprintln(w, "ready") })
+				n, err := c.Node(ctx)
+				if err != nil {
+					return err
+				}
+				return g.show(cmd, wire.Status{Status: "ready"}, func(w io.Writer) {
+					fmt.Fprintln(w, "ready")
+					fmt.Fprintln(w, gcSummary(n.GC))
+				})
 			})
 		},
 	}
-	node.AddCommand(id, addr, status)
+	var statsOnly bool
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "run one content garbage collection pass and print what collection did",
+		Long: `gc runs one content garbage collection pass on the daemon now, and prints
+what collection has done since the daemon started. Content no entry names
+is removed only once a pass at least --gc-grace earlier (a start flag)
+found it unreferenced: a first pass notes it, a later one removes it.
+With --stats it runs no pass and only prints.`,
+		Args: nargs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.call(cmd, func(ctx context.Context, c *client.Client) error {
+				var st client.GC
+				if statsOnly {
+					n, err := c.Node(ctx)
+					if err != nil {
+						return err
+					}
+					st = n.GC
+				} else {
+					var err error
+					if st, err = c.CollectGarbage(ctx); err != nil {
+						return err
+					}
+				}
+				return g.show(cmd, st, func(w io.Writer) { fmt.Fprintln(w, gcSummary(st)) })
+			})
+		},
+	}
+	gc.Flags().BoolVar(&statsOnly, "stats", false, "print what collection did without running a pass")
+	node.AddCommand(id, addr, status, gc)
 	return node
+}
+
+// gcSummary is one line on content garbage collection.
+func gcSummary(st client.GC) string {
+	last := "no pass yet"
+	if !st.LastRun.IsZero() {
+		last = fmt.Sprintf("last pass %s, took %dms", st.LastRun.Local().Format(time.DateTime), st.LastMillis)
+		if st.LastError != "" {
+			last += ", failed: " + st.LastError
+		}
+	}
+	return fmt.Sprintf("gc: %d passes (%d abandoned), removed %d blobs of %d bytes; %d held, %d unreferenced, %d waiting out the grace period, %d protected; %s",
+		st.Runs, st.Abandoned, st.BlobsRemoved, st.BytesRemoved, st.Held, st.Unreferenced, st.Pending, st.Protected, last)
 }
 
 func authorCmd(g *globals) *cobra.Command {

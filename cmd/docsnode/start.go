@@ -160,6 +160,7 @@ func runDaemon(ctx context.Context, g *globals, o *startOptions, stderr io.Write
 	cfg.Logger = log
 	cfg.Content.MaxSize = o.maxContent
 	cfg.Endpoint.MaxConns = o.maxConns
+	cfg.GC = gcFromFlags(cfg.GC)
 	// The QUIC port: an explicit --listen port wins; otherwise (no
 	// --listen, or --listen IP:0) the port kept by the first start, or a
 	// port the system picks, which is then kept.
