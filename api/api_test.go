@@ -18,6 +18,7 @@ import (
 	"github.com/docsnode/docsnode/client"
 	"github.com/docsnode/docsnode/engine"
 	"github.com/docsnode/docsnode/internal/testutil"
+	"github.com/docsnode/docsnode/replica"
 	"go.uber.org/goleak"
 )
 
@@ -779,5 +780,53 @@ func TestCollectGarbage(t *testing.T) {
 	n, err := c.Node(ctx)
 	if err != nil || n.GC != g {
 		t.Fatalf("node's gc = %+v, %v; the pass answered %+v", n.GC, err, g)
+	}
+}
+
+// TestGetRangeOfContentNotHeld: a range of a value this node does not hold
+// is served from a peer that does, and is the value's bytes.
+func TestGetRangeOfContentNotHeld(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ea, a := serve(t, api.Config{})
+	eb, b := serve(t, api.Config{})
+	doc, err := a.CreateDoc(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.Repeat([]byte("range me "), 300_000) // 2.7 MB
+	if _, err := a.Set(ctx, doc.ID, "big", value, client.SetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := replica.ParseNamespaceID(doc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adoc, err := ea.Docs().Open(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := adoc.Share(ctx, engine.ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := tk.Nodes
+	tk.Nodes = nil
+	bdoc, err := eb.Docs().Import(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.SetDownloadPolicy(ctx, replica.DownloadPolicy{Mode: replica.DownloadNothingExcept}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.StartSync(ctx, peers...); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.WaitSynced(ctx, ea.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetRange(ctx, doc.ID, "big", 2_000_000, 5000, client.GetOptions{})
+	if err != nil || !bytes.Equal(got, value[2_000_000:2_005_000]) {
+		t.Fatalf("range of content not held: %d bytes, %v", len(got), err)
 	}
 }

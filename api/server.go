@@ -621,7 +621,13 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	if meta {
 		return writeJSON(w, http.StatusOK, entryJSON(&e))
 	}
-	content, err := d.ContentReader(e)
+	content, err := d.ContentReader(e) // not held: its download is queued
+	if errors.Is(err, engine.ErrContentNotHeld) {
+		// Meanwhile it streams from peers that hold it, checked chunk
+		// group by chunk group, only the ranges asked for; 503 when no
+		// peer serves it.
+		content, err = d.OpenContent(r.Context(), e)
+	}
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,16 @@ func Fetch(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, s
 // errStopped; at, when set, follows the group being read. It returns the
 // bytes received.
 func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, p *Partial, ref Ref, rs []Range, idle time.Duration, stop, at *atomic.Uint64) (uint64, error) {
+	buf := make([]byte, p.tree.groupSize())
+	return exchange(ctx, ep, peer, ref, p.GroupLog(), rs, idle, func(br io.Reader, rg Range) error {
+		return p.readSlice(br, rg.Start, rg.End, stop, at, buf)
+	})
+}
+
+// exchange asks peer for the groups rs of ref's content on a new stream,
+// checks the response's header and hands each range's slice to decode,
+// which must read it whole. It returns the bytes received.
+func exchange(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, ref Ref, groupLog uint8, rs []Range, idle time.Duration, decode func(r io.Reader, rg Range) error) (uint64, error) {
 	if idle <= 0 {
 		idle = DefaultFetchIdleTimeout
 	}
@@ -95,7 +105,7 @@ func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeA
 		st.CancelWrite(codeCancelled)
 	})
 	defer stopCtx()
-	req := Request{Namespace: ref.Namespace, Author: ref.Author, Key: ref.Key, Hash: ref.Hash, GroupLog: p.GroupLog(), Ranges: rs}
+	req := Request{Namespace: ref.Namespace, Author: ref.Author, Key: ref.Key, Hash: ref.Hash, GroupLog: groupLog, Ranges: rs}
 	st.SetWriteDeadline(time.Now().Add(idle))
 	if _, err := st.Write(req.AppendBinary(nil)); err != nil {
 		st.CancelRead(codeCancelled)
@@ -126,9 +136,8 @@ func fetchRanges(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeA
 	case resp.size != ref.Len:
 		return abort(fmt.Errorf("%w: the peer has %d bytes, the entry says %d", ErrLength, resp.size, ref.Len))
 	}
-	buf := make([]byte, p.tree.groupSize())
 	for _, rg := range rs {
-		if err := p.readSlice(br, rg.Start, rg.End, stop, at, buf); err != nil {
+		if err := decode(br, rg); err != nil {
 			return abort(err)
 		}
 	}
@@ -165,5 +174,51 @@ func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
+	return err
+}
+
+// FetchRange fetches bytes [off, off+n) of the content ref names from peer
+// without storing them: it asks for the chunk groups that hold them (in
+// groups of 1024<<groupLog bytes, the peer's), checks each against
+// ref.Hash as it arrives, and writes to w only bytes of the range that
+// matched. A reader can so read part of a blob it does not hold, checked,
+// without fetching the rest. It returns the bytes received; on an error w
+// may have been given a checked prefix of the range.
+func FetchRange(ctx context.Context, ep *endpoint.Endpoint, peer endpoint.NodeAddr, ref Ref, groupLog uint8, off, n uint64, w io.Writer, idle time.Duration) (uint64, error) {
+	t := newTree(ref.Len, groupLog)
+	if groupLog > MaxGroupLog || off > ref.Len || n > ref.Len-off {
+		return 0, fmt.Errorf("blobs: fetch bytes [%d,%d) of %d: %w", off, off+n, ref.Len, ErrMalformed)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	lo, hi := t.groupsOf(off, n)
+	buf := make([]byte, t.groupSize())
+	sink := &rangeSink{w: w, t: t, off: off, end: off + n}
+	got, err := exchange(ctx, ep, peer, ref, groupLog, []Range{{lo, hi}}, idle, func(r io.Reader, rg Range) error {
+		return t.verify(ref.Hash, rg.Start, rg.End, streamSource{r: r, t: t}, sink, buf)
+	})
+	if err != nil {
+		return got, fmt.Errorf("blobs: fetch bytes [%d,%d) of %x… from %s: %w", off, off+n, ref.Hash[:5], peer.ID.Short(), err)
+	}
+	return got, nil
+}
+
+// rangeSink writes the bytes [off, end) of the checked groups it is given.
+type rangeSink struct {
+	w        io.Writer
+	t        groupTree
+	off, end uint64
+}
+
+func (s *rangeSink) parent(uint64, *[64]byte) error { return nil }
+
+func (s *rangeSink) group(i uint64, p []byte) error {
+	start, _ := s.t.groupSpan(i)
+	lo, hi := max(s.off, start), min(s.end, start+uint64(len(p)))
+	if lo >= hi {
+		return nil
+	}
+	_, err := s.w.Write(p[lo-start : hi-start])
 	return err
 }

@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
+	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -436,5 +437,48 @@ func TestResponseCodec(t *testing.T) {
 	long := appendResponse(nil, &response{status: statusNotFound, text: string(bytes.Repeat([]byte("x"), 1000))})
 	if got, err := readResponse(bufioReader(long), 1); err != nil || len(got.text) != MaxStatusText {
 		t.Fatalf("long text: %d bytes, %v", len(got.text), err)
+	}
+}
+
+// TestFetchRange: any byte range of a blob not held is fetched, checked
+// and written, and nothing is stored; a peer that corrupts a group yields
+// at most the checked bytes before it, then ErrHashMismatch.
+func TestFetchRange(t *testing.T) {
+	srv := newServer(t)
+	content := blobOfSize(10*16<<10+777, 21) // 11 groups, the last short
+	se := srv.hold(t, "k", content)
+	ref := RefOf(se.Namespace, &se)
+	client := openEndpoint(t)
+	size := uint64(len(content))
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 40 {
+		off := r.Uint64N(size)
+		n := r.Uint64N(size - off + 1)
+		if i == 0 {
+			off, n = 0, size
+		}
+		var got bytes.Buffer
+		if _, err := FetchRange(ctxT(t), client, srv.ep.Addr(), ref, DefaultGroupLog, off, n, &got, time.Second); err != nil {
+			t.Fatalf("[%d,%d): %v", off, off+n, err)
+		}
+		if !bytes.Equal(got.Bytes(), content[off:off+n]) {
+			t.Fatalf("[%d,%d): %d bytes differ", off, off+n, got.Len())
+		}
+	}
+	if _, err := FetchRange(ctxT(t), client, srv.ep.Addr(), ref, DefaultGroupLog, size-1, 2, io.Discard, time.Second); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a range past the end: %v", err)
+	}
+
+	l, liarEP := lyingProvider(t, content) // corrupts groups 1 mod 4
+	var got bytes.Buffer
+	_, err := FetchRange(ctxT(t), client, liarEP.Addr(), ref, DefaultGroupLog, 100, 3*16<<10, &got, time.Second)
+	if !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("from the liar: %v", err)
+	}
+	if got.Len() != 16<<10-100 || !bytes.Equal(got.Bytes(), content[100:16<<10]) {
+		t.Fatalf("from the liar: %d bytes, want the %d of group 0 only", got.Len(), 16<<10-100)
+	}
+	if len(l.asked()) != 1 {
+		t.Fatalf("liar asked %d times", len(l.asked()))
 	}
 }

@@ -2,10 +2,14 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/live"
 
 	"github.com/docsnode/docsnode/blobs"
 	"github.com/docsnode/docsnode/replica"
@@ -89,3 +93,116 @@ func (r *refetchOnCorrupt) Close() error {
 	r.unpin()
 	return r.ReadSeekCloser.Close()
 }
+
+// RemoteWindow is how much of a value OpenContent's reader fetches from a
+// peer at once when the value is not held here.
+const RemoteWindow = 1 << 20
+
+// OpenContent is ContentReader that also reads content this node does not
+// hold: it streams the value from peers that hold it, checked chunk group
+// by chunk group against the entry's hash, fetching only the parts that
+// are read, RemoteWindow bytes at a time, so a seek and a short read fetch
+// a short range, not the value. Nothing fetched so is stored, and the
+// value's download is not queued (Content, ContentReader and the download
+// policy do that). ctx bounds every fetch of the reader.
+//
+// When the content is not held, OpenContent fetches the first window
+// before it returns, so that a value no peer can serve fails here, with an
+// error wrapping ErrContentNotHeld, and not at the first Read.
+func (d *Doc) OpenContent(ctx context.Context, e replica.SignedEntry) (io.ReadSeekCloser, error) {
+	if d.e.blobs.Status(e.Hash, e.Len) == blobs.Complete || e.IsTombstone() {
+		return d.ContentReader(e)
+	}
+	err := fmt.Errorf("engine: content of %q: %w", e.Key, blobs.ErrNotFound)
+	provs, perr := d.e.live.ContentProviders(ctx, d.id, e)
+	if perr != nil {
+		return nil, fmt.Errorf("%w; %w", err, perr)
+	}
+	rr := &remoteReader{ctx: ctx, ep: d.e.ep, provs: provs, hash: e.Hash, size: e.Len,
+		groupLog: d.e.blobs.GroupLog()}
+	if ferr := rr.fill(0); ferr != nil {
+		return nil, fmt.Errorf("%w: %w", err, ferr)
+	}
+	return rr, nil
+}
+
+// remoteReader reads a value from peers, a window at a time.
+type remoteReader struct {
+	ctx      context.Context
+	ep       *endpoint.Endpoint
+	provs    []blobs.Provider // the next to ask first; peers at fault are dropped
+	hash     replica.Hash
+	size     uint64
+	groupLog uint8
+
+	pos    int64
+	win    []byte // the bytes [winOff, winOff+len(win))
+	winOff int64
+}
+
+// fill fetches the window that starts at off from the first provider that
+// serves it.
+func (r *remoteReader) fill(off int64) error {
+	n := min(uint64(RemoteWindow), r.size-uint64(off))
+	var buf bytes.Buffer
+	var errs []error
+	for len(r.provs) > 0 {
+		p := r.provs[0]
+		buf.Reset()
+		_, err := blobs.FetchRange(r.ctx, r.ep, p.Addr, p.Ref, r.groupLog, uint64(off), n, &buf, 0)
+		if err == nil {
+			r.win, r.winOff = buf.Bytes(), off
+			return nil
+		}
+		errs = append(errs, err)
+		if r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
+		// Next time ask the next peer first; one at fault is not asked
+		// again.
+		r.provs = r.provs[1:]
+		if !blobs.PeerFault(err) {
+			r.provs = append(r.provs, p)
+		}
+		if len(errs) >= 2*len(r.provs)+2 {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return live.ErrNoProviders
+	}
+	return errors.Join(errs...)
+}
+
+func (r *remoteReader) Read(p []byte) (int, error) {
+	if r.pos >= int64(r.size) {
+		return 0, io.EOF
+	}
+	if r.pos < r.winOff || r.pos >= r.winOff+int64(len(r.win)) {
+		if err := r.fill(r.pos); err != nil {
+			return 0, fmt.Errorf("engine: read content: %w", err)
+		}
+	}
+	n := copy(p, r.win[r.pos-r.winOff:])
+	r.pos += int64(n)
+	return n, nil
+}
+
+func (r *remoteReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += int64(r.size)
+	default:
+		return 0, errors.New("engine: seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("engine: seek: negative position")
+	}
+	r.pos = offset
+	return offset, nil
+}
+
+func (r *remoteReader) Close() error { return nil }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -381,5 +382,86 @@ func TestDownloadGivenUp(t *testing.T) {
 	})
 	if st, _ := b.live.DownloadStats(ctx); st.Queued != 0 {
 		t.Fatalf("%d downloads still queued", st.Queued)
+	}
+}
+
+// TestOpenContentRemote: content a node does not hold is read from a peer
+// that does, checked, a window at a time: a seek and a short read fetch
+// about one window, nothing is stored, and the whole reads back intact.
+func TestOpenContentRemote(t *testing.T) {
+	ctx := context.Background()
+	a, b := openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	author, _ := a.Authors().Default(ctx)
+	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	se, err := doc.Set(ctx, author, []byte("big"), content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := tk.Nodes
+	tk.Nodes = nil
+	bdoc, err := b.Docs().Import(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b fetches no content by itself.
+	if err := bdoc.SetDownloadPolicy(ctx, replica.DownloadPolicy{Mode: replica.DownloadNothingExcept}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.StartSync(ctx, peers...); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.WaitSynced(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	e, err := bdoc.Get(ctx, author.ID(), []byte("big"))
+	if err != nil || e.Hash != se.Hash {
+		t.Fatalf("entry on b: %v", err)
+	}
+	r, err := bdoc.OpenContent(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	off := int64(2<<20 + 12345)
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 1000)
+	if _, err := io.ReadFull(r, part); err != nil || !bytes.Equal(part, content[off:off+1000]) {
+		t.Fatalf("read at %d: %v", off, err)
+	}
+	// The first window, fetched by OpenContent, and the one at off, with
+	// their proofs: not the value's 3 MiB.
+	if sent := a.ContentServerStats().BytesSent; sent > 2*RemoteWindow+64<<10 {
+		t.Fatalf("%d bytes sent for two windows", sent)
+	}
+	if st := bdoc.ContentStatus(e); st != live.ContentMissing {
+		t.Fatalf("content status %v after reads from the peer, want missing", st)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(all, content) {
+		t.Fatalf("whole value: %d bytes, %v", len(all), err)
+	}
+	// A value no peer holds fails at once.
+	lost, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("lost"), replica.HashContent([]byte("nowhere")), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.WaitSynced(ctx, a.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bdoc.OpenContent(ctx, lost); !errors.Is(err, ErrContentNotHeld) {
+		t.Fatalf("OpenContent of content nobody holds: %v", err)
 	}
 }

@@ -355,6 +355,31 @@ func (s *scheduler) candidates(dl *download) []candidate {
 // goroutine and touches only what it was given (refs is a copy of dl's
 // documents) and the stores.
 func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) (endpoint.NodeID, error) {
+	provs := la.providers(cands, refs)
+	if len(provs) == 0 {
+		return endpoint.NodeID{}, fmt.Errorf("live: download %x…: %w", dl.hash[:5], ErrNoProviders)
+	}
+	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
+	defer cancel()
+	res, err := blobs.Download(ctx, la.ep, la.content, dl.hash, dl.size, provs, blobs.DownloadConfig{
+		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout})
+	if err != nil {
+		if la.ctx.Err() != nil {
+			return endpoint.NodeID{}, la.ctx.Err()
+		}
+		return endpoint.NodeID{}, err
+	}
+	if err := la.content.DeleteWant(dl.hash); err != nil {
+		return res.Top(), err
+	}
+	return res.Top(), nil
+}
+
+// providers turns the scheduler's candidates into providers to fetch
+// from: the candidates, then the peers each document of refs last synced
+// with, each with the address its last session recorded when the
+// candidate came without one. It touches only the store actor.
+func (la *Actor) providers(cands []candidate, refs []blobs.Ref) []blobs.Provider {
 	tried := make(map[endpoint.NodeID]bool, len(cands))
 	for _, c := range cands {
 		tried[c.addr.ID] = true
@@ -371,9 +396,6 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 			}
 		}
 	}
-	if len(cands) == 0 {
-		return endpoint.NodeID{}, fmt.Errorf("live: download %x…: %w", dl.hash[:5], ErrNoProviders)
-	}
 	provs := make([]blobs.Provider, 0, len(cands))
 	for _, c := range cands {
 		addr := c.addr
@@ -386,20 +408,28 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 		}
 		provs = append(provs, blobs.Provider{Addr: addr, Ref: c.ref})
 	}
-	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
-	defer cancel()
-	res, err := blobs.Download(ctx, la.ep, la.content, dl.hash, dl.size, provs, blobs.DownloadConfig{
-		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout})
-	if err != nil {
-		if la.ctx.Err() != nil {
-			return endpoint.NodeID{}, la.ctx.Err()
+	return provs
+}
+
+// ContentProviders lists the peers to ask for the content of se in doc,
+// in the order a download of it would ask them: the peers remembered for
+// its download if one is queued (the entry's sender, announcers of the
+// content), the document's neighbours, and the peers it last synced with.
+// The list may name peers that do not hold the content.
+func (la *Actor) ContentProviders(ctx context.Context, doc replica.NamespaceID, se replica.SignedEntry) ([]blobs.Provider, error) {
+	if se.IsTombstone() {
+		return nil, nil
+	}
+	cands, err := call(ctx, la, func(s *scheduler) []candidate {
+		if dl := s.dl.byHash[se.Hash]; dl != nil {
+			return s.candidates(dl)
 		}
-		return endpoint.NodeID{}, err
+		return s.candidates(&download{hash: se.Hash, size: se.Len, docs: []*wantDoc{{ref: blobs.RefOf(doc, &se)}}})
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := la.content.DeleteWant(dl.hash); err != nil {
-		return res.Top(), err
-	}
-	return res.Top(), nil
+	return la.providers(cands, []blobs.Ref{blobs.RefOf(doc, &se)}), nil
 }
 
 // storedAddr returns the address a peer was last reached on, as the
