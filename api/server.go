@@ -25,7 +25,10 @@ import (
 // DefaultConfig.
 type Config struct {
 	// MaxValueBytes bounds the body of PUT .../entries/{key}: the value
-	// of one entry. Larger values are refused with 413. Default 64 MiB.
+	// of one entry. Larger values are refused with 413. The body streams
+	// into the content store, so the bound is on disk, not memory; the
+	// content store's own limit applies too. Default 1 GiB, the content
+	// store's default.
 	MaxValueBytes int64
 	// MaxBodyBytes bounds JSON request bodies. Default 1 MiB.
 	MaxBodyBytes int64
@@ -57,7 +60,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		MaxValueBytes: 64 << 20,
+		MaxValueBytes: 1 << 30,
 		MaxBodyBytes:  1 << 20,
 		MaxPageSize:   1000,
 		EventReplay:   1024,
@@ -553,7 +556,7 @@ func (s *Server) setEntry(w http.ResponseWriter, r *http.Request) error {
 		return badRequest(wire.CodeBadRequest, "the key is empty")
 	}
 	if r.ContentLength > s.cfg.MaxValueBytes {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: fmt.Sprintf("the value is %d bytes, over the limit of %d", r.ContentLength, s.cfg.MaxValueBytes)}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: wire.CodeTooLarge, Message: fmt.Sprintf("the value is %d bytes, over the limit of %d (the daemon's --max-value-bytes)", r.ContentLength, s.cfg.MaxValueBytes)}
 	}
 	d, err := s.doc(r)
 	if err != nil {
