@@ -134,3 +134,30 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 		t.Fatalf("Get: %v", err)
 	}
 }
+
+// TestDownloadSlowProvider: with a fast provider and one paced to 256
+// KiB/s, the fast one sends most of the blob: pieces follow measured
+// rates, and the fast one takes over the rest of the slow one's piece.
+func TestDownloadSlowProvider(t *testing.T) {
+	content := blobOfSize(6<<20, 13)
+	fast, slow := newServer(t), newServer(t)
+	se := fast.hold(t, "k", content)
+	slow.store.Put(bytes.NewReader(content))
+	slow.entries.add(se)
+	slow.srv.pace = newPacer(256 << 10)
+	ref := RefOf(se.Namespace, &se)
+	store := openStore(t, 64<<20)
+	res, err := Download(ctxT(t), openEndpoint(t), store, se.Hash, se.Len,
+		[]Provider{{slow.ep.Addr(), ref}, {fast.ep.Addr(), ref}}, DownloadConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Get: %v", err)
+	}
+	slowRes, fastRes := res.Providers[0], res.Providers[1]
+	t.Logf("slow sent %d bytes in %d requests, fast %d in %d; %d pieces taken over", slowRes.Received, slowRes.Requests, fastRes.Received, fastRes.Requests, res.Stolen)
+	if fastRes.Received < 3*se.Len/4 || res.Stolen == 0 {
+		t.Fatalf("the fast provider sent %d of %d bytes, %d pieces taken over", fastRes.Received, se.Len, res.Stolen)
+	}
+}
