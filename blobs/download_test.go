@@ -93,8 +93,8 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 		_, err := Download(ctx, client, store, se.Hash, se.Len, []Provider{{slow.ep.Addr(), ref}}, DownloadConfig{})
 		done <- err
 	}()
-	testutil.Eventually(t, 10*time.Second, func() bool { return slow.srv.Stats().BytesSent > 1<<20 },
-		"a quarter of the blob sent")
+	testutil.Eventually(t, 10*time.Second, func() bool { return slow.srv.Stats().BytesSent > 3<<19 },
+		"1.5 MiB of the blob sent")
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled download: %v", err)
@@ -113,7 +113,9 @@ func TestDownloadResumesAfterRestart(t *testing.T) {
 	}
 	held := p.Held()
 	p.Close()
-	if held < 1<<20 || held >= se.Len {
+	// What was sent less what was in flight or not yet written when the
+	// download was cut off.
+	if held < 1<<19 || held >= se.Len {
 		t.Fatalf("%d bytes held after the restart", held)
 	}
 	fast := newServer(t)
