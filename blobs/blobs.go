@@ -140,7 +140,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	closed   bool
-	unsynced map[string]struct{} // files and directories written since the last sync
+	unsynced map[string]struct{}       // files and directories written since the last sync
 	fetching map[replica.Hash]*Partial // nil while BeginFetch opens it
 	// durableDirs are the fan-out directories whose entry in dir was
 	// synced since Open: a durable put into another one syncs dir too.

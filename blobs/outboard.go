@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"lukechampine.com/blake3/bao"
 
+	"github.com/docsnode/docsnode/internal/readseek"
 	"github.com/docsnode/docsnode/replica"
 )
 
@@ -260,20 +261,12 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 }
 
 func (c *checkedReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += c.pos
-	case io.SeekEnd:
-		offset += int64(c.bt.tree.size)
-	default:
-		return 0, errors.New("blobs: seek: invalid whence")
+	pos, err := readseek.Offset(c.pos, int64(c.bt.tree.size), offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("blobs: seek: negative position")
-	}
-	c.pos = offset
-	return offset, nil
+	c.pos = pos
+	return pos, nil
 }
 
 func (c *checkedReader) Close() error { return c.bt.Close() }

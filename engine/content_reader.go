@@ -8,15 +8,16 @@ import (
 	"io"
 	"sync"
 
-	"github.com/docsnode/docsnode/endpoint"
-	"github.com/docsnode/docsnode/live"
-
 	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
+	"github.com/docsnode/docsnode/internal/readseek"
+	"github.com/docsnode/docsnode/live"
 	"github.com/docsnode/docsnode/replica"
 )
 
 // ErrCorrupt: the stored content does not hash to its entry's hash. A
-// ContentReader that read the whole content says so at the end; the
+// ContentReader's read that meets a chunk group that does not match says
+// so; the
 // content is fetched again from peers.
 var ErrCorrupt = blobs.ErrCorrupt
 
@@ -189,20 +190,12 @@ func (r *remoteReader) Read(p []byte) (int, error) {
 }
 
 func (r *remoteReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.pos
-	case io.SeekEnd:
-		offset += int64(r.size)
-	default:
-		return 0, errors.New("engine: seek: invalid whence")
+	pos, err := readseek.Offset(r.pos, int64(r.size), offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("engine: seek: negative position")
-	}
-	r.pos = offset
-	return offset, nil
+	r.pos = pos
+	return pos, nil
 }
 
 func (r *remoteReader) Close() error { return nil }

@@ -155,22 +155,8 @@ func TestDownloadPolicyExcludesPrefix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tk, err := doc.Share(ctx, ShareRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Import without peers, so that the policy is in place before the
-	// first sync.
-	peers := tk.Nodes
-	tk.Nodes = nil
-	bdoc, err := b.Docs().Import(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	policy := replica.DownloadPolicy{Mode: replica.DownloadEverythingExcept, Filters: []replica.KeyFilter{{Key: []byte("skip/"), Prefix: true}}}
-	if err := bdoc.SetDownloadPolicy(ctx, policy); err != nil {
-		t.Fatal(err)
-	}
+	bdoc, peers := importWithPolicy(t, b, doc, policy)
 	if got, err := bdoc.DownloadPolicy(ctx); err != nil || got.Mode != policy.Mode || len(got.Filters) != 1 {
 		t.Fatalf("DownloadPolicy = %+v, %v", got, err)
 	}
@@ -401,20 +387,8 @@ func TestOpenContentRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := doc.Share(ctx, ShareRead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peers := tk.Nodes
-	tk.Nodes = nil
-	bdoc, err := b.Docs().Import(ctx, tk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// b fetches no content by itself.
-	if err := bdoc.SetDownloadPolicy(ctx, replica.DownloadPolicy{Mode: replica.DownloadNothingExcept}); err != nil {
-		t.Fatal(err)
-	}
+	bdoc, peers := importWithPolicy(t, b, doc, replica.DownloadPolicy{Mode: replica.DownloadNothingExcept})
 	if err := bdoc.StartSync(ctx, peers...); err != nil {
 		t.Fatal(err)
 	}
@@ -464,4 +438,26 @@ func TestOpenContentRemote(t *testing.T) {
 	if _, err := bdoc.OpenContent(ctx, lost); !errors.Is(err, ErrContentNotHeld) {
 		t.Fatalf("OpenContent of content nobody holds: %v", err)
 	}
+}
+
+// importWithPolicy imports doc, shared read-only, on b without its peers,
+// so that policy is in place before the first sync; the caller starts
+// syncing with the peers returned.
+func importWithPolicy(t *testing.T, b *Engine, doc *Doc, policy replica.DownloadPolicy) (*Doc, []endpoint.NodeAddr) {
+	t.Helper()
+	ctx := context.Background()
+	tk, err := doc.Share(ctx, ShareRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := tk.Nodes
+	tk.Nodes = nil
+	bdoc, err := b.Docs().Import(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdoc.SetDownloadPolicy(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	return bdoc, peers
 }
