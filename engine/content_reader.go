@@ -17,8 +17,7 @@ import (
 
 // ErrCorrupt: the stored content does not hash to its entry's hash. A
 // ContentReader's read that meets a chunk group that does not match says
-// so; the
-// content is fetched again from peers.
+// so; the content is fetched again from peers.
 var ErrCorrupt = blobs.ErrCorrupt
 
 // ContentReader opens the content behind an entry for streaming: a large
