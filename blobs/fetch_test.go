@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -480,5 +481,31 @@ func TestFetchRange(t *testing.T) {
 	}
 	if len(l.asked()) != 1 {
 		t.Fatalf("liar asked %d times", len(l.asked()))
+	}
+}
+
+// TestServeChecksWhatItSends: a server whose copy went bad on disk finds
+// it out while sending, removes the copy and resets the stream: the
+// client gets no bad byte and does not take the server for a liar.
+func TestServeChecksWhatItSends(t *testing.T) {
+	srv := newServer(t)
+	content := blobOfSize(5*16<<10, 31)
+	se := srv.hold(t, "k", content)
+	// Flip a byte in the third group of the stored file.
+	f, err := os.OpenFile(srv.store.path(se.Hash), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{content[2*16<<10+5] ^ 1}, 2*16<<10+5); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	store := openStore(t, 1<<20)
+	_, err = Fetch(ctxT(t), openEndpoint(t), srv.ep.Addr(), store, RefOf(se.Namespace, &se), time.Second)
+	if err == nil || PeerFault(err) {
+		t.Fatalf("fetch from a server with a bad copy: %v", err)
+	}
+	if st := srv.srv.Stats(); st.Corrupt != 1 || srv.store.Has(se.Hash) {
+		t.Fatalf("server stats %+v, still holds the copy: %v", st, srv.store.Has(se.Hash))
 	}
 }

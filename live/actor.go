@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docsnode/docsnode/actor"
@@ -231,6 +232,12 @@ type Actor struct {
 	content *blobs.Store  // nil: no downloads
 	server  *Server       // the sync server registered on ep
 	blobSrv *blobs.Server // the content server, nil without content
+
+	// peerFaults and takeovers count, over all downloads, providers
+	// dropped for sending what the content is not, and pieces taken over
+	// from a slower provider (blobs.DownloadResult); the download
+	// goroutines add to them.
+	peerFaults, takeovers atomic.Uint64
 
 	ctx       context.Context
 	cancel    context.CancelFunc

@@ -152,13 +152,19 @@ type DownloadStats struct {
 	// after DownloadRetries attempts (EventContentFailed), Retried the
 	// failed attempts that were tried again.
 	Completed, Failed, Retried uint64
+	// PeerFaults counts providers dropped from a download for sending a
+	// chunk group or proof that did not match, another length or more
+	// bytes than asked (blobs.PeerFault); Takeovers the pieces a faster
+	// provider took over from a slower one.
+	PeerFaults, Takeovers uint64
 }
 
 // DownloadStats returns the downloader's counters.
 func (la *Actor) DownloadStats(ctx context.Context) (DownloadStats, error) {
 	return call(ctx, la, func(s *scheduler) DownloadStats {
 		return DownloadStats{Queued: len(s.dl.byHash), Running: s.dl.running, Dropped: s.dl.dropped,
-			Completed: s.dl.completed, Failed: s.dl.failed, Retried: s.dl.retried}
+			Completed: s.dl.completed, Failed: s.dl.failed, Retried: s.dl.retried,
+			PeerFaults: la.peerFaults.Load(), Takeovers: la.takeovers.Load()}
 	})
 }
 
@@ -363,6 +369,12 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 	defer cancel()
 	res, err := blobs.Download(ctx, la.ep, la.content, dl.hash, dl.size, provs, blobs.DownloadConfig{
 		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout})
+	for _, p := range res.Providers {
+		if blobs.PeerFault(p.Err) {
+			la.peerFaults.Add(1)
+		}
+	}
+	la.takeovers.Add(uint64(res.Stolen))
 	if err != nil {
 		if la.ctx.Err() != nil {
 			return endpoint.NodeID{}, la.ctx.Err()

@@ -36,6 +36,9 @@ type engineCollector struct {
 
 	downloads        *prometheus.Desc // result
 	downloadRetries  *prometheus.Desc
+	downloadFaults   *prometheus.Desc
+	downloadTakeover *prometheus.Desc
+	contentCorrupt   *prometheus.Desc
 	downloadsQueued  *prometheus.Desc
 	downloadsRunning *prometheus.Desc
 
@@ -91,6 +94,12 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 			"Content downloads: ok = fetched and stored, failed = given up after every retry, dropped = not queued because the wanted set was full.", "result"),
 		downloadRetries: desc("download_retries_total",
 			"Failed download attempts that were tried again later."),
+		downloadFaults: desc("download_peer_faults_total",
+			"Providers dropped from a download for sending a chunk group or proof that did not match, another length, or more than asked."),
+		downloadTakeover: desc("download_takeovers_total",
+			"Pieces of a download a faster provider took over from a slower one."),
+		contentCorrupt: desc("content_served_corrupt_total",
+			"Content requests that found this node's copy not matching its hash: the copy is removed, nothing bad is sent."),
 		downloadsQueued: desc("downloads_queued",
 			"Blobs wanted and not yet fetched or given up."),
 		downloadsRunning: desc("downloads_running",
@@ -129,7 +138,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessionsStarted, c.catchups, c.syncRefused, c.syncPreempted, c.syncInitTimeout,
 		c.contentRefused, c.contentPreempted, c.gossipRefused, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipMembersRefused,
-		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning,
+		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning, c.downloadFaults, c.downloadTakeover, c.contentCorrupt,
 		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
 		c.gcRuns, c.gcRemoved, c.gcRemovedBytes, c.gcProtected, c.gcPending, c.gcLastDuration, c.gcLastRun,
 	} {
@@ -205,6 +214,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.contentRefused, cs.PeerBusy, "peer_limit")
 	counter(c.contentRefused, cs.Timeouts, "timeout")
 	counter(c.contentPreempted, cs.Preempted)
+	counter(c.contentCorrupt, cs.Corrupt)
 
 	if st, err := c.e.SyncStats(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.sessionsStarted, fmt.Errorf("read sync stats: %w", err))
@@ -223,6 +233,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.downloads, dl.Failed, "failed")
 		counter(c.downloads, dl.Dropped, "dropped")
 		counter(c.downloadRetries, dl.Retried)
+		counter(c.downloadFaults, dl.PeerFaults)
+		counter(c.downloadTakeover, dl.Takeovers)
 		gauge(c.downloadsQueued, float64(dl.Queued))
 		gauge(c.downloadsRunning, float64(dl.Running))
 	}
