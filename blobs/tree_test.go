@@ -3,7 +3,9 @@ package blobs
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"lukechampine.com/blake3/bao"
@@ -129,4 +131,89 @@ func TestTreeRangesVerify(t *testing.T) {
 			t.Fatal("a corrupt byte was passed on")
 		}
 	})
+}
+
+// TestOutboardRebuilt: a blob whose outboard is missing (a store from
+// before outboards, or a crash between the two renames) gets it built
+// and checked against its name when it is opened; a blob that does not
+// match its name is then removed.
+func TestOutboardRebuilt(t *testing.T) {
+	s := openStore(t, 1<<20)
+	content := blobOfSize(100_000, 4)
+	h, _, err := s.Put(bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fs.Remove(s.outboardPath(h)); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := s.Open(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("read without an outboard: %v", err)
+	}
+	if st, err := s.fs.Stat(s.outboardPath(h)); err != nil || uint64(st.Size()) != newTree(uint64(len(content)), s.groupLog).outboardSize() {
+		t.Fatalf("outboard not rebuilt: %v", err)
+	}
+	// Bad bytes and no outboard: refused and removed.
+	f, err := os.OpenFile(s.path(h), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{content[0] ^ 1}, 0)
+	f.Close()
+	s.fs.Remove(s.outboardPath(h))
+	if _, _, err := s.Open(h); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open of a bad blob without an outboard: %v", err)
+	}
+	if s.Has(h) {
+		t.Fatal("a bad blob is still held")
+	}
+}
+
+// TestReadChecksGroups: a read of a stored blob fails at the first group
+// that does not match, after returning only good bytes, and the blob is
+// removed.
+func TestReadChecksGroups(t *testing.T) {
+	s := openStore(t, 1<<20)
+	content := blobOfSize(600_000, 6) // 37 groups of 16 KiB
+	h, _, err := s.Put(bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := int64(20*16<<10 + 77)
+	f, err := os.OpenFile(s.path(h), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{content[bad] ^ 1}, bad)
+	f.Close()
+	r, _, err := s.Open(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// A part before the bad group reads fine.
+	if _, err := r.Seek(16<<10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 50_000)
+	if _, err := io.ReadFull(r, part); err != nil || !bytes.Equal(part, content[16<<10:16<<10+50_000]) {
+		t.Fatalf("read before the bad group: %v", err)
+	}
+	r.Seek(0, io.SeekStart)
+	got, err := io.ReadAll(r)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read across the bad group: %v", err)
+	}
+	if int64(len(got)) > 20*16<<10 || !bytes.Equal(got, content[:len(got)]) {
+		t.Fatalf("%d bytes read before the bad group at %d, or bytes that differ", len(got), bad)
+	}
+	if s.Has(h) {
+		t.Fatal("the bad blob is still held")
+	}
 }
