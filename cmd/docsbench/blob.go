@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/client"
+	"github.com/docsnode/docsnode/endpoint"
+	ticketpkg "github.com/docsnode/docsnode/ticket"
 	"lukechampine.com/blake3"
 )
 
@@ -32,12 +33,21 @@ Every daemon runs with --max-content-bytes of -size (so a value over the
 1 GiB default can be measured; each daemon keeps a copy on disk), p0 with
 --max-value-bytes of it too. Provider p0 creates a document and sets one
 value of -size bytes of
-deterministic pseudo-random data, streamed through its API by the client
-(never held in memory here), then shares the document read-only. With
+deterministic pseudo-random data (ChaCha8, seeded per 16 KiB block so
+that any range can be made alone), streamed through its API by the
+client (never held in memory here), then shares the document read-only. With
 -providers N > 1, providers p1..pN-1 import the ticket and each waits for
 the content to be held (its content-ready event) before the next. With
 -throttle, the last provider serves content at that rate
-(--content-max-upload-rate). Then the fetcher imports the ticket; the
+(--content-max-upload-rate). With -liar, a lying provider runs too: a
+docsbench blob-liar process that makes the same value and serves it on
+the content protocol from an endpoint of its own, with one chunk group
+in ten corrupted (index 3 modulo 10; the proofs are honest), and speaks
+no other protocol. Its node address is added to the ticket the fetcher
+imports (not to the providers'), so the fetcher counts it among the
+document's peers: its syncs with it fail, and its download asks it for
+content along with the honest providers, and must drop it at its first
+corrupt group. Then the fetcher imports the ticket; the
 transfer is timed from the import call to the fetcher's content-ready
 event for the value. Last, the fetcher's API streams the value back and
 its BLAKE3 hash is checked against the entry.
@@ -53,6 +63,9 @@ Figures (last line):
   mb_per_s              size / transfer time, in 10^6 bytes per second
   peak_rss_mb           the fetcher's peak above its resident set, MiB
   provider_peak_rss_mb  the largest provider's peak during the transfer, MiB
+  seconds               the transfer time
+  liar_requests         with -liar: the requests the liar answered
+  liar_bytes            with -liar: the bytes it wrote to their streams
 
 Flags:
 `
@@ -80,7 +93,7 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 	size := fs.String("size", "64MiB", "the value's size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); every daemon gets --max-content-bytes of it, and each holds a copy on disk")
 	fs.IntVar(&f.providers, "providers", 1, "daemons that hold the value before the fetcher joins")
 	throttle := fs.String("throttle", "", "upload rate of the last provider, in bytes per second (units as -size), passed as --content-max-upload-rate; needs -providers 2 or more")
-	fs.BoolVar(&f.liar, "liar", false, "one provider corrupts one chunk group in ten (not supported yet)")
+	fs.BoolVar(&f.liar, "liar", false, "a provider of the liar's own (docsbench blob-liar) that corrupts one chunk group in ten is in the fetcher's ticket")
 	fs.StringVar(&f.bin, "bin", "", "the docsnode binary (default: go build it)")
 	fs.StringVar(&f.dir, "dir", "", "parent of the temporary directory (default: the system's)")
 	fs.DurationVar(&f.setup, "setup", 60*time.Second, "longest wait for a daemon's socket")
@@ -112,9 +125,6 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 		if f.providers < 2 {
 			return f, errors.New("-throttle slows the last provider while the others serve at full rate: use it with -providers 2 or more (3 in docs/benchmarks.md)")
 		}
-	}
-	if f.liar {
-		return f, errors.New("-liar: not supported yet (docsnode has no way yet to make a provider corrupt the chunk groups it serves)")
 	}
 	return f, nil
 }
@@ -181,6 +191,14 @@ func runBlob(args []string) error {
 			d.stop(f.stop) // a no-op for a daemon already stopped
 		}
 	}()
+	// The liar builds its tree of the value while the daemons start.
+	var lp *liarProc
+	if f.liar {
+		if lp, err = startLiar(f.size, filepath.Join(tmp, "liar.log")); err != nil {
+			return err
+		}
+		defer lp.stop(f.stop) // a no-op for a liar already stopped
+	}
 	// Every daemon stores and downloads a value of the size.
 	sizeFlags := []string{"--max-content-bytes", strconv.FormatInt(f.size, 10)}
 	start := func(name string, extra ...string) (*daemonProc, error) {
@@ -221,7 +239,7 @@ func runBlob(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	value := io.LimitReader(rand.NewChaCha8([32]byte{'b', 'l', 'o', 'b'}), f.size)
+	value := io.NewSectionReader(blobContent{f.size}, 0, f.size)
 	entry, err := p0.c.SetReader(ctx, doc.ID, "blob", value, client.SetOptions{Length: f.size})
 	if err != nil {
 		return fmt.Errorf("p0: set %d bytes: %w", f.size, err)
@@ -247,6 +265,14 @@ func runBlob(args []string) error {
 		fmt.Printf("p%d holds the value after %.2f s (%.1f MB/s)\n", i+1, took.Seconds(), mbPerSec(f.size, took))
 	}
 
+	// The fetcher's ticket names the liar too.
+	fetchTicket := tk.Ticket
+	if lp != nil {
+		if fetchTicket, err = liarTicket(lp, tk.Ticket, entry.Hash, f.timeout); err != nil {
+			return err
+		}
+	}
+
 	// The measured transfer.
 	procs := append(append([]*daemonProc{}, providers...), fetcher)
 	bases := make([]int64, len(procs))
@@ -255,7 +281,7 @@ func runBlob(args []string) error {
 			return err
 		}
 	}
-	took, err := fetchValue(ctx, fetcher, tk.Ticket, entry.Hash, f.timeout)
+	took, err := fetchValue(ctx, fetcher, fetchTicket, entry.Hash, f.timeout)
 	if err != nil {
 		return fmt.Errorf("fetcher: %w", err)
 	}
@@ -300,9 +326,55 @@ func runBlob(args []string) error {
 			fmt.Fprintf(os.Stderr, "daemon %s: %v\n", d.name, err)
 		}
 	}
-	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f\n",
-		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak))
+	liarFigures := ""
+	if lp != nil {
+		requests, bytes, err := lp.stop(f.stop)
+		if err != nil {
+			return fmt.Errorf("liar: %w\n%s", err, tail(filepath.Join(tmp, "liar.log")))
+		}
+		if requests == 0 {
+			fmt.Println("the liar was never asked for content")
+		}
+		liarFigures = fmt.Sprintf(" liar_requests=%d liar_bytes=%d", requests, bytes)
+	}
+	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f seconds=%.2f%s\n",
+		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak), took.Seconds(), liarFigures)
 	return nil
+}
+
+// liarTicket waits for the liar to serve, checks that its value is the
+// entry's, and returns ticket with the liar's address added first.
+func liarTicket(lp *liarProc, ticket, hash string, timeout time.Duration) (string, error) {
+	addr, liarHash, err := lp.wait(timeout)
+	if err != nil {
+		return "", fmt.Errorf("liar: %w", err)
+	}
+	if liarHash != hash {
+		return "", fmt.Errorf("liar: its value hashes to %s, p0's to %s: they must come from the same generator", liarHash, hash)
+	}
+	t, err := ticketpkg.Parse(ticket)
+	if err != nil {
+		return "", fmt.Errorf("p0's ticket: %w", err)
+	}
+	t.Nodes = append([]endpoint.NodeAddr{addr}, t.Nodes...)
+	if len(t.Nodes) > ticketpkg.MaxNodes {
+		t.Nodes = t.Nodes[:ticketpkg.MaxNodes]
+	}
+	out, err := t.ExportText()
+	if err != nil {
+		return "", fmt.Errorf("the ticket with the liar: %w", err)
+	}
+	fmt.Printf("the liar %s serves; the fetcher's ticket names it first of %d nodes\n", addr.ID.Short(), len(t.Nodes))
+	return out, nil
+}
+
+// tail is the end of a log file.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
 
 // fetchValue imports the ticket on d and waits, on d's event stream from
