@@ -352,9 +352,20 @@ func liarTicket(lp *liarProc, ticket, hash string, timeout time.Duration) (strin
 	if liarHash != hash {
 		return "", fmt.Errorf("liar: its value hashes to %s, p0's to %s: they must come from the same generator", liarHash, hash)
 	}
+	out, err := ticketWith(ticket, addr)
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("the liar %s serves; the fetcher's ticket names it first\n", addr.ID.Short())
+	return out, nil
+}
+
+// ticketWith returns ticket with addr added as its first node (and its
+// last node dropped if it already had ticket.MaxNodes).
+func ticketWith(ticket string, addr endpoint.NodeAddr) (string, error) {
 	t, err := ticketpkg.Parse(ticket)
 	if err != nil {
-		return "", fmt.Errorf("p0's ticket: %w", err)
+		return "", fmt.Errorf("parse the ticket: %w", err)
 	}
 	t.Nodes = append([]endpoint.NodeAddr{addr}, t.Nodes...)
 	if len(t.Nodes) > ticketpkg.MaxNodes {
@@ -362,9 +373,8 @@ func liarTicket(lp *liarProc, ticket, hash string, timeout time.Duration) (strin
 	}
 	out, err := t.ExportText()
 	if err != nil {
-		return "", fmt.Errorf("the ticket with the liar: %w", err)
+		return "", fmt.Errorf("the ticket with %s added: %w", addr.ID.Short(), err)
 	}
-	fmt.Printf("the liar %s serves; the fetcher's ticket names it first of %d nodes\n", addr.ID.Short(), len(t.Nodes))
 	return out, nil
 }
 

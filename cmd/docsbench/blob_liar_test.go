@@ -3,14 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	cryptorand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net/netip"
 	"slices"
 	"testing"
 
 	"github.com/docsnode/docsnode/blobs"
+	"github.com/docsnode/docsnode/endpoint"
 	"github.com/docsnode/docsnode/replica"
+	"github.com/docsnode/docsnode/ticket"
 	"lukechampine.com/blake3"
 )
 
@@ -166,5 +171,84 @@ func TestLiarRespond(t *testing.T) {
 	r = answer(&blobs.Request{Hash: hash, GroupLog: blobs.DefaultGroupLog, Ranges: []blobs.Range{{Start: 20, End: 23}}})
 	if st, _ := header(r); st != liarStatusBadRequest {
 		t.Fatalf("groups beyond the content: status %d, want BadRequest", st)
+	}
+}
+
+// TestLiarServes: a download from the liar over QUIC (blobs.Download, the
+// fetcher's own code) drops it as a peer at fault after the groups before
+// group 3, and the liar counts the request and the bytes it wrote.
+func TestLiarServes(t *testing.T) {
+	const size = 40 * 16 << 10
+	content := make([]byte, size)
+	blobContent{size}.ReadAt(content, 0)
+	l, err := newLiar(blobContent{size}, size, blobs.DefaultGroupLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	server, err := endpoint.Open(ctx, endpoint.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := server.Handle(endpoint.ALPNBlobs, l); err != nil {
+		t.Fatal(err)
+	}
+	client, err := endpoint.Open(ctx, endpoint.TestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store, err := blobs.Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	hash := replica.Hash(blake3.Sum256(content))
+	ref := blobs.Ref{Key: []byte("blob"), Hash: hash, Len: size}
+	res, err := blobs.Download(ctx, client, store, hash, size, []blobs.Provider{{Addr: server.Addr(), Ref: ref}}, blobs.DownloadConfig{})
+	if err == nil || len(res.Providers) != 1 || !blobs.PeerFault(res.Providers[0].Err) || !errors.Is(res.Providers[0].Err, blobs.ErrHashMismatch) {
+		t.Fatalf("download from the liar: %+v, %v; want the liar dropped for a hash mismatch", res, err)
+	}
+	if res.Providers[0].Received < 3*16<<10 {
+		t.Fatalf("received %d bytes from the liar, want groups 0-2 at least", res.Providers[0].Received)
+	}
+	server.Close() // waits for the liar's handlers
+	if l.requests.Load() != 1 || l.bytes.Load() < 3*16<<10 {
+		t.Fatalf("the liar counted %d requests, %d bytes; want 1 and groups 0-2 at least", l.requests.Load(), l.bytes.Load())
+	}
+}
+
+// TestTicketWith: the liar's address goes first, the rest of the ticket
+// is kept.
+func TestTicketWith(t *testing.T) {
+	ns, err := replica.NewNamespace(cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := endpoint.NodeAddr{ID: endpoint.GenerateSecretKey().Public(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4000")}}
+	liarAddr := endpoint.NodeAddr{ID: endpoint.GenerateSecretKey().Public(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:5000")}}
+	tk, err := ticket.New(replica.ReadCapability(ns.ID()), honest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := tk.ExportText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ticketWith(text, liarAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ticket.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ticket.New(tk.Capability, liarAddr, honest)
+	if !got.Equal(want) {
+		t.Fatalf("got %#v, want %#v", got.Nodes, want.Nodes)
+	}
+	if _, err := ticketWith("docnotaticket", liarAddr); err == nil {
+		t.Fatal("a bad ticket was taken")
 	}
 }
