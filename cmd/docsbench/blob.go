@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +43,10 @@ client (never held in memory here), then shares the document read-only. With
 -providers N > 1, providers p1..pN-1 import the ticket and each waits for
 the content to be held (its content-ready event) before the next. With
 -throttle, the last provider serves content at that rate
-(--content-max-upload-rate). With -liar, a lying provider runs too: a
+(--content-max-upload-rate). The fetcher's ticket is p0's with the
+addresses of p1..pN-1 added, so that its download knows every provider
+from the start (with p0's alone it asks p0 only: the others become
+members of its swarm after its download started). With -liar, a lying provider runs too: a
 docsbench blob-liar process that makes the same value and serves it on
 the content protocol from an endpoint of its own, with one chunk group
 in ten corrupted (index 3 modulo 10; the proofs are honest), and speaks
@@ -64,6 +71,10 @@ Figures (last line):
   peak_rss_mb           the fetcher's peak above its resident set, MiB
   provider_peak_rss_mb  the largest provider's peak during the transfer, MiB
   seconds               the transfer time
+  served_mb             what each provider's content server sent during
+                        the transfer (docsnode_content_sent_bytes_total),
+                        10^6 bytes, p0/p1/...; ? where a daemon does not
+                        export it
   liar_requests         with -liar: the requests the liar answered
   liar_bytes            with -liar: the bytes it wrote to their streams
 
@@ -265,12 +276,25 @@ func runBlob(args []string) error {
 		fmt.Printf("p%d holds the value after %.2f s (%.1f MB/s)\n", i+1, took.Seconds(), mbPerSec(f.size, took))
 	}
 
-	// The fetcher's ticket names the liar too.
-	fetchTicket := tk.Ticket
-	if lp != nil {
-		if fetchTicket, err = liarTicket(lp, tk.Ticket, entry.Hash, f.timeout); err != nil {
+	// The fetcher's ticket names every provider, and the liar first.
+	var front, back []endpoint.NodeAddr
+	for _, p := range providers[1:] {
+		addr, err := nodeAddrOf(ctx, p)
+		if err != nil {
 			return err
 		}
+		back = append(back, addr)
+	}
+	if lp != nil {
+		addr, err := liarAddr(lp, entry.Hash, f.timeout)
+		if err != nil {
+			return err
+		}
+		front = append(front, addr)
+	}
+	fetchTicket, err := ticketWith(tk.Ticket, front, back)
+	if err != nil {
+		return err
 	}
 
 	// The measured transfer.
@@ -281,9 +305,20 @@ func runBlob(args []string) error {
 			return err
 		}
 	}
+	sentBefore := make([]float64, len(providers))
+	for i, p := range providers {
+		sentBefore[i] = contentSent(ctx, p)
+	}
 	took, err := fetchValue(ctx, fetcher, fetchTicket, entry.Hash, f.timeout)
 	if err != nil {
 		return fmt.Errorf("fetcher: %w", err)
+	}
+	served := make([]string, len(providers))
+	for i, p := range providers {
+		served[i] = "?"
+		if after := contentSent(ctx, p); after >= 0 && sentBefore[i] >= 0 {
+			served[i] = fmt.Sprintf("%.1f", (after-sentBefore[i])/1e6)
+		}
 	}
 	peaks := make([]int64, len(procs))
 	for i, p := range procs {
@@ -294,7 +329,7 @@ func runBlob(args []string) error {
 	var providerPeak int64
 	for i, p := range providers {
 		providerPeak = max(providerPeak, peaks[i])
-		fmt.Printf("%s: peak RSS %.1f MiB above its %.1f MiB during the transfer\n", p.name, mib(peaks[i]), mib(bases[i]))
+		fmt.Printf("%s: sent %s MB of content and proofs, peak RSS %.1f MiB above its %.1f MiB during the transfer\n", p.name, served[i], mib(peaks[i]), mib(bases[i]))
 	}
 	fetcherPeak := peaks[len(peaks)-1]
 	fmt.Printf("fetcher held %d bytes %.2f s after its import, peak RSS %.1f MiB above its %.1f MiB\n",
@@ -337,45 +372,91 @@ func runBlob(args []string) error {
 		}
 		liarFigures = fmt.Sprintf(" liar_requests=%d liar_bytes=%d", requests, bytes)
 	}
-	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f seconds=%.2f%s\n",
-		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak), took.Seconds(), liarFigures)
+	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f seconds=%.2f served_mb=%s%s\n",
+		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak), took.Seconds(), strings.Join(served, "/"), liarFigures)
 	return nil
 }
 
-// liarTicket waits for the liar to serve, checks that its value is the
-// entry's, and returns ticket with the liar's address added first.
-func liarTicket(lp *liarProc, ticket, hash string, timeout time.Duration) (string, error) {
+// liarAddr waits for the liar to serve, checks that its value is the
+// entry's, and returns its address.
+func liarAddr(lp *liarProc, hash string, timeout time.Duration) (endpoint.NodeAddr, error) {
 	addr, liarHash, err := lp.wait(timeout)
 	if err != nil {
-		return "", fmt.Errorf("liar: %w", err)
+		return addr, fmt.Errorf("liar: %w", err)
 	}
 	if liarHash != hash {
-		return "", fmt.Errorf("liar: its value hashes to %s, p0's to %s: they must come from the same generator", liarHash, hash)
-	}
-	out, err := ticketWith(ticket, addr)
-	if err != nil {
-		return "", err
+		return addr, fmt.Errorf("liar: its value hashes to %s, p0's to %s: they must come from the same generator", liarHash, hash)
 	}
 	fmt.Printf("the liar %s serves; the fetcher's ticket names it first\n", addr.ID.Short())
-	return out, nil
+	return addr, nil
 }
 
-// ticketWith returns ticket with addr added as its first node (and its
-// last node dropped if it already had ticket.MaxNodes).
-func ticketWith(ticket string, addr endpoint.NodeAddr) (string, error) {
+// nodeAddrOf asks a daemon for its node address.
+func nodeAddrOf(ctx context.Context, d *daemonProc) (endpoint.NodeAddr, error) {
+	n, err := d.c.Node(ctx)
+	if err != nil {
+		return endpoint.NodeAddr{}, fmt.Errorf("%s: node: %w", d.name, err)
+	}
+	var addr endpoint.NodeAddr
+	if addr.ID, err = endpoint.ParseNodeID(n.ID); err != nil {
+		return addr, fmt.Errorf("%s: node id: %w", d.name, err)
+	}
+	for _, a := range n.Addrs {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return addr, fmt.Errorf("%s: node address %q: %w", d.name, a, err)
+		}
+		addr.Addrs = append(addr.Addrs, ap)
+	}
+	return addr, nil
+}
+
+// ticketWith returns ticket with the nodes of front before its own and
+// those of back after them, at most ticket.MaxNodes in all.
+func ticketWith(ticket string, front, back []endpoint.NodeAddr) (string, error) {
 	t, err := ticketpkg.Parse(ticket)
 	if err != nil {
 		return "", fmt.Errorf("parse the ticket: %w", err)
 	}
-	t.Nodes = append([]endpoint.NodeAddr{addr}, t.Nodes...)
+	t.Nodes = append(append(append([]endpoint.NodeAddr{}, front...), t.Nodes...), back...)
 	if len(t.Nodes) > ticketpkg.MaxNodes {
 		t.Nodes = t.Nodes[:ticketpkg.MaxNodes]
 	}
 	out, err := t.ExportText()
 	if err != nil {
-		return "", fmt.Errorf("the ticket with %s added: %w", addr.ID.Short(), err)
+		return "", fmt.Errorf("the ticket with nodes added: %w", err)
 	}
 	return out, nil
+}
+
+// contentSent reads docsnode_content_sent_bytes_total from the daemon's
+// /metrics, or returns -1 when it cannot.
+func contentSent(ctx context.Context, d *daemonProc) float64 {
+	const name = "docsnode_content_sent_bytes_total "
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", filepath.Join(d.dir, "api.sock"))
+	}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docsnode/metrics", nil)
+	if err != nil {
+		return -1
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // tail is the end of a log file.

@@ -219,8 +219,8 @@ func TestLiarServes(t *testing.T) {
 	}
 }
 
-// TestTicketWith: the liar's address goes first, the rest of the ticket
-// is kept.
+// TestTicketWith: the liar's address goes first, the other providers'
+// last, and the rest of the ticket is kept.
 func TestTicketWith(t *testing.T) {
 	ns, err := replica.NewNamespace(cryptorand.Reader)
 	if err != nil {
@@ -236,7 +236,8 @@ func TestTicketWith(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := ticketWith(text, liarAddr)
+	other := endpoint.NodeAddr{ID: endpoint.GenerateSecretKey().Public(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6000")}}
+	out, err := ticketWith(text, []endpoint.NodeAddr{liarAddr}, []endpoint.NodeAddr{other})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +245,11 @@ func TestTicketWith(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := ticket.New(tk.Capability, liarAddr, honest)
+	want, _ := ticket.New(tk.Capability, liarAddr, honest, other)
 	if !got.Equal(want) {
 		t.Fatalf("got %#v, want %#v", got.Nodes, want.Nodes)
 	}
-	if _, err := ticketWith("docnotaticket", liarAddr); err == nil {
+	if _, err := ticketWith("docnotaticket", nil, []endpoint.NodeAddr{liarAddr}); err == nil {
 		t.Fatal("a bad ticket was taken")
 	}
 }
