@@ -36,29 +36,30 @@ with go build into the temporary directory (run from inside the module).
 Every daemon runs with --max-content-bytes of -size (so a value over the
 1 GiB default can be measured; each daemon keeps a copy on disk), p0 with
 --max-value-bytes of it too. Provider p0 creates a document and sets one
-value of -size bytes of
-deterministic pseudo-random data (ChaCha8, seeded per 16 KiB block so
-that any range can be made alone), streamed through its API by the
-client (never held in memory here), then shares the document read-only. With
--providers N > 1, providers p1..pN-1 import the ticket and each waits for
-the content to be held (its content-ready event) before the next. With
--throttle, the last provider serves content at that rate
-(--content-max-upload-rate). The fetcher's ticket is p0's with the
-addresses of p1..pN-1 added, so that its download knows every provider
-from the start (with p0's alone it asks p0 only: the others become
-members of its swarm after its download started). With -liar, a lying provider runs too: a
-docsbench blob-liar process that makes the same value and serves it on
-the content protocol from an endpoint of its own, with one chunk group
-in ten corrupted (index 3 modulo 10; the proofs are honest), and speaks
-no other protocol. Its node address is added to the ticket the fetcher
-imports (not to the providers'), so the fetcher counts it among the
-document's peers: its syncs with it fail, and its download asks it for
-content along with the honest providers, and must drop it at its first
-corrupt group. Then the fetcher imports the ticket; the
-transfer is timed from the import call to the fetcher's content-ready
-event for the value (the arrival of the entry, its insert-remote event,
-is printed too). Last, the fetcher's API streams the value back and
-its BLAKE3 hash is checked against the entry.
+value of -size bytes of deterministic pseudo-random data (ChaCha8, seeded
+per 16 KiB block so that any range can be made alone), streamed through
+its API by the client (never held in memory here), then shares the
+document read-only. With -providers N > 1, providers p1..pN-1 import the
+ticket and each waits for the content to be held (its content-ready
+event) before the next. With -throttle, the last provider serves content
+at that rate (--content-max-upload-rate).
+
+With -liar, a lying provider runs too: a docsbench blob-liar process that
+makes the same value and serves it on the content protocol from an
+endpoint of its own, with one chunk group in ten corrupted (index 3
+modulo 10; the proofs are honest), and speaks no other protocol.
+
+Then the fetcher imports p0's ticket with the addresses of p1..pN-1 added
+after p0's, so that its download knows every provider from the start
+(with p0's alone it asks p0 only: the others become members of its swarm
+after its download started), and the liar's before it. The ticket's nodes
+become the document's peers: the fetcher's syncs with the liar fail, and
+its download asks the liar for content along with the honest providers,
+and must drop it at its first corrupt group. The transfer is timed from
+the import call to the fetcher's content-ready event for the value (the
+arrival of the entry, its insert-remote event, is printed too). Last,
+the fetcher's API streams the value back and its BLAKE3 hash is checked
+against the entry.
 
 Memory is each daemon's peak resident set (VmHWM of /proc/PID/status)
 above its resident set just before the step, with the peak reset
