@@ -26,6 +26,7 @@ type engineCollector struct {
 
 	contentRefused   *prometheus.Desc // reason
 	contentPreempted *prometheus.Desc
+	contentSent      *prometheus.Desc
 	gossipRefused    *prometheus.Desc
 
 	gossipOps            *prometheus.Desc // direction
@@ -78,6 +79,8 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 			"Content fetches from peers the server refused or cut, by reason: busy (every slot taken, none fair to preempt), peer_limit (the peer was at its per-peer limit), timeout (the request did not arrive in time).", "reason"),
 		contentPreempted: desc("content_fetches_preempted_total",
 			"Content fetches reset to admit a peer holding fewer: the stalest fetch of the peer holding the most."),
+		contentSent: desc("content_sent_bytes_total",
+			"Bytes the content server wrote to peers' fetch streams: response headers, proofs and content."),
 		gossipRefused: desc("gossip_streams_refused_total",
 			"Incoming gossip streams reset at once because their peer had its per-peer limit of streams open."),
 		gossipOps: desc("gossip_ops_total",
@@ -137,7 +140,7 @@ func newEngineCollector(e *engine.Engine, timeout time.Duration) *engineCollecto
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessionsStarted, c.catchups, c.syncRefused, c.syncPreempted, c.syncInitTimeout,
-		c.contentRefused, c.contentPreempted, c.gossipRefused, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipMembersRefused,
+		c.contentRefused, c.contentPreempted, c.contentSent, c.gossipRefused, c.gossipOps, c.gossipDiscarded, c.gossipPackets, c.gossipHints, c.gossipMembersRefused,
 		c.downloads, c.downloadRetries, c.downloadsQueued, c.downloadsRunning, c.downloadFaults, c.downloadTakeover, c.contentCorrupt,
 		c.storeSize, c.storeCommits, c.storeLogSyncs, c.storeUnsynced, c.storeFailed, c.subscriberLags,
 		c.gcRuns, c.gcRemoved, c.gcRemovedBytes, c.gcProtected, c.gcPending, c.gcLastDuration, c.gcLastRun,
@@ -215,6 +218,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.contentRefused, cs.Timeouts, "timeout")
 	counter(c.contentPreempted, cs.Preempted)
 	counter(c.contentCorrupt, cs.Corrupt)
+	counter(c.contentSent, cs.BytesSent)
 
 	if st, err := c.e.SyncStats(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.sessionsStarted, fmt.Errorf("read sync stats: %w", err))

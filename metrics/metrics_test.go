@@ -173,6 +173,11 @@ func TestSyncMovesCounters(t *testing.T) {
 	if got := value(t, fb, "docsnode_sync_entries_total", "direction", "out"); got != 0 {
 		t.Errorf("b sent %v entries by sync; it held none of its own", got)
 	}
+	// Each value is fetched from a: at least its status byte, its length
+	// and its bytes.
+	if got := value(t, fa, "docsnode_content_sent_bytes_total"); got < 4*n {
+		t.Errorf("a's content server wrote %v bytes for %d values", got, n)
+	}
 	if got := value(t, fb, "docsnode_sync_entries_refused_total"); got != 0 {
 		t.Errorf("b refused %v entries from an honest peer", got)
 	}

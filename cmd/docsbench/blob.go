@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/docsnode/docsnode/client"
+	"github.com/docsnode/docsnode/endpoint"
+	ticketpkg "github.com/docsnode/docsnode/ticket"
 	"lukechampine.com/blake3"
 )
 
@@ -31,16 +36,30 @@ with go build into the temporary directory (run from inside the module).
 Every daemon runs with --max-content-bytes of -size (so a value over the
 1 GiB default can be measured; each daemon keeps a copy on disk), p0 with
 --max-value-bytes of it too. Provider p0 creates a document and sets one
-value of -size bytes of
-deterministic pseudo-random data, streamed through its API by the client
-(never held in memory here), then shares the document read-only. With
--providers N > 1, providers p1..pN-1 import the ticket and each waits for
-the content to be held (its content-ready event) before the next. With
--throttle, the last provider serves content at that rate
-(--content-max-upload-rate). Then the fetcher imports the ticket; the
-transfer is timed from the import call to the fetcher's content-ready
-event for the value. Last, the fetcher's API streams the value back and
-its BLAKE3 hash is checked against the entry.
+value of -size bytes of deterministic pseudo-random data (ChaCha8, seeded
+per 16 KiB block so that any range can be made alone), streamed through
+its API by the client (never held in memory here), then shares the
+document read-only. With -providers N > 1, providers p1..pN-1 import the
+ticket and each waits for the content to be held (its content-ready
+event) before the next. With -throttle, the last provider serves content
+at that rate (--content-max-upload-rate).
+
+With -liar, a lying provider runs too: a docsbench blob-liar process that
+makes the same value and serves it on the content protocol from an
+endpoint of its own, with one chunk group in ten corrupted (index 3
+modulo 10; the proofs are honest), and speaks no other protocol.
+
+Then the fetcher imports p0's ticket with the addresses of p1..pN-1 added
+after p0's, so that its download knows every provider from the start
+(with p0's alone it asks p0 only: the others become members of its swarm
+after its download started), and the liar's before it. The ticket's nodes
+become the document's peers: the fetcher's syncs with the liar fail, and
+its download asks the liar for content along with the honest providers,
+and must drop it at its first corrupt group. The transfer is timed from
+the import call to the fetcher's content-ready event for the value (the
+arrival of the entry, its insert-remote event, is printed too). Last,
+the fetcher's API streams the value back and its BLAKE3 hash is checked
+against the entry.
 
 Memory is each daemon's peak resident set (VmHWM of /proc/PID/status)
 above its resident set just before the step, with the peak reset
@@ -53,6 +72,13 @@ Figures (last line):
   mb_per_s              size / transfer time, in 10^6 bytes per second
   peak_rss_mb           the fetcher's peak above its resident set, MiB
   provider_peak_rss_mb  the largest provider's peak during the transfer, MiB
+  seconds               the transfer time
+  served_mb             what each provider's content server sent during
+                        the transfer (docsnode_content_sent_bytes_total),
+                        10^6 bytes, p0/p1/...; ? where a daemon does not
+                        export it
+  liar_requests         with -liar: the requests the liar answered
+  liar_bytes            with -liar: the bytes it wrote to their streams
 
 Flags:
 `
@@ -80,7 +106,7 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 	size := fs.String("size", "64MiB", "the value's size: bytes, or a number with B, KiB, MiB, GiB (or kB, MB, GB); every daemon gets --max-content-bytes of it, and each holds a copy on disk")
 	fs.IntVar(&f.providers, "providers", 1, "daemons that hold the value before the fetcher joins")
 	throttle := fs.String("throttle", "", "upload rate of the last provider, in bytes per second (units as -size), passed as --content-max-upload-rate; needs -providers 2 or more")
-	fs.BoolVar(&f.liar, "liar", false, "one provider corrupts one chunk group in ten (not supported yet)")
+	fs.BoolVar(&f.liar, "liar", false, "a provider of the liar's own (docsbench blob-liar) that corrupts one chunk group in ten is in the fetcher's ticket")
 	fs.StringVar(&f.bin, "bin", "", "the docsnode binary (default: go build it)")
 	fs.StringVar(&f.dir, "dir", "", "parent of the temporary directory (default: the system's)")
 	fs.DurationVar(&f.setup, "setup", 60*time.Second, "longest wait for a daemon's socket")
@@ -112,9 +138,6 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 		if f.providers < 2 {
 			return f, errors.New("-throttle slows the last provider while the others serve at full rate: use it with -providers 2 or more (3 in docs/benchmarks.md)")
 		}
-	}
-	if f.liar {
-		return f, errors.New("-liar: not supported yet (docsnode has no way yet to make a provider corrupt the chunk groups it serves)")
 	}
 	return f, nil
 }
@@ -181,6 +204,14 @@ func runBlob(args []string) error {
 			d.stop(f.stop) // a no-op for a daemon already stopped
 		}
 	}()
+	// The liar builds its tree of the value while the daemons start.
+	var lp *liarProc
+	if f.liar {
+		if lp, err = startLiar(f.size, filepath.Join(tmp, "liar.log")); err != nil {
+			return err
+		}
+		defer lp.stop(f.stop) // a no-op for a liar already stopped
+	}
 	// Every daemon stores and downloads a value of the size.
 	sizeFlags := []string{"--max-content-bytes", strconv.FormatInt(f.size, 10)}
 	start := func(name string, extra ...string) (*daemonProc, error) {
@@ -221,7 +252,7 @@ func runBlob(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	value := io.LimitReader(rand.NewChaCha8([32]byte{'b', 'l', 'o', 'b'}), f.size)
+	value := io.NewSectionReader(blobContent{f.size}, 0, f.size)
 	entry, err := p0.c.SetReader(ctx, doc.ID, "blob", value, client.SetOptions{Length: f.size})
 	if err != nil {
 		return fmt.Errorf("p0: set %d bytes: %w", f.size, err)
@@ -240,11 +271,32 @@ func runBlob(args []string) error {
 
 	// The other providers fetch the value first, one after another.
 	for i, p := range providers[1:] {
-		took, err := fetchValue(ctx, p, tk.Ticket, entry.Hash, f.timeout)
+		took, _, err := fetchValue(ctx, p, tk.Ticket, entry.Hash, f.timeout)
 		if err != nil {
 			return fmt.Errorf("p%d: %w", i+1, err)
 		}
 		fmt.Printf("p%d holds the value after %.2f s (%.1f MB/s)\n", i+1, took.Seconds(), mbPerSec(f.size, took))
+	}
+
+	// The fetcher's ticket names every provider, and the liar first.
+	var front, back []endpoint.NodeAddr
+	for _, p := range providers[1:] {
+		addr, err := nodeAddrOf(ctx, p)
+		if err != nil {
+			return err
+		}
+		back = append(back, addr)
+	}
+	if lp != nil {
+		addr, err := liarAddr(lp, entry.Hash, f.timeout)
+		if err != nil {
+			return err
+		}
+		front = append(front, addr)
+	}
+	fetchTicket, err := ticketWith(tk.Ticket, front, back)
+	if err != nil {
+		return err
 	}
 
 	// The measured transfer.
@@ -255,9 +307,20 @@ func runBlob(args []string) error {
 			return err
 		}
 	}
-	took, err := fetchValue(ctx, fetcher, tk.Ticket, entry.Hash, f.timeout)
+	sentBefore := make([]float64, len(providers))
+	for i, p := range providers {
+		sentBefore[i] = contentSent(ctx, p)
+	}
+	took, gotEntry, err := fetchValue(ctx, fetcher, fetchTicket, entry.Hash, f.timeout)
 	if err != nil {
 		return fmt.Errorf("fetcher: %w", err)
+	}
+	served := make([]string, len(providers))
+	for i, p := range providers {
+		served[i] = "?"
+		if after := contentSent(ctx, p); after >= 0 && sentBefore[i] >= 0 {
+			served[i] = fmt.Sprintf("%.1f", (after-sentBefore[i])/1e6)
+		}
 	}
 	peaks := make([]int64, len(procs))
 	for i, p := range procs {
@@ -268,11 +331,11 @@ func runBlob(args []string) error {
 	var providerPeak int64
 	for i, p := range providers {
 		providerPeak = max(providerPeak, peaks[i])
-		fmt.Printf("%s: peak RSS %.1f MiB above its %.1f MiB during the transfer\n", p.name, mib(peaks[i]), mib(bases[i]))
+		fmt.Printf("%s: sent %s MB of content and proofs, peak RSS %.1f MiB above its %.1f MiB during the transfer\n", p.name, served[i], mib(peaks[i]), mib(bases[i]))
 	}
 	fetcherPeak := peaks[len(peaks)-1]
-	fmt.Printf("fetcher held %d bytes %.2f s after its import, peak RSS %.1f MiB above its %.1f MiB\n",
-		f.size, took.Seconds(), mib(fetcherPeak), mib(bases[len(bases)-1]))
+	fmt.Printf("fetcher held %d bytes %.2f s after its import (the entry after %.2f s), peak RSS %.1f MiB above its %.1f MiB\n",
+		f.size, took.Seconds(), gotEntry.Seconds(), mib(fetcherPeak), mib(bases[len(bases)-1]))
 
 	// The fetcher's API streams the value back; its hash must match.
 	base, err = resetPeak(fetcher)
@@ -300,44 +363,150 @@ func runBlob(args []string) error {
 			fmt.Fprintf(os.Stderr, "daemon %s: %v\n", d.name, err)
 		}
 	}
-	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f\n",
-		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak))
+	liarFigures := ""
+	if lp != nil {
+		requests, bytes, err := lp.stop(f.stop)
+		if err != nil {
+			return fmt.Errorf("liar: %w\n%s", err, tail(filepath.Join(tmp, "liar.log")))
+		}
+		if requests == 0 {
+			fmt.Println("the liar was never asked for content")
+		}
+		liarFigures = fmt.Sprintf(" liar_requests=%d liar_bytes=%d", requests, bytes)
+	}
+	fmt.Printf("blob size=%d providers=%d mb_per_s=%.1f peak_rss_mb=%.1f provider_peak_rss_mb=%.1f seconds=%.2f served_mb=%s%s\n",
+		f.size, f.providers, mbPerSec(f.size, took), mib(fetcherPeak), mib(providerPeak), took.Seconds(), strings.Join(served, "/"), liarFigures)
 	return nil
+}
+
+// liarAddr waits for the liar to serve, checks that its value is the
+// entry's, and returns its address.
+func liarAddr(lp *liarProc, hash string, timeout time.Duration) (endpoint.NodeAddr, error) {
+	addr, liarHash, err := lp.wait(timeout)
+	if err != nil {
+		return addr, fmt.Errorf("liar: %w", err)
+	}
+	if liarHash != hash {
+		return addr, fmt.Errorf("liar: its value hashes to %s, p0's to %s: they must come from the same generator", liarHash, hash)
+	}
+	fmt.Printf("the liar %s serves; the fetcher's ticket names it first\n", addr.ID.Short())
+	return addr, nil
+}
+
+// nodeAddrOf asks a daemon for its node address.
+func nodeAddrOf(ctx context.Context, d *daemonProc) (endpoint.NodeAddr, error) {
+	n, err := d.c.Node(ctx)
+	if err != nil {
+		return endpoint.NodeAddr{}, fmt.Errorf("%s: node: %w", d.name, err)
+	}
+	var addr endpoint.NodeAddr
+	if addr.ID, err = endpoint.ParseNodeID(n.ID); err != nil {
+		return addr, fmt.Errorf("%s: node id: %w", d.name, err)
+	}
+	for _, a := range n.Addrs {
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return addr, fmt.Errorf("%s: node address %q: %w", d.name, a, err)
+		}
+		addr.Addrs = append(addr.Addrs, ap)
+	}
+	return addr, nil
+}
+
+// ticketWith returns ticket with the nodes of front before its own and
+// those of back after them, at most ticket.MaxNodes in all.
+func ticketWith(ticket string, front, back []endpoint.NodeAddr) (string, error) {
+	t, err := ticketpkg.Parse(ticket)
+	if err != nil {
+		return "", fmt.Errorf("parse the ticket: %w", err)
+	}
+	t.Nodes = append(append(append([]endpoint.NodeAddr{}, front...), t.Nodes...), back...)
+	if len(t.Nodes) > ticketpkg.MaxNodes {
+		t.Nodes = t.Nodes[:ticketpkg.MaxNodes]
+	}
+	out, err := t.ExportText()
+	if err != nil {
+		return "", fmt.Errorf("the ticket with nodes added: %w", err)
+	}
+	return out, nil
+}
+
+// contentSent reads docsnode_content_sent_bytes_total from the daemon's
+// /metrics, or returns -1 when it cannot.
+func contentSent(ctx context.Context, d *daemonProc) float64 {
+	const name = "docsnode_content_sent_bytes_total "
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", filepath.Join(d.dir, "api.sock"))
+	}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docsnode/metrics", nil)
+	if err != nil {
+		return -1
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// tail is the end of a log file.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
 
 // fetchValue imports the ticket on d and waits, on d's event stream from
 // the import on, until d holds the content with the given hash. It
-// returns the time from the import call to that event.
-func fetchValue(ctx context.Context, d *daemonProc, ticket, hash string, timeout time.Duration) (time.Duration, error) {
+// returns the time from the import call to that event, and to the
+// arrival of the entry (its insert-remote event).
+func fetchValue(ctx context.Context, d *daemonProc, ticket, hash string, timeout time.Duration) (took, gotEntry time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t0 := time.Now()
 	imp, err := d.c.Import(ctx, ticket)
 	if err != nil {
-		return 0, fmt.Errorf("import: %w", err)
+		return 0, 0, fmt.Errorf("import: %w", err)
 	}
 	events, err := d.c.Events(ctx, imp.ID, imp.EventsAfter, true)
 	if err != nil {
-		return 0, fmt.Errorf("events: %w", err)
+		return 0, 0, fmt.Errorf("events: %w", err)
 	}
 	defer events.Close()
 	for {
 		ev, err := events.Next()
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, fmt.Errorf("the content was not held within %v: %w\n%s", timeout, ctx.Err(), d.logTail())
+				return 0, 0, fmt.Errorf("the content was not held within %v: %w\n%s", timeout, ctx.Err(), d.logTail())
 			}
-			return 0, fmt.Errorf("event stream: %w", err)
+			return 0, 0, fmt.Errorf("event stream: %w", err)
+		}
+		if ev.Kind == "insert-remote" && ev.Entry != nil && ev.Entry.Hash == hash && gotEntry == 0 {
+			gotEntry = time.Since(t0)
 		}
 		switch {
 		case ev.Kind == "content-ready" && ev.Hash == hash:
-			return time.Since(t0), nil
+			return time.Since(t0), gotEntry, nil
 		case ev.Kind == "insert-remote" && ev.Entry != nil && ev.Entry.Hash == hash && ev.Content == "complete":
-			return time.Since(t0), nil
+			return time.Since(t0), gotEntry, nil
 		case ev.Kind == "content-failed" && ev.Hash == hash:
-			return 0, fmt.Errorf("the download was given up: %s\n%s", ev.Error, d.logTail())
+			return 0, 0, fmt.Errorf("the download was given up: %s\n%s", ev.Error, d.logTail())
 		case ev.Kind == "lagged":
-			return 0, fmt.Errorf("the event stream lost %d events, among them perhaps the content's", ev.Missed)
+			return 0, 0, fmt.Errorf("the event stream lost %d events, among them perhaps the content's", ev.Missed)
 		}
 	}
 }

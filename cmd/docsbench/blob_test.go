@@ -37,6 +37,9 @@ func TestParseBlobFlags(t *testing.T) {
 	if f, err := parseBlobFlags([]string{"-size", "2GiB"}); err != nil || f.size != 2<<30 {
 		t.Fatalf("2GiB: %+v, %v", f, err)
 	}
+	if f, err := parseBlobFlags([]string{"-liar", "-providers", "2"}); err != nil || !f.liar || f.providers != 2 {
+		t.Fatalf("-liar -providers 2: %+v, %v", f, err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -46,7 +49,6 @@ func TestParseBlobFlags(t *testing.T) {
 		{[]string{"-providers", "0"}, "-providers"},
 		{[]string{"-throttle", "1MiB"}, "-providers 2 or more"},
 		{[]string{"-providers", "3", "-throttle", "0"}, "above 0"},
-		{[]string{"-liar"}, "not supported yet"},
 		{[]string{"extra"}, "unexpected"},
 	} {
 		_, err := parseBlobFlags(tc.args)

@@ -20,10 +20,17 @@ import (
 // scenarios maps a subcommand to its runner; each file adds its own in init.
 var scenarios = map[string]func(args []string) error{}
 
+// hiddenScenarios are subcommands that scenarios start as child processes
+// of their own, left out of the usage.
+var hiddenScenarios = map[string]bool{}
+
 func main() {
 	if len(os.Args) < 2 || scenarios[os.Args[1]] == nil {
 		names := make([]string, 0, len(scenarios))
 		for n := range scenarios {
+			if hiddenScenarios[n] {
+				continue
+			}
 			names = append(names, n)
 		}
 		slices.Sort(names)
