@@ -35,6 +35,15 @@ type DownloadConfig struct {
 	// IdleTimeout fails a request that receives nothing for this long.
 	// Default DefaultFetchIdleTimeout.
 	IdleTimeout time.Duration
+	// More, when set, is asked for providers learnt while the download
+	// runs (peers that announced the content since it began, say): at most
+	// every MoreInterval, while fewer than MaxProviders peers are fetching,
+	// and once more before the download gives up. Peers already tried are
+	// skipped. It is called from the download's goroutine.
+	More func() []Provider
+	// MoreInterval is the least time between two calls of More. Default
+	// 1 s.
+	MoreInterval time.Duration
 }
 
 func (c DownloadConfig) withDefaults() DownloadConfig {
@@ -52,6 +61,9 @@ func (c DownloadConfig) withDefaults() DownloadConfig {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultFetchIdleTimeout
+	}
+	if c.MoreInterval <= 0 {
+		c.MoreInterval = time.Second
 	}
 	return c
 }
@@ -120,13 +132,9 @@ func Download(ctx context.Context, ep *endpoint.Endpoint, store *Store, h replic
 		return fail(err)
 	}
 	defer p.Close() // keeps what is held unless finished
-	d := &download{cfg: cfg, p: p, ep: ep, pool: p.Missing(), pending: providers, changed: make(chan struct{})}
+	d := &download{cfg: cfg, p: p, ep: ep, pool: p.Missing(), changed: make(chan struct{}), tried: make(map[endpoint.NodeID]bool)}
 	d.results = make([]ProviderResult, 0, len(providers))
-	var wg sync.WaitGroup
-	for range min(cfg.MaxProviders, len(providers)) {
-		wg.Go(func() { d.work(ctx) })
-	}
-	wg.Wait()
+	d.run(ctx, providers)
 	res.Providers, res.Stolen = d.results, d.stolen
 	for _, r := range res.Providers {
 		res.Received += r.Received
@@ -152,6 +160,64 @@ func Download(ctx context.Context, ep *endpoint.Endpoint, store *Store, h replic
 	return res, nil
 }
 
+// run starts workers for providers and for those More adds, up to
+// MaxProviders at once, and returns once every worker has stopped and
+// More has nothing new.
+func (d *download) run(ctx context.Context, providers []Provider) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// add queues the providers not tried yet and starts workers for them,
+	// MaxProviders at most in all.
+	add := func(provs []Provider) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, p := range provs {
+			if !d.tried[p.Addr.ID] {
+				d.tried[p.Addr.ID] = true
+				d.pending = append(d.pending, p)
+			}
+		}
+		// A worker busy with its provider takes a pending one only once
+		// that one fails: one new worker per pending provider.
+		for d.workers < d.cfg.MaxProviders && d.starting < len(d.pending) {
+			d.workers++
+			d.starting++
+			wg.Go(func() { d.work(ctx) })
+		}
+	}
+	add(providers)
+	var next time.Time
+	timer := time.NewTimer(d.cfg.MoreInterval)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		workers, changed := d.workers, d.changed
+		d.mu.Unlock()
+		done := d.p.Complete() || ctx.Err() != nil
+		if done && workers == 0 {
+			return
+		}
+		// With nobody fetching, More is asked at once: it is the last
+		// chance before the download gives up.
+		if !done && workers < d.cfg.MaxProviders && d.cfg.More != nil && (workers == 0 || !time.Now().Before(next)) {
+			next = time.Now().Add(d.cfg.MoreInterval)
+			add(d.cfg.More())
+			d.mu.Lock()
+			workers = d.workers
+			d.mu.Unlock()
+		}
+		if workers == 0 {
+			return // nobody left to ask
+		}
+		timer.Reset(d.cfg.MoreInterval)
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // ErrNoProviders: no peer was left to ask for the content.
 var ErrNoProviders = errors.New("blobs: no peer to fetch from")
 
@@ -164,6 +230,9 @@ type download struct {
 	mu       sync.Mutex
 	pool     []Range // groups no one is fetching, in order
 	pending  []Provider
+	tried    map[endpoint.NodeID]bool // every provider queued
+	workers  int                      // workers running
+	starting int                      // workers that have not taken a provider yet
 	inflight []*piece
 	results  []ProviderResult
 	stolen   int
@@ -182,6 +251,16 @@ type piece struct {
 // work fetches pieces from one provider after another until no group is
 // left to fetch or no provider is left.
 func (d *download) work(ctx context.Context) {
+	defer func() {
+		d.mu.Lock()
+		d.workers--
+		close(d.changed)
+		d.changed = make(chan struct{})
+		d.mu.Unlock()
+	}()
+	d.mu.Lock()
+	d.starting--
+	d.mu.Unlock()
 	for ctx.Err() == nil {
 		d.mu.Lock()
 		if len(d.pending) == 0 || d.p.Complete() {

@@ -163,3 +163,42 @@ func TestDownloadSlowProvider(t *testing.T) {
 		t.Fatalf("the fast provider sent %d of %d bytes, %d pieces taken over", fastRes.Received, se.Len, res.Stolen)
 	}
 }
+
+// TestDownloadMoreProviders: providers learnt while a download runs join
+// it: a download that starts with a slow peer and one that does not hold
+// the blob takes most of it from a fast peer More reports later.
+func TestDownloadMoreProviders(t *testing.T) {
+	content := blobOfSize(4<<20, 14)
+	fast, slow, empty := newServer(t), newServer(t), newServer(t)
+	se := fast.hold(t, "k", content)
+	slow.store.Put(bytes.NewReader(content))
+	slow.entries.add(se)
+	slow.srv.pace = newPacer(256 << 10)
+	ref := RefOf(se.Namespace, &se)
+	store := openStore(t, 64<<20)
+	calls := 0
+	more := func() []Provider {
+		calls++
+		// The same peers again, and the fast one from the second call.
+		provs := []Provider{{slow.ep.Addr(), ref}, {empty.ep.Addr(), ref}}
+		if calls >= 2 {
+			provs = append(provs, Provider{fast.ep.Addr(), ref})
+		}
+		return provs
+	}
+	res, err := Download(ctxT(t), openEndpoint(t), store, se.Hash, se.Len,
+		[]Provider{{empty.ep.Addr(), ref}, {slow.ep.Addr(), ref}},
+		DownloadConfig{More: more, MoreInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.Get(se.Hash); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Get: %v", err)
+	}
+	if len(res.Providers) != 3 {
+		t.Fatalf("providers %+v, want each of the three once", res.Providers)
+	}
+	if res.Top() != fast.ep.ID() || !errors.Is(res.Providers[0].Err, ErrNotFound) {
+		t.Fatalf("results %+v: want the fast peer on top, the empty one not found", res.Providers)
+	}
+}

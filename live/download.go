@@ -367,8 +367,22 @@ func (la *Actor) runDownload(dl *download, cands []candidate, refs []blobs.Ref) 
 	}
 	ctx, cancel := context.WithTimeout(la.ctx, la.cfg.DownloadTimeout)
 	defer cancel()
+	// Peers that announce the content, join the swarm or sync while the
+	// download runs join it too.
+	more := func() []blobs.Provider {
+		cands, err := call(ctx, la, func(s *scheduler) []candidate {
+			if cur := s.dl.byHash[dl.hash]; cur != nil {
+				return s.candidates(cur)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil
+		}
+		return la.providers(cands, refs)
+	}
 	res, err := blobs.Download(ctx, la.ep, la.content, dl.hash, dl.size, provs, blobs.DownloadConfig{
-		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout})
+		MaxProviders: la.cfg.DownloadProviders, IdleTimeout: la.cfg.DownloadIdleTimeout, More: more})
 	for _, p := range res.Providers {
 		if blobs.PeerFault(p.Err) {
 			la.peerFaults.Add(1)
