@@ -89,6 +89,7 @@ type blobFlags struct {
 	providers int
 	throttle  int64 // bytes per second for the last provider; 0: none
 	liar      bool
+	p0Only    bool // the fetcher's ticket names p0 (and the liar) only
 	bin, dir  string
 	setup     time.Duration
 	timeout   time.Duration
@@ -107,6 +108,7 @@ func parseBlobFlags(args []string) (blobFlags, error) {
 	fs.IntVar(&f.providers, "providers", 1, "daemons that hold the value before the fetcher joins")
 	throttle := fs.String("throttle", "", "upload rate of the last provider, in bytes per second (units as -size), passed as --content-max-upload-rate; needs -providers 2 or more")
 	fs.BoolVar(&f.liar, "liar", false, "a provider of the liar's own (docsbench blob-liar) that corrupts one chunk group in ten is in the fetcher's ticket")
+	fs.BoolVar(&f.p0Only, "p0-only", false, "the fetcher's ticket names p0 (and the liar) only: the other providers are found as they announce the content or join the swarm while the download runs")
 	fs.StringVar(&f.bin, "bin", "", "the docsnode binary (default: go build it)")
 	fs.StringVar(&f.dir, "dir", "", "parent of the temporary directory (default: the system's)")
 	fs.DurationVar(&f.setup, "setup", 60*time.Second, "longest wait for a daemon's socket")
@@ -278,9 +280,13 @@ func runBlob(args []string) error {
 		fmt.Printf("p%d holds the value after %.2f s (%.1f MB/s)\n", i+1, took.Seconds(), mbPerSec(f.size, took))
 	}
 
-	// The fetcher's ticket names every provider, and the liar first.
+	// The fetcher's ticket names every provider (unless -p0-only), and
+	// the liar first.
 	var front, back []endpoint.NodeAddr
 	for _, p := range providers[1:] {
+		if f.p0Only {
+			break
+		}
 		addr, err := nodeAddrOf(ctx, p)
 		if err != nil {
 			return err
