@@ -51,8 +51,9 @@ modulo 10; the proofs are honest), and speaks no other protocol.
 
 Then the fetcher imports p0's ticket with the addresses of p1..pN-1 added
 after p0's, so that its download knows every provider from the start
-(with p0's alone it asks p0 only: the others become members of its swarm
-after its download started), and the liar's before it. The ticket's nodes
+(with -p0-only it names p0 alone, and the download must find the others
+as they join the fetcher's swarm while it runs), and the liar's before
+it. The ticket's nodes
 become the document's peers: the fetcher's syncs with the liar fail, and
 its download asks the liar for content along with the honest providers,
 and must drop it at its first corrupt group. The transfer is timed from
