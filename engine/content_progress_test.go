@@ -100,12 +100,7 @@ func TestContentProgressJoin(t *testing.T) {
 // it, a read queues it again and the document's content is all held.
 func TestContentProgressFailed(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, _ := a.Authors().Default(ctx)
+	a, b, doc, author := docToShare(t)
 	held := bytes.Repeat([]byte("held "), 5000)
 	if _, err := doc.Set(ctx, author, []byte("held"), held); err != nil {
 		t.Fatal(err)

@@ -144,12 +144,7 @@ func TestContentDownload(t *testing.T) {
 
 func TestDownloadPolicyExcludesPrefix(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, _ := a.Authors().Default(ctx)
+	_, b, doc, author := docToShare(t)
 	for _, k := range []string{"skip/a", "skip/b", "get/a"} {
 		if _, err := doc.Set(ctx, author, []byte(k), []byte("value of "+k)); err != nil {
 			t.Fatal(err)
@@ -340,12 +335,7 @@ func TestDownloadFallsBackToNeighbours(t *testing.T) {
 // retries, reported, and the document's pending downloads still settle.
 func TestDownloadGivenUp(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, _ := a.Authors().Default(ctx)
+	a, b, doc, author := docToShare(t)
 	h := replica.HashContent([]byte("nobody has this"))
 	if _, _, err := a.act.InsertLocal(ctx, doc.ID(), author, []byte("lost"), h, 15); err != nil {
 		t.Fatal(err)
@@ -376,12 +366,7 @@ func TestDownloadGivenUp(t *testing.T) {
 // about one window, nothing is stored, and the whole reads back intact.
 func TestOpenContentRemote(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, _ := a.Authors().Default(ctx)
+	a, b, doc, author := docToShare(t)
 	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
 	se, err := doc.Set(ctx, author, []byte("big"), content)
 	if err != nil {
@@ -460,4 +445,20 @@ func importWithPolicy(t *testing.T, b *Engine, doc *Doc, policy replica.Download
 		t.Fatal(err)
 	}
 	return bdoc, peers
+}
+
+// docToShare opens two engines, a and b, and a new document on a with
+// a's default author: the start of a test of what b gets of it.
+func docToShare(t *testing.T) (a, b *Engine, doc *Doc, author Author) {
+	t.Helper()
+	ctx := context.Background()
+	a, b = openEngine(t), openEngine(t)
+	doc, err := a.Docs().Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if author, err = a.Authors().Default(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, doc, author
 }
