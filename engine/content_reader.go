@@ -118,60 +118,118 @@ func (d *Doc) OpenContent(ctx context.Context, e replica.SignedEntry) (io.ReadSe
 	if perr != nil {
 		return nil, fmt.Errorf("%w; %w", err, perr)
 	}
-	rr := &remoteReader{ctx: ctx, ep: d.e.ep, provs: provs, hash: e.Hash, size: e.Len,
+	rctx, cancel := context.WithCancel(ctx)
+	rr := &remoteReader{ctx: rctx, cancel: cancel, ep: d.e.ep, provs: provs, hash: e.Hash, size: e.Len,
 		groupLog: d.e.blobs.GroupLog()}
 	if ferr := rr.fill(0); ferr != nil {
+		rr.Close()
 		return nil, fmt.Errorf("%w: %w", err, ferr)
 	}
 	return rr, nil
 }
 
-// remoteReader reads a value from peers, a window at a time.
+// remoteReader reads a value from peers, a window at a time. Once half of
+// a window has been read, the next is fetched in the background while
+// the caller reads the rest (one window ahead), so a sequential read
+// overlaps fetching with reading and a seek with a short read fetches one
+// window.
 type remoteReader struct {
 	ctx      context.Context
+	cancel   context.CancelFunc // ends a fetch ahead on Close
 	ep       *endpoint.Endpoint
-	provs    []blobs.Provider // the next to ask first; peers at fault are dropped
 	hash     replica.Hash
 	size     uint64
 	groupLog uint8
 
+	mu    sync.Mutex       // guards provs: a fetch ahead and a read may fetch at once
+	provs []blobs.Provider // the next to ask first; peers at fault are dropped
+
 	pos    int64
 	win    []byte // the bytes [winOff, winOff+len(win))
 	winOff int64
+	ahead  *window // the next window, being fetched; nil when none
 }
 
-// fill fetches the window that starts at off from the first provider that
+// window is a window fetched in the background.
+type window struct {
+	off  int64
+	done chan struct{} // closed once data and err are set
+	data []byte
+	err  error
+}
+
+// fetch fetches the window that starts at off from the first provider that
 // serves it.
-func (r *remoteReader) fill(off int64) error {
+func (r *remoteReader) fetch(off int64) ([]byte, error) {
 	n := min(uint64(RemoteWindow), r.size-uint64(off))
 	var buf bytes.Buffer
 	var errs []error
-	for len(r.provs) > 0 {
+	for {
+		r.mu.Lock()
+		if len(r.provs) == 0 || len(errs) >= 2*len(r.provs)+2 {
+			r.mu.Unlock()
+			break
+		}
 		p := r.provs[0]
+		r.mu.Unlock()
 		buf.Reset()
 		_, err := blobs.FetchRange(r.ctx, r.ep, p.Addr, p.Ref, r.groupLog, uint64(off), n, &buf, 0)
 		if err == nil {
-			r.win, r.winOff = buf.Bytes(), off
-			return nil
+			return buf.Bytes(), nil
 		}
 		errs = append(errs, err)
 		if r.ctx.Err() != nil {
-			return r.ctx.Err()
+			return nil, r.ctx.Err()
 		}
 		// Next time ask the next peer first; one at fault is not asked
 		// again.
-		r.provs = r.provs[1:]
-		if !blobs.PeerFault(err) {
-			r.provs = append(r.provs, p)
+		r.mu.Lock()
+		if len(r.provs) > 0 && r.provs[0].Addr.ID == p.Addr.ID {
+			r.provs = r.provs[1:]
+			if !blobs.PeerFault(err) {
+				r.provs = append(r.provs, p)
+			}
 		}
-		if len(errs) >= 2*len(r.provs)+2 {
-			break
-		}
+		r.mu.Unlock()
 	}
 	if len(errs) == 0 {
-		return live.ErrNoProviders
+		return nil, live.ErrNoProviders
 	}
-	return errors.Join(errs...)
+	return nil, errors.Join(errs...)
+}
+
+// fill makes the window that starts at off the current one, and starts
+// fetching the one after it.
+func (r *remoteReader) fill(off int64) error {
+	var data []byte
+	var err error
+	if a := r.ahead; a != nil && a.off == off {
+		<-a.done
+		data, err = a.data, a.err
+	} else {
+		data, err = r.fetch(off)
+	}
+	r.ahead = nil
+	if err != nil {
+		return err
+	}
+	r.win, r.winOff = data, off
+	return nil
+}
+
+// fetchAhead starts fetching the window after the current one, if there
+// is one and none is being fetched.
+func (r *remoteReader) fetchAhead() {
+	next := r.winOff + int64(len(r.win))
+	if r.ahead != nil || next >= int64(r.size) || r.ctx.Err() != nil {
+		return
+	}
+	a := &window{off: next, done: make(chan struct{})}
+	r.ahead = a
+	go func() {
+		defer close(a.done)
+		a.data, a.err = r.fetch(next)
+	}()
 }
 
 func (r *remoteReader) Read(p []byte) (int, error) {
@@ -185,6 +243,10 @@ func (r *remoteReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.win[r.pos-r.winOff:])
 	r.pos += int64(n)
+	// Half of a window read in order: the next is likely wanted too.
+	if r.pos-r.winOff >= int64(len(r.win))/2 {
+		r.fetchAhead()
+	}
 	return n, nil
 }
 
@@ -197,4 +259,12 @@ func (r *remoteReader) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
-func (r *remoteReader) Close() error { return nil }
+// Close ends a fetch ahead and waits for it.
+func (r *remoteReader) Close() error {
+	r.cancel()
+	if a := r.ahead; a != nil {
+		<-a.done
+		r.ahead = nil
+	}
+	return nil
+}
