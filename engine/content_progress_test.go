@@ -34,15 +34,7 @@ func collectProgress(t *testing.T, sub *live.Subscription, done func(live.DocDow
 // agrees with them at the end.
 func TestContentProgressJoin(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, err := a.Authors().Default(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b, doc, author := docToShare(t)
 	values := map[string][]byte{
 		"big":   bytes.Repeat([]byte("content progress "), 20000),
 		"big-2": bytes.Repeat([]byte("more content "), 9000),

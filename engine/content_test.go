@@ -56,15 +56,7 @@ func waitContent(t *testing.T, sub *live.Subscription, want map[replica.Hash]boo
 
 func TestContentDownload(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, err := a.Authors().Default(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b, doc, author := docToShare(t)
 	values := map[string][]byte{"big": bytes.Repeat([]byte("docsnode content "), 20000)}
 	for i := range 5 {
 		values[fmt.Sprintf("k%d", i)] = fmt.Appendf(nil, "value %d", i)

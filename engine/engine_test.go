@@ -88,15 +88,7 @@ func count(t *testing.T, d *Doc) int {
 
 func TestTwoEnginesShareImportLive(t *testing.T) {
 	ctx := context.Background()
-	a, b := openEngine(t), openEngine(t)
-	doc, err := a.Docs().Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	author, err := a.Authors().Default(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, doc, author := docToShare(t)
 	const n = 30
 	for i := range n {
 		if _, err := doc.Set(ctx, author, fmt.Appendf(nil, "k%02d", i), fmt.Appendf(nil, "v%d", i)); err != nil {

@@ -611,6 +611,12 @@ func (s *scheduler) catchUp(now time.Time, d *sdoc) {
 	if len(d.members) == 0 {
 		return
 	}
+	s.catchUpWithMember(now, d)
+}
+
+// catchUpWithMember wants a catch-up session (ReasonCatchUp) with one
+// swarm member of d, picked at random; d has at least one.
+func (s *scheduler) catchUpWithMember(now time.Time, d *sdoc) {
 	ids := make([]endpoint.NodeID, 0, len(d.members))
 	for id := range d.members {
 		ids = append(ids, id)
@@ -632,15 +638,7 @@ func (s *scheduler) antiEntropy(now time.Time) {
 			continue
 		}
 		d.lastSession = now // one try per interval, whatever its outcome
-		ids := make([]endpoint.NodeID, 0, len(d.members))
-		for id := range d.members {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, compareIDs)
-		id := ids[int(s.jitter()*float64(len(ids)))%len(ids)]
-		p := d.peer(id)
-		p.learn(d.members[id])
-		s.want(now, d, p, ReasonCatchUp)
+		s.catchUpWithMember(now, d)
 	}
 }
 
